@@ -1,0 +1,314 @@
+//! The crate's one public error, classified by what the caller should do next.
+//!
+//! Connectors keep their own private error details and map them into [`Error`]
+//! at the boundary. Messages never carry a secret, a token or a pre-signed URL.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A boxed underlying cause.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What went wrong, and so what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A temporary failure (network, 5xx, dropped connection, timeout): retry later.
+    #[error("{service}: temporary failure during {operation}: {message}")]
+    Transient {
+        /// The service or component, for example `"qonto"` or `"onedrive"`.
+        service: &'static str,
+        /// What was being done.
+        operation: String,
+        /// What happened, without secrets.
+        message: String,
+        /// How long the service asked to wait, if it said.
+        retry_after: Option<Duration>,
+    },
+
+    /// The service is throttling (HTTP 429 or 503 with `Retry-After`): wait, then retry.
+    #[error("{service}: rate limited during {operation}{}", after_hint(*retry_after))]
+    RateLimited {
+        /// The service.
+        service: &'static str,
+        /// What was being done.
+        operation: String,
+        /// How long the service asked to wait, if it said.
+        retry_after: Option<Duration>,
+    },
+
+    /// The credentials are missing, wrong or expired: fix them; retrying will not help.
+    #[error("{service}: bad or expired credentials ({hint})")]
+    Unauthorized {
+        /// The service.
+        service: &'static str,
+        /// What to do, for a person.
+        hint: String,
+    },
+
+    /// The user withdrew consent (or it lapsed): sign in again.
+    #[error("{service}: access was revoked or has expired; sign in again ({hint})")]
+    ConsentRevoked {
+        /// The service.
+        service: &'static str,
+        /// What to do, for a person.
+        hint: String,
+    },
+
+    /// The credentials are valid but lack a permission.
+    #[error("{service}: permission denied: {detail}")]
+    Forbidden {
+        /// The service.
+        service: &'static str,
+        /// What is missing (a scope name when the service said which), and how to fix it.
+        detail: String,
+    },
+
+    /// The archive's storage is full.
+    #[error("the archive is full: {needed} bytes needed, {remaining} bytes free; free up at least {} bytes", needed.saturating_sub(*remaining))]
+    QuotaExceeded {
+        /// Bytes the sync still has to write.
+        needed: u64,
+        /// Bytes left on the storage.
+        remaining: u64,
+    },
+
+    /// The thing asked for does not exist.
+    #[error("not found: {what}")]
+    NotFound {
+        /// What was looked for.
+        what: String,
+    },
+
+    /// An item already exists where one was to be created.
+    #[error("already exists: {what}")]
+    AlreadyExists {
+        /// What was in the way.
+        what: String,
+    },
+
+    /// Bytes did not match what was announced (length or hash): the item is retried.
+    #[error("integrity check failed for {what}: expected {expected}, got {actual}")]
+    Integrity {
+        /// The receipt or file concerned.
+        what: String,
+        /// What was announced.
+        expected: String,
+        /// What was seen.
+        actual: String,
+    },
+
+    /// A service answered something this crate cannot read.
+    #[error("{service}: malformed response at {field}: {detail}")]
+    Malformed {
+        /// The service.
+        service: &'static str,
+        /// The field path inside the response, for example `transactions[3].attachments[0].file_size`.
+        field: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+
+    /// The request was refused as invalid and will be refused again (bad name, path too long, …).
+    #[error("{service}: request refused during {operation}: {message}")]
+    Rejected {
+        /// The service.
+        service: &'static str,
+        /// What was being done.
+        operation: String,
+        /// Why, as the service said it.
+        message: String,
+    },
+
+    /// The configuration is unusable (a bad URL, an `http://` URL to a remote host, a missing setting).
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
+    /// The state file cannot be used as it is; it is left untouched.
+    #[error("state file {}: {detail}", path.display())]
+    State {
+        /// The state file.
+        path: PathBuf,
+        /// What is wrong (corrupt, written by a newer version, …) and what to do.
+        detail: String,
+    },
+
+    /// Another sync holds the lock on this state.
+    #[error("another sync is already running on {what}; wait for it to finish")]
+    AlreadyRunning {
+        /// The locked state (a file path, or a description).
+        what: String,
+    },
+
+    /// A local file operation failed.
+    #[error("{operation} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        operation: &'static str,
+        /// The file concerned.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The operation was cancelled.
+    #[error("cancelled")]
+    Cancelled,
+
+    /// Anything else that will fail again if retried as it is.
+    #[error("{service}: {operation} failed: {message}")]
+    Permanent {
+        /// The service.
+        service: &'static str,
+        /// What was being done.
+        operation: String,
+        /// What happened, without secrets.
+        message: String,
+    },
+}
+
+fn after_hint(retry_after: Option<Duration>) -> String {
+    match retry_after {
+        Some(d) => format!("; retry after {} s", d.as_secs_f64().ceil()),
+        None => String::new(),
+    }
+}
+
+/// The kind of an [`Error`], for matching without destructuring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// See [`Error::Transient`].
+    Transient,
+    /// See [`Error::RateLimited`].
+    RateLimited,
+    /// See [`Error::Unauthorized`].
+    Unauthorized,
+    /// See [`Error::ConsentRevoked`].
+    ConsentRevoked,
+    /// See [`Error::Forbidden`].
+    Forbidden,
+    /// See [`Error::QuotaExceeded`].
+    QuotaExceeded,
+    /// See [`Error::NotFound`].
+    NotFound,
+    /// See [`Error::AlreadyExists`].
+    AlreadyExists,
+    /// See [`Error::Integrity`].
+    Integrity,
+    /// See [`Error::Malformed`].
+    Malformed,
+    /// See [`Error::Rejected`].
+    Rejected,
+    /// See [`Error::Config`].
+    Config,
+    /// See [`Error::State`].
+    State,
+    /// See [`Error::AlreadyRunning`].
+    AlreadyRunning,
+    /// See [`Error::Io`].
+    Io,
+    /// See [`Error::Cancelled`].
+    Cancelled,
+    /// See [`Error::Permanent`].
+    Permanent,
+}
+
+impl Error {
+    /// The kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Transient { .. } => ErrorKind::Transient,
+            Error::RateLimited { .. } => ErrorKind::RateLimited,
+            Error::Unauthorized { .. } => ErrorKind::Unauthorized,
+            Error::ConsentRevoked { .. } => ErrorKind::ConsentRevoked,
+            Error::Forbidden { .. } => ErrorKind::Forbidden,
+            Error::QuotaExceeded { .. } => ErrorKind::QuotaExceeded,
+            Error::NotFound { .. } => ErrorKind::NotFound,
+            Error::AlreadyExists { .. } => ErrorKind::AlreadyExists,
+            Error::Integrity { .. } => ErrorKind::Integrity,
+            Error::Malformed { .. } => ErrorKind::Malformed,
+            Error::Rejected { .. } => ErrorKind::Rejected,
+            Error::Config(_) => ErrorKind::Config,
+            Error::State { .. } => ErrorKind::State,
+            Error::AlreadyRunning { .. } => ErrorKind::AlreadyRunning,
+            Error::Io { .. } => ErrorKind::Io,
+            Error::Cancelled => ErrorKind::Cancelled,
+            Error::Permanent { .. } => ErrorKind::Permanent,
+        }
+    }
+
+    /// Whether trying the same operation again, after a pause, may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self.kind(),
+            ErrorKind::Transient | ErrorKind::RateLimited | ErrorKind::Integrity
+        )
+    }
+
+    /// How long the service asked to wait before retrying, when it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::Transient { retry_after, .. } | Error::RateLimited { retry_after, .. } => {
+                *retry_after
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether this error stops the whole sync rather than one receipt:
+    /// nothing else can succeed until a person acts (credentials, consent,
+    /// permissions, a full drive, the state, the configuration).
+    pub fn stops_sync(&self) -> bool {
+        matches!(
+            self.kind(),
+            ErrorKind::Unauthorized
+                | ErrorKind::ConsentRevoked
+                | ErrorKind::Forbidden
+                | ErrorKind::QuotaExceeded
+                | ErrorKind::Config
+                | ErrorKind::State
+                | ErrorKind::AlreadyRunning
+                | ErrorKind::Cancelled
+        )
+    }
+
+    /// A [`Error::Io`] for `operation` on `path`.
+    pub fn io(operation: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            operation,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification() {
+        let throttled = Error::RateLimited {
+            service: "onedrive",
+            operation: "upload".into(),
+            retry_after: Some(Duration::from_secs(3)),
+        };
+        assert!(throttled.is_retryable());
+        assert!(!throttled.stops_sync());
+        assert_eq!(throttled.retry_after(), Some(Duration::from_secs(3)));
+        assert!(throttled.to_string().contains("retry after 3 s"));
+
+        let full = Error::QuotaExceeded {
+            needed: 10,
+            remaining: 4,
+        };
+        assert!(!full.is_retryable());
+        assert!(full.stops_sync());
+        assert!(full.to_string().contains("free up at least 6 bytes"));
+    }
+}

@@ -1,0 +1,5 @@
+//! Plumbing shared by the HTTP connectors.
+
+pub mod retry;
+
+pub use retry::RetryConfig;

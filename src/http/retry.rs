@@ -1,0 +1,227 @@
+//! The shared retry policy: honour `Retry-After`, otherwise jittered exponential backoff,
+//! always bounded in attempts and in time.
+
+use crate::error::{Error, Result};
+use std::future::Future;
+use std::time::Duration;
+
+/// How retryable failures are retried.
+///
+/// Defaults: 6 attempts in all, backoff from 250 ms doubling up to 30 s, "full jitter"
+/// (a random delay between half the backoff and the backoff), a server's
+/// `Retry-After` honoured up to 120 s, and no retry once 5 minutes have passed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RetryConfig {
+    /// Attempts in all, the first included (1 disables retries).
+    pub max_attempts: u32,
+    /// The backoff before the first retry.
+    pub initial_backoff: Duration,
+    /// The largest backoff.
+    pub max_backoff: Duration,
+    /// The longest `Retry-After` obeyed; a longer one fails the operation instead.
+    pub max_retry_after: Duration,
+    /// No retry starts once this much time has passed since the first attempt.
+    pub max_elapsed: Duration,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 6,
+            initial_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(120),
+            max_elapsed: Duration::from_secs(300),
+        }
+    }
+}
+
+impl RetryConfig {
+    /// A policy that never retries.
+    pub fn none() -> Self {
+        Self {
+            max_attempts: 1,
+            ..Self::default()
+        }
+    }
+
+    /// A policy for tests: the same attempts, millisecond waits.
+    pub fn fast() -> Self {
+        Self {
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(10),
+            max_retry_after: Duration::from_millis(50),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the number of attempts.
+    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// Sets the backoff range.
+    pub fn with_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.initial_backoff = initial;
+        self.max_backoff = max.max(initial);
+        self
+    }
+
+    /// Sets the longest `Retry-After` obeyed.
+    pub fn with_max_retry_after(mut self, max: Duration) -> Self {
+        self.max_retry_after = max;
+        self
+    }
+
+    /// Sets the time budget.
+    pub fn with_max_elapsed(mut self, max: Duration) -> Self {
+        self.max_elapsed = max;
+        self
+    }
+
+    /// How long to wait before attempt `attempt + 1` after `error` failed attempt
+    /// `attempt` (1-based), `elapsed` after the first one started; `None` means give up.
+    ///
+    /// `jitter` is a number in `[0, 1)`; pass a random one (tests pass fixed ones).
+    /// A `Retry-After` larger than [`max_retry_after`](Self::max_retry_after) is
+    /// honoured as that maximum, never shortened below the server's wish otherwise.
+    pub fn delay_after(
+        &self,
+        attempt: u32,
+        error: &Error,
+        elapsed: Duration,
+        jitter: f64,
+    ) -> Option<Duration> {
+        if !error.is_retryable() || attempt >= self.max_attempts || elapsed >= self.max_elapsed {
+            return None;
+        }
+        let delay = match error.retry_after() {
+            Some(asked) => asked.min(self.max_retry_after),
+            None => {
+                let exp = self
+                    .initial_backoff
+                    .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
+                    .min(self.max_backoff);
+                // Jitter between half and all of the backoff, so many clients spread out.
+                exp.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
+            }
+        };
+        if elapsed + delay > self.max_elapsed + self.max_retry_after {
+            return None;
+        }
+        Some(delay)
+    }
+
+    /// Runs `operation` until it succeeds, fails for good, or the policy gives up.
+    pub async fn retry<T, F, Fut>(&self, mut operation: F) -> Result<T>
+    where
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let started = tokio::time::Instant::now();
+        let mut attempt = 1;
+        loop {
+            match operation(attempt).await {
+                Ok(value) => return Ok(value),
+                Err(error) => {
+                    let jitter = jitter_from(started, attempt);
+                    match self.delay_after(attempt, &error, started.elapsed(), jitter) {
+                        Some(delay) => {
+                            tracing::debug!(attempt, ?delay, %error, "retrying");
+                            tokio::time::sleep(delay).await;
+                            attempt += 1;
+                        }
+                        None => return Err(error),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A cheap jitter source with no RNG dependency: the low bits of the clock mixed
+/// with the attempt number.
+fn jitter_from(started: tokio::time::Instant, attempt: u32) -> f64 {
+    let nanos = started.elapsed().subsec_nanos() as u64 ^ (u64::from(attempt) << 32);
+    let mixed = nanos.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11;
+    mixed as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transient(retry_after: Option<Duration>) -> Error {
+        Error::Transient {
+            service: "test",
+            operation: "op".into(),
+            message: "boom".into(),
+            retry_after,
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let cfg = RetryConfig::default();
+        let e = transient(None);
+        let d1 = cfg.delay_after(1, &e, Duration::ZERO, 0.0).unwrap();
+        let d2 = cfg.delay_after(2, &e, Duration::ZERO, 0.0).unwrap();
+        assert_eq!(d1, Duration::from_millis(125));
+        assert_eq!(d2, Duration::from_millis(250));
+        let big = RetryConfig::default().with_max_attempts(50);
+        let d = big.delay_after(40, &e, Duration::ZERO, 0.999).unwrap();
+        assert!(d <= Duration::from_secs(30));
+    }
+
+    #[test]
+    fn retry_after_wins_and_is_bounded() {
+        let cfg = RetryConfig::default();
+        let asked = cfg.delay_after(
+            1,
+            &transient(Some(Duration::from_secs(7))),
+            Duration::ZERO,
+            0.3,
+        );
+        assert_eq!(asked, Some(Duration::from_secs(7)));
+        let huge = cfg.delay_after(
+            1,
+            &transient(Some(Duration::from_secs(9999))),
+            Duration::ZERO,
+            0.3,
+        );
+        assert_eq!(huge, Some(Duration::from_secs(120)));
+    }
+
+    #[test]
+    fn gives_up_on_permanent_errors_attempts_and_time() {
+        let cfg = RetryConfig::default();
+        let perm = Error::NotFound { what: "x".into() };
+        assert_eq!(cfg.delay_after(1, &perm, Duration::ZERO, 0.5), None);
+        assert_eq!(
+            cfg.delay_after(6, &transient(None), Duration::ZERO, 0.5),
+            None
+        );
+        assert_eq!(
+            cfg.delay_after(1, &transient(None), Duration::from_secs(301), 0.5),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn retry_runs_until_success() {
+        let cfg = RetryConfig::fast();
+        let out = cfg
+            .retry(|attempt| async move {
+                if attempt < 3 {
+                    Err(transient(None))
+                } else {
+                    Ok(attempt)
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!(out, 3);
+    }
+}

@@ -1,0 +1,16 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod error;
+pub mod http;
+pub mod layout;
+pub mod model;
+pub mod sink;
+pub mod source;
+pub mod state;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,107 @@
+//! Where receipts go: the [`ArchiveSink`] trait and its implementations.
+
+use crate::error::Result;
+use crate::model::{ArchivePath, Body, ScanCursor, ScanUpdate, SinkEntry, SinkItemId};
+use async_trait::async_trait;
+use std::fmt;
+
+/// What a sink can do, as data: the planner and the conformance suite read it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SinkCapabilities {
+    /// Item ids survive renames and moves. Without them an item's id is its path,
+    /// so a renamed folder looks deleted.
+    pub stable_ids: bool,
+    /// [`ArchiveSink::scan`] can report only the changes since a cursor.
+    pub delta: bool,
+    /// [`ArchiveSink::quota`] reports free space.
+    pub quota: bool,
+    /// Large files are uploaded in resumable pieces.
+    pub resumable_upload: bool,
+    /// Names that differ only in case name the same item.
+    pub case_insensitive: bool,
+    /// The longest item name accepted, in UTF-16 code units.
+    pub max_name_len: usize,
+    /// The longest path accepted from the storage's own root, in UTF-16 code units,
+    /// prefix included.
+    pub max_path_len: usize,
+    /// The length of the path from the storage's own root to the archive root,
+    /// with its trailing `/` (for example `Apps/receipt-sync/` on OneDrive).
+    pub root_prefix_len: usize,
+}
+
+impl SinkCapabilities {
+    /// The most conservative capabilities: no ids, no delta, no quota,
+    /// OneDrive's name limits. Sinks start from here and switch on what they have.
+    pub const fn minimal() -> Self {
+        Self {
+            stable_ids: false,
+            delta: false,
+            quota: false,
+            resumable_upload: false,
+            case_insensitive: true,
+            max_name_len: 255,
+            max_path_len: 400,
+            root_prefix_len: 0,
+        }
+    }
+}
+
+/// How much space the storage has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quota {
+    /// Bytes in total.
+    pub total: u64,
+    /// Bytes used.
+    pub used: u64,
+    /// Bytes that can still be written.
+    pub remaining: u64,
+}
+
+/// A storage the archive lives in.
+///
+/// # Contract
+/// Paths are relative to the archive root, which the sink owns; nothing outside
+/// it is ever read, written, renamed or deleted.
+/// - [`scan`](Self::scan) with `None` lists everything under the root
+///   ([`ScanUpdate::Full`]); with a cursor it may answer [`ScanUpdate::Changes`]
+///   (only when [`SinkCapabilities::delta`]) or fall back to a full listing (for
+///   example when the cursor expired). Entries never include the root itself.
+/// - [`create_folder`](Self::create_folder) creates the folder at `path`, whose parent
+///   must exist ([`crate::Error::NotFound`] otherwise). It is idempotent: if a folder
+///   already sits there it is returned; if a file does, [`crate::Error::AlreadyExists`].
+/// - [`write_file`](Self::write_file) creates a file from exactly `body.len()` bytes. It
+///   **never overwrites**: if anything sits at `path` it fails with
+///   [`crate::Error::AlreadyExists`] and changes nothing. It is atomic: either the whole
+///   file appears or nothing does (a short or long body is [`crate::Error::Integrity`]).
+///   The parent folder must exist.
+/// - [`rename_folder`](Self::rename_folder) renames, in place, the folder `id` currently at
+///   `path`; [`crate::Error::NotFound`] if it is gone, [`crate::Error::AlreadyExists`] if
+///   the new name is taken.
+/// - [`quota`](Self::quota) is `None` when the storage does not say.
+/// - Every method may be called concurrently; none retries a request forever.
+#[async_trait]
+pub trait ArchiveSink: Send + Sync + fmt::Debug {
+    /// What this sink can do.
+    fn capabilities(&self) -> SinkCapabilities;
+
+    /// What is in the archive: everything, or what changed since `cursor`.
+    async fn scan(&self, cursor: Option<&ScanCursor>) -> Result<ScanUpdate>;
+
+    /// Creates (or finds) the folder at `path`.
+    async fn create_folder(&self, path: &ArchivePath) -> Result<SinkEntry>;
+
+    /// Creates the file at `path` from `body`.
+    async fn write_file(&self, path: &ArchivePath, body: Body) -> Result<SinkEntry>;
+
+    /// Renames the folder `id`, now at `path`, to `new_name`.
+    async fn rename_folder(
+        &self,
+        id: &SinkItemId,
+        path: &ArchivePath,
+        new_name: &str,
+    ) -> Result<SinkEntry>;
+
+    /// The storage's free space, when it reports it.
+    async fn quota(&self) -> Result<Option<Quota>>;
+}

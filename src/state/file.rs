@@ -1,0 +1,241 @@
+//! The embedded default state store: a JSON file, a journal beside it, and a lock file.
+//!
+//! - `state.json` holds the whole state. It is replaced atomically: written to a
+//!   temporary file in the same folder, fsynced, renamed over the old one, and the
+//!   folder fsynced, so a crash leaves either the old or the new file.
+//! - `state.journal` holds changes recorded since the last save, one JSON line each,
+//!   fsynced as they are appended. A torn last line (a crash mid-append) is ignored.
+//! - `state.lock` is held with an exclusive [`std::fs::File::try_lock`] for the length of
+//!   a sync, so a second process gets [`Error::AlreadyRunning`].
+//!
+//! Files are created readable by their owner only (mode 0600 on Unix).
+
+use super::{STATE_VERSION, StateChange, StateLock, StateStore, SyncState};
+use crate::error::{Error, Result};
+use async_trait::async_trait;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+/// A [`StateStore`] in a folder on disk; see the module docs for the files it keeps.
+#[derive(Clone, Debug)]
+pub struct JsonFileStateStore {
+    dir: PathBuf,
+}
+
+impl JsonFileStateStore {
+    /// A store keeping its files in `dir` (created if missing).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    /// The state file.
+    pub fn state_path(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+
+    /// The journal of changes since the last save.
+    pub fn journal_path(&self) -> PathBuf {
+        self.dir.join("state.journal")
+    }
+
+    /// The lock file.
+    pub fn lock_path(&self) -> PathBuf {
+        self.dir.join("state.lock")
+    }
+
+    fn ensure_dir(&self) -> Result<()> {
+        fs::create_dir_all(&self.dir).map_err(|e| Error::io("create folder", &self.dir, e))
+    }
+
+    fn load_blocking(&self) -> Result<Option<SyncState>> {
+        let path = self.state_path();
+        let mut state = match fs::read(&path) {
+            Ok(bytes) => Some(decode_state(&path, &bytes)?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io("read", &path, e)),
+        };
+        let changes = self.read_journal()?;
+        if !changes.is_empty() {
+            let state = state.get_or_insert_with(|| SyncState {
+                version: STATE_VERSION,
+                ..SyncState::default()
+            });
+            for change in &changes {
+                state.apply(change);
+            }
+        }
+        Ok(state)
+    }
+
+    fn read_journal(&self) -> Result<Vec<StateChange>> {
+        let path = self.journal_path();
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io("read", &path, e)),
+        };
+        let mut changes = Vec::new();
+        let mut lines = BufReader::new(file).lines().peekable();
+        let mut number = 0usize;
+        while let Some(line) = lines.next() {
+            number += 1;
+            let line = line.map_err(|e| Error::io("read", &path, e))?;
+            let is_last = lines.peek().is_none();
+            match serde_json::from_str::<StateChange>(&line) {
+                Ok(change) => changes.push(change),
+                // A crash while appending leaves at most one torn line, at the end.
+                Err(_) if is_last => break,
+                Err(e) => {
+                    return Err(Error::State {
+                        path,
+                        detail: format!(
+                            "journal line {number} is corrupt ({e}); move the file aside to start over"
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(changes)
+    }
+
+    fn encode(&self, state: &SyncState) -> Result<Vec<u8>> {
+        serde_json::to_vec(state).map_err(|e| Error::State {
+            path: self.state_path(),
+            detail: format!("cannot encode the state: {e}"),
+        })
+    }
+
+    fn save_blocking(&self, json: &[u8]) -> Result<()> {
+        self.ensure_dir()?;
+        let path = self.state_path();
+        // tempfile creates its files readable by their owner only (0600 on Unix).
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".state.json.")
+            .suffix(".tmp")
+            .tempfile_in(&self.dir)
+            .map_err(|e| Error::io("create temporary file in", &self.dir, e))?;
+        tmp.write_all(json)
+            .and_then(|()| tmp.as_file().sync_all())
+            .map_err(|e| Error::io("write", tmp.path().to_owned(), e))?;
+        tmp.persist(&path)
+            .map_err(|e| Error::io("replace", &path, e.error))?;
+        sync_dir(&self.dir)?;
+        // The saved state holds every recorded change: the journal can go.
+        match fs::remove_file(self.journal_path()) {
+            Ok(()) => sync_dir(&self.dir),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io("remove", self.journal_path(), e)),
+        }
+    }
+
+    fn record_blocking(&self, changes: &[StateChange]) -> Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.ensure_dir()?;
+        let path = self.journal_path();
+        let mut buf = Vec::new();
+        for change in changes {
+            serde_json::to_writer(&mut buf, change).map_err(|e| Error::State {
+                path: path.clone(),
+                detail: format!("cannot encode a change: {e}"),
+            })?;
+            buf.push(b'\n');
+        }
+        let mut file = open_owner_only(OpenOptions::new().create(true).append(true), &path)?;
+        file.write_all(&buf)
+            .and_then(|()| file.sync_data())
+            .map_err(|e| Error::io("append to", &path, e))
+    }
+
+    fn lock_blocking(&self) -> Result<StateLock> {
+        self.ensure_dir()?;
+        let path = self.lock_path();
+        let file = open_owner_only(
+            OpenOptions::new().create(true).truncate(false).write(true),
+            &path,
+        )?;
+        match file.try_lock() {
+            Ok(()) => Ok(StateLock::new(file)),
+            Err(fs::TryLockError::WouldBlock) => Err(Error::AlreadyRunning {
+                what: path.display().to_string(),
+            }),
+            Err(fs::TryLockError::Error(e)) => Err(Error::io("lock", &path, e)),
+        }
+    }
+}
+
+fn decode_state(path: &Path, bytes: &[u8]) -> Result<SyncState> {
+    #[derive(serde::Deserialize)]
+    struct VersionOnly {
+        version: u32,
+    }
+    let corrupt = |e: serde_json::Error| Error::State {
+        path: path.to_owned(),
+        detail: format!(
+            "cannot be read ({e}); it was left as it is: restore a backup or move it aside and reset"
+        ),
+    };
+    let VersionOnly { version } = serde_json::from_slice(bytes).map_err(corrupt)?;
+    if version > STATE_VERSION {
+        return Err(Error::State {
+            path: path.to_owned(),
+            detail: format!(
+                "was written by a newer receipt-sync (format {version}, this one reads up to {STATE_VERSION}); upgrade receipt-sync"
+            ),
+        });
+    }
+    serde_json::from_slice(bytes).map_err(corrupt)
+}
+
+fn open_owner_only(options: &mut OpenOptions, path: &Path) -> Result<File> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path).map_err(|e| Error::io("open", path, e))
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::io("sync folder", dir, e))?;
+    }
+    let _ = dir;
+    Ok(())
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| Error::Cancelled)?
+}
+
+#[async_trait]
+impl StateStore for JsonFileStateStore {
+    async fn load(&self) -> Result<Option<SyncState>> {
+        let this = self.clone();
+        blocking(move || this.load_blocking()).await
+    }
+
+    async fn save(&self, state: &SyncState) -> Result<()> {
+        let json = self.encode(state)?;
+        let this = self.clone();
+        blocking(move || this.save_blocking(&json)).await
+    }
+
+    async fn record(&self, changes: &[StateChange]) -> Result<()> {
+        let this = self.clone();
+        let changes = changes.to_vec();
+        blocking(move || this.record_blocking(&changes)).await
+    }
+
+    async fn lock(&self) -> Result<StateLock> {
+        let this = self.clone();
+        blocking(move || this.lock_blocking()).await
+    }
+}

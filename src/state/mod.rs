@@ -1,0 +1,66 @@
+//! The sync's durable memory: [`SyncState`], the [`StateStore`] trait and its stores.
+
+mod file;
+mod memory;
+mod records;
+
+pub use file::JsonFileStateStore;
+pub use memory::InMemoryStateStore;
+pub use records::{
+    AccountRecord, ExportRecord, RunSummary, STATE_VERSION, StateChange, StateSettings, SyncState,
+    Tombstone, TombstoneReason,
+};
+
+use crate::error::Result;
+use async_trait::async_trait;
+use std::fmt;
+
+/// Proof that this process holds a state's lock; the lock is released when it is dropped.
+pub struct StateLock {
+    _guard: Box<dyn Send + Sync>,
+}
+
+impl StateLock {
+    /// A lock held for as long as `guard` lives.
+    pub fn new(guard: impl Send + Sync + 'static) -> Self {
+        Self {
+            _guard: Box::new(guard),
+        }
+    }
+}
+
+impl fmt::Debug for StateLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StateLock")
+    }
+}
+
+/// Where a [`SyncState`] is kept between runs.
+///
+/// # Contract
+/// - [`load`](Self::load) returns the last saved state with every change recorded
+///   since then applied, or `None` if nothing was ever saved. A state that cannot be
+///   read (corrupt, or written by a newer version) is [`crate::Error::State`]; it is
+///   never silently replaced.
+/// - [`save`](Self::save) replaces the stored state atomically: after a crash at any
+///   point, `load` returns either the old state (with its recorded changes) or the
+///   new one, never a mix. A successful save makes the recorded changes redundant.
+/// - [`record`](Self::record) durably appends changes so that a crash right after it
+///   returns loses none of them. It exists so the sync can record each finished
+///   action at once without rewriting the whole state every time.
+/// - [`lock`](Self::lock) takes an exclusive lock, across processes where the store is
+///   shared; a second holder gets [`crate::Error::AlreadyRunning`] at once, never a wait.
+#[async_trait]
+pub trait StateStore: Send + Sync + fmt::Debug {
+    /// The current state, or `None` when there is none yet.
+    async fn load(&self) -> Result<Option<SyncState>>;
+
+    /// Replaces the stored state with `state`, atomically.
+    async fn save(&self, state: &SyncState) -> Result<()>;
+
+    /// Durably records changes made since the last save.
+    async fn record(&self, changes: &[StateChange]) -> Result<()>;
+
+    /// Takes the exclusive lock.
+    async fn lock(&self) -> Result<StateLock>;
+}

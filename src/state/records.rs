@@ -1,0 +1,290 @@
+//! The contents of the sync state, and the changes the sync records as it goes.
+
+use crate::layout::LayoutSettings;
+use crate::model::{
+    AccountId, ArchivePath, ArchiveSnapshot, BankAccount, Receipt, ReceiptId, ScanCursor,
+    SinkEntry, SinkItemId,
+};
+use crate::source::Watermark;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The state format this version writes. A state with a higher version is refused.
+pub const STATE_VERSION: u32 = 1;
+
+/// The settings a state was made with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateSettings {
+    /// Receipts of transactions emitted before this day are not archived.
+    pub start_date: Option<NaiveDate>,
+    /// How paths were laid out.
+    pub layout: LayoutSettings,
+}
+
+/// What the sync knows of one bank account and its folder.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountRecord {
+    /// The account as the source last described it.
+    pub account: BankAccount,
+    /// The folder's name as the sync last set it (to notice a renamed bank account).
+    pub folder_name: Option<String>,
+    /// The folder's id in the archive, once created or adopted.
+    pub folder_id: Option<SinkItemId>,
+}
+
+/// Where and how a receipt was archived.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportRecord {
+    /// The path the file was written to (or adopted at).
+    pub path: ArchivePath,
+    /// The file's id in the archive.
+    pub file_id: SinkItemId,
+    /// The ids of the folders above the file, from the top down, when it was archived.
+    /// A missing one, or one with another id at the same place, means the user deleted
+    /// a folder.
+    pub folder_ids: Vec<SinkItemId>,
+    /// Bytes written.
+    pub size: u64,
+    /// When it was archived.
+    pub at: DateTime<Utc>,
+}
+
+/// Why a receipt is no longer archived.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TombstoneReason {
+    /// The user deleted a folder that held the receipt.
+    FolderDeleted {
+        /// The folder's path when it was deleted.
+        folder: ArchivePath,
+    },
+}
+
+/// A receipt that must not be archived again until a reset.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tombstone {
+    /// Why.
+    pub reason: TombstoneReason,
+    /// Where the file was.
+    pub path: ArchivePath,
+    /// When the sync noticed.
+    pub at: DateTime<Utc>,
+}
+
+/// What the last run did, for status reports.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// When the run started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it finished.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Files written.
+    pub uploaded: u64,
+    /// Receipts that failed.
+    pub failed: u64,
+    /// Why the run stopped early, if it did.
+    pub stopped: Option<String>,
+}
+
+/// The durable memory of a sync.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncState {
+    /// The format version ([`STATE_VERSION`]).
+    pub version: u32,
+    /// The settings it was made with; `None` until the first run.
+    #[serde(default)]
+    pub settings: Option<StateSettings>,
+    /// Every bank account seen, by id.
+    #[serde(default)]
+    pub accounts: BTreeMap<AccountId, AccountRecord>,
+    /// Every receipt the source ever showed, by id: the catalog the planner works from,
+    /// since a source read from a watermark only shows what changed.
+    #[serde(default)]
+    pub receipts: BTreeMap<ReceiptId, Receipt>,
+    /// Receipts archived, by id.
+    #[serde(default)]
+    pub exported: BTreeMap<ReceiptId, ExportRecord>,
+    /// Receipts not to archive again until a reset.
+    #[serde(default)]
+    pub tombstones: BTreeMap<ReceiptId, Tombstone>,
+    /// Receipts the source no longer has, which were never archived.
+    #[serde(default)]
+    pub vanished: BTreeMap<ReceiptId, DateTime<Utc>>,
+    /// Where to resume reading each account.
+    #[serde(default)]
+    pub watermarks: BTreeMap<AccountId, Watermark>,
+    /// The sync's picture of the archive.
+    #[serde(default)]
+    pub snapshot: ArchiveSnapshot,
+    /// Where to resume scanning the archive.
+    #[serde(default)]
+    pub scan_cursor: Option<ScanCursor>,
+    /// What the last run did.
+    #[serde(default)]
+    pub last_run: Option<RunSummary>,
+}
+
+/// One change to a [`SyncState`], recorded as soon as it happens.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StateChange {
+    /// Receipts read from the source (new or changed).
+    ReceiptsSeen(Vec<Receipt>),
+    /// An account's read position moved.
+    WatermarkAdvanced {
+        /// The account.
+        account: AccountId,
+        /// Where to resume.
+        watermark: Watermark,
+    },
+    /// An item appeared in the archive because the sync created it.
+    ItemWritten(SinkEntry),
+    /// An account's folder was created, adopted or renamed.
+    AccountFolder {
+        /// The account.
+        account: AccountId,
+        /// The folder's name as the sync set it.
+        name: String,
+        /// The folder's id.
+        id: SinkItemId,
+    },
+    /// A folder was renamed by the sync; every record below it moves with it.
+    FolderRenamed {
+        /// Its path before.
+        from: ArchivePath,
+        /// Its path after.
+        to: ArchivePath,
+        /// The folder as it is now.
+        entry: SinkEntry,
+        /// Whether item ids are paths (sinks without stable ids), so they move too.
+        ids_are_paths: bool,
+    },
+    /// A receipt was archived (written or adopted).
+    Exported {
+        /// The receipt.
+        receipt: ReceiptId,
+        /// Where.
+        record: ExportRecord,
+    },
+    /// A receipt was tombstoned.
+    Tombstoned {
+        /// The receipt.
+        receipt: ReceiptId,
+        /// Why.
+        tombstone: Tombstone,
+    },
+    /// The source no longer has a receipt that was never archived.
+    Vanished {
+        /// The receipt.
+        receipt: ReceiptId,
+        /// When this was noticed.
+        at: DateTime<Utc>,
+    },
+}
+
+impl SyncState {
+    /// An empty state made with `settings`.
+    pub fn new(settings: StateSettings) -> Self {
+        Self {
+            version: STATE_VERSION,
+            settings: Some(settings),
+            ..Self::default()
+        }
+    }
+
+    /// Applies one change. Pure: no I/O.
+    pub fn apply(&mut self, change: &StateChange) {
+        match change {
+            StateChange::ReceiptsSeen(receipts) => {
+                for r in receipts {
+                    self.vanished.remove(&r.id);
+                    self.receipts.insert(r.id.clone(), r.clone());
+                }
+            }
+            StateChange::WatermarkAdvanced { account, watermark } => {
+                self.watermarks.insert(account.clone(), watermark.clone());
+            }
+            StateChange::ItemWritten(entry) => self.snapshot.upsert(entry.clone()),
+            StateChange::AccountFolder { account, name, id } => {
+                if let Some(rec) = self.accounts.get_mut(account) {
+                    rec.folder_name = Some(name.clone());
+                    rec.folder_id = Some(id.clone());
+                }
+            }
+            StateChange::FolderRenamed {
+                from,
+                to,
+                entry,
+                ids_are_paths,
+            } => self.apply_folder_rename(from, to, entry, *ids_are_paths),
+            StateChange::Exported { receipt, record } => {
+                self.tombstones.remove(receipt);
+                self.exported.insert(receipt.clone(), record.clone());
+            }
+            StateChange::Tombstoned { receipt, tombstone } => {
+                self.exported.remove(receipt);
+                self.tombstones.insert(receipt.clone(), tombstone.clone());
+            }
+            StateChange::Vanished { receipt, at } => {
+                self.vanished.insert(receipt.clone(), *at);
+            }
+        }
+    }
+
+    fn apply_folder_rename(
+        &mut self,
+        from: &ArchivePath,
+        to: &ArchivePath,
+        entry: &SinkEntry,
+        ids_are_paths: bool,
+    ) {
+        let moved_id = |id: &SinkItemId| -> SinkItemId {
+            if !ids_are_paths {
+                return id.clone();
+            }
+            ArchivePath::parse(id.as_str())
+                .ok()
+                .and_then(|p| p.rebase(from, to))
+                .map(|p| SinkItemId::new(p.as_str()))
+                .unwrap_or_else(|| id.clone())
+        };
+        for record in self.exported.values_mut() {
+            if let Some(path) = record.path.rebase(from, to) {
+                record.path = path;
+                record.file_id = moved_id(&record.file_id);
+                record.folder_ids = record.folder_ids.iter().map(&moved_id).collect();
+            }
+        }
+        for rec in self.accounts.values_mut() {
+            if let Some(id) = &rec.folder_id {
+                rec.folder_id = Some(moved_id(id));
+            }
+        }
+        if ids_are_paths {
+            // Every item below the folder has a new id: rebuild the snapshot.
+            let entries = self.snapshot.entries().into_iter().map(|mut e| {
+                e.id = moved_id(&e.id);
+                e.parent = e.parent.as_ref().map(&moved_id);
+                e
+            });
+            self.snapshot = ArchiveSnapshot::from_entries(entries);
+        }
+        self.snapshot.upsert(entry.clone());
+    }
+
+    /// "Reconfigure the integration": forgets what was archived and every tombstone,
+    /// and rereads the source from the start, so the next sync brings back everything
+    /// the user deleted. The picture of the archive is kept, so files still in place
+    /// are adopted, never written twice.
+    pub fn reset(&mut self) {
+        self.exported.clear();
+        self.tombstones.clear();
+        self.vanished.clear();
+        self.watermarks.clear();
+        for rec in self.accounts.values_mut() {
+            rec.folder_id = None;
+        }
+    }
+}
