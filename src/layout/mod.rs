@@ -1,8 +1,31 @@
 //! Pure: where each receipt goes in the archive.
 //!
-//! `<account folder>/<period folder>/<YYYY-MM-DD> <counterparty> <±amount currency> <short id>.<ext>`
+//! ```text
+//! <account folder>/<period folder>/<YYYY-MM-DD> <counterparty> <±amount currency> <tag>.<ext>
+//! Main account 4321/2026-11/2026-11-03 Amazon EU -12.34 EUR 7k2m9q4d.pdf
+//! ```
+//!
+//! - The date is the transaction's **emission** day in the layout's time zone: it never
+//!   changes, unlike the settlement date of a pending transaction.
+//! - The tag is derived from the receipt id alone ([`names::short_tag`]), so the same
+//!   receipt always gets the same name whatever other receipts exist, and two receipts
+//!   only share a name if every part, tag included, is equal.
+//! - Every name passes [`names::check_name`]; paths stay under the sink's length limit,
+//!   counting the prefix from the drive root to the archive root. Names sort by date.
+//!
+//! No I/O, no clock: the same input always gives the same path.
 
+mod extension;
+pub mod names;
+
+pub use extension::extension_for;
+
+use crate::model::{AccountId, ArchivePath, BankAccount, Receipt};
+use chrono::{Datelike, NaiveDate};
+use chrono_tz::Tz;
+use names::{clean_text, finish_name, short_tag, utf16_len};
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
 
 /// How receipts are grouped into folders under their account's folder.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -18,8 +41,195 @@ pub enum Period {
 }
 
 /// The layout choices a state is made with.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct LayoutSettings {
     /// The period folders.
     pub period: Period,
+    /// The time zone that dates receipts (a payment at 00:30 in Paris is dated that day).
+    pub time_zone: Tz,
 }
+
+impl Default for LayoutSettings {
+    fn default() -> Self {
+        Self {
+            period: Period::Month,
+            time_zone: chrono_tz::Europe::Paris,
+        }
+    }
+}
+
+/// The length limits names must fit, in UTF-16 code units.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NameLimits {
+    /// The longest name.
+    pub max_name_len: usize,
+    /// The longest path, counted from the drive root; paths are kept strictly shorter.
+    pub max_path_len: usize,
+    /// The length of the path from the drive root to the archive root, its `/` included.
+    pub root_prefix_len: usize,
+}
+
+impl Default for NameLimits {
+    /// OneDrive's limits, with the app folder `Apps/receipt-sync/` as the prefix.
+    fn default() -> Self {
+        Self {
+            max_name_len: 255,
+            max_path_len: 400,
+            root_prefix_len: "Apps/receipt-sync/".len(),
+        }
+    }
+}
+
+/// The longest counterparty part of a file name, so names stay readable.
+const MAX_LABEL_LEN: usize = 60;
+/// The longest account-name part of a folder name.
+const MAX_ACCOUNT_NAME_LEN: usize = 60;
+
+/// Turns receipts into archive paths; see the module docs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Layout {
+    settings: LayoutSettings,
+    limits: NameLimits,
+}
+
+impl Layout {
+    /// A layout with `settings` that fits `limits`.
+    pub fn new(settings: LayoutSettings, limits: NameLimits) -> Self {
+        Self { settings, limits }
+    }
+
+    /// The layout's settings.
+    pub fn settings(&self) -> LayoutSettings {
+        self.settings
+    }
+
+    /// The limits it fits.
+    pub fn limits(&self) -> NameLimits {
+        self.limits
+    }
+
+    /// The folder name of one account: its name, then the last four characters of
+    /// its IBAN (or a tag of its id when it has none), e.g. `Main account 4321`.
+    pub fn account_folder(&self, account: &BankAccount) -> String {
+        let name = clean_text(&account.name);
+        let name = names::truncate_utf16(&name, MAX_ACCOUNT_NAME_LEN).trim_end();
+        let suffix = account_suffix(account);
+        let joined = if name.is_empty() {
+            format!("Account {suffix}")
+        } else {
+            format!("{name} {suffix}")
+        };
+        finish_name(&joined, self.account_budget(), "Account")
+    }
+
+    /// The folder names of all `accounts`, unique case-insensitively: when two
+    /// accounts would share a name (same name and same IBAN ending), each of them
+    /// gets its id's tag appended.
+    pub fn account_folders<'a>(
+        &self,
+        accounts: impl IntoIterator<Item = &'a BankAccount>,
+    ) -> BTreeMap<AccountId, String> {
+        let named: Vec<(&BankAccount, String)> = accounts
+            .into_iter()
+            .map(|a| (a, self.account_folder(a)))
+            .collect();
+        let mut uses: HashMap<String, usize> = HashMap::new();
+        for (_, name) in &named {
+            *uses.entry(name.to_lowercase()).or_default() += 1;
+        }
+        named
+            .into_iter()
+            .map(|(account, name)| {
+                let name = if uses[&name.to_lowercase()] > 1 {
+                    let tag = short_tag(account.id.as_str());
+                    let room = self.account_budget().saturating_sub(tag.len() + 1);
+                    let base = names::truncate_utf16(&name, room).trim_end();
+                    finish_name(&format!("{base} {tag}"), self.account_budget(), "Account")
+                } else {
+                    name
+                };
+                (account.id.clone(), name)
+            })
+            .collect()
+    }
+
+    /// The period folder for a day: `2026-11`, `2026-Q4` or `2026`.
+    pub fn period_folder(&self, day: NaiveDate) -> String {
+        match self.settings.period {
+            Period::Month => format!("{:04}-{:02}", day.year(), day.month()),
+            Period::Quarter => format!("{:04}-Q{}", day.year(), day.month0() / 3 + 1),
+            Period::Year => format!("{:04}", day.year()),
+        }
+    }
+
+    /// The day that dates a receipt: its transaction's emission, in the layout's time zone.
+    pub fn receipt_day(&self, receipt: &Receipt) -> NaiveDate {
+        receipt
+            .transaction
+            .emitted_at
+            .with_timezone(&self.settings.time_zone)
+            .date_naive()
+    }
+
+    /// The receipt's path under the account folder named `account_folder`.
+    pub fn receipt_path(&self, account_folder: &str, receipt: &Receipt) -> ArchivePath {
+        let day = self.receipt_day(receipt);
+        let period = self.period_folder(day);
+        // Room left for the file name within the path limit (strictly fewer units).
+        let used = self.limits.root_prefix_len + utf16_len(account_folder) + 1 + period.len() + 1;
+        let room = self
+            .limits
+            .max_path_len
+            .saturating_sub(1)
+            .saturating_sub(used)
+            .min(self.limits.max_name_len);
+        let file = self.file_name(receipt, day, room);
+        // Every part is a finished name (non-empty, no `/`, no leading dot), so the
+        // path is well-formed.
+        ArchivePath::from_trusted(format!("{account_folder}/{period}/{file}"))
+    }
+
+    fn file_name(&self, receipt: &Receipt, day: NaiveDate, room: usize) -> String {
+        let tx = &receipt.transaction;
+        let ext = extension_for(&receipt.file_name, receipt.content_type.as_deref());
+        let fixed_head = format!("{day}");
+        let fixed_tail = format!("{} {}.{ext}", tx.amount, short_tag(receipt.id.as_str()));
+        let fixed = utf16_len(&fixed_head) + utf16_len(&fixed_tail) + 2;
+        let label = clean_text(&tx.label);
+        let label_room = room.saturating_sub(fixed).min(MAX_LABEL_LEN);
+        let label = names::truncate_utf16(&label, label_room).trim_end_matches([' ', '.']);
+        let name = if label.is_empty() {
+            format!("{fixed_head} {fixed_tail}")
+        } else {
+            format!("{fixed_head} {label} {fixed_tail}")
+        };
+        finish_name(&name, room.max(1), "receipt")
+    }
+
+    fn account_budget(&self) -> usize {
+        // Keep room for the period folder and a file name of ~100 units below the account folder.
+        let for_children = 8 + 100;
+        self.limits
+            .max_path_len
+            .saturating_sub(1 + self.limits.root_prefix_len + for_children)
+            .clamp(1, self.limits.max_name_len)
+    }
+}
+
+fn account_suffix(account: &BankAccount) -> String {
+    let tail: String = account
+        .iban
+        .as_deref()
+        .unwrap_or("")
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    if tail.len() >= 4 {
+        tail[tail.len() - 4..].to_ascii_uppercase()
+    } else {
+        short_tag(account.id.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests;

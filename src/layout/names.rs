@@ -1,0 +1,235 @@
+//! Names that every sink accepts: OneDrive's and Windows' rules, applied once, here.
+//!
+//! The rules (onedrive-graph.md §7):
+//! - no `" * : < > ? / \ |`, no control characters; `#` and `%` are avoided too
+//!   (reserved on OneDrive for Business and awkward in URLs);
+//! - no leading or trailing space, no trailing `.`; no leading `~` (Business) and,
+//!   so that no name is hidden or taken for a lock file, no leading `.`;
+//! - not a reserved name: `CON`, `PRN`, `AUX`, `NUL`, `COM0`–`COM9`, `LPT0`–`LPT9`,
+//!   with or without an extension, and not `desktop.ini`; never `_vti_` anywhere;
+//! - at most 255 UTF-16 code units a name, and fewer than 400 for the whole path,
+//!   counted from the drive root (so the app folder's `Apps/<name>/` counts);
+//! - NFC-normalized, so one name has one spelling;
+//! - compared case-insensitively.
+
+use unicode_normalization::UnicodeNormalization;
+
+/// Characters OneDrive or Windows refuse in a name, plus `#` and `%`.
+const FORBIDDEN: &[char] = &['"', '*', ':', '<', '>', '?', '/', '\\', '|', '#', '%'];
+
+/// Device names Windows reserves, with or without an extension.
+const RESERVED_STEMS: &[&str] = &["con", "prn", "aux", "nul"];
+
+/// Why a name is not acceptable.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NameViolation {
+    /// The name is empty.
+    #[error("the name is empty")]
+    Empty,
+    /// The name contains a character a sink refuses.
+    #[error("the name contains the forbidden character {0:?}")]
+    ForbiddenChar(char),
+    /// The name starts or ends with a space, ends with a dot, or starts with `~` or `.`.
+    #[error("the name starts or ends with a character a sink refuses there")]
+    BadEdge,
+    /// The name is reserved by Windows or OneDrive.
+    #[error("the name is reserved")]
+    Reserved,
+    /// The name is longer than allowed.
+    #[error("the name is {len} UTF-16 units long, more than {max}")]
+    TooLong {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The name is not in Unicode normalization form C.
+    #[error("the name is not NFC-normalized")]
+    NotNfc,
+}
+
+/// The length of `s` as OneDrive and Windows count it: UTF-16 code units.
+pub fn utf16_len(s: &str) -> usize {
+    s.chars().map(char::len_utf16).sum()
+}
+
+fn is_forbidden(c: char) -> bool {
+    c.is_control() || FORBIDDEN.contains(&c)
+}
+
+fn is_reserved(name: &str) -> bool {
+    let lower = name.to_lowercase();
+    if lower == "desktop.ini" || lower.contains("_vti_") {
+        return true;
+    }
+    let stem = lower.split('.').next().unwrap_or("");
+    if RESERVED_STEMS.contains(&stem) {
+        return true;
+    }
+    // COM0–COM9 and LPT0–LPT9.
+    let bytes = stem.as_bytes();
+    bytes.len() == 4 && (stem.starts_with("com") || stem.starts_with("lpt")) && bytes[3].is_ascii_digit()
+}
+
+/// Checks `name` against every rule, with `max_len` UTF-16 units at most.
+pub fn check_name(name: &str, max_len: usize) -> Result<(), NameViolation> {
+    if name.is_empty() {
+        return Err(NameViolation::Empty);
+    }
+    if let Some(c) = name.chars().find(|&c| is_forbidden(c)) {
+        return Err(NameViolation::ForbiddenChar(c));
+    }
+    if name.starts_with([' ', '~', '.']) || name.ends_with([' ', '.']) {
+        return Err(NameViolation::BadEdge);
+    }
+    if is_reserved(name) {
+        return Err(NameViolation::Reserved);
+    }
+    let len = utf16_len(name);
+    if len > max_len {
+        return Err(NameViolation::TooLong { len, max: max_len });
+    }
+    if !unicode_normalization::is_nfc(name) {
+        return Err(NameViolation::NotNfc);
+    }
+    Ok(())
+}
+
+/// Turns arbitrary text (a bank label, an account name) into a name part: NFC,
+/// forbidden characters replaced by `_`, every run of white space made one space,
+/// `_vti_` defused, trimmed. It may be empty; it is not yet checked for edges or
+/// reserved names, which only make sense for a whole name (see [`finish_name`]).
+pub fn clean_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut pending_space = false;
+    for c in text.nfc() {
+        if c.is_whitespace() {
+            pending_space = !out.is_empty();
+            continue;
+        }
+        if pending_space {
+            out.push(' ');
+            pending_space = false;
+        }
+        out.push(if is_forbidden(c) { '_' } else { c });
+    }
+    defuse_vti(out)
+}
+
+fn defuse_vti(mut s: String) -> String {
+    // Lower-casing can change lengths, so search the ASCII pattern case-insensitively by hand.
+    loop {
+        let found = s
+            .as_bytes()
+            .windows(5)
+            .position(|w| w.eq_ignore_ascii_case(b"_vti_"));
+        match found {
+            Some(i) => s.replace_range(i..i + 5, "-vti-"),
+            None => return s,
+        }
+    }
+}
+
+/// Cuts `s` to at most `max` UTF-16 units, at a character boundary.
+pub fn truncate_utf16(s: &str, max: usize) -> &str {
+    let mut used = 0;
+    for (i, c) in s.char_indices() {
+        used += c.len_utf16();
+        if used > max {
+            return &s[..i];
+        }
+    }
+    s
+}
+
+/// Makes a whole name valid: cuts it to `max_len` UTF-16 units, trims the edges
+/// sinks refuse, defuses reserved names; `fallback` replaces an empty result.
+///
+/// The input must come from [`clean_text`] (or be otherwise free of forbidden
+/// characters and NFC); the output passes [`check_name`].
+pub fn finish_name(name: &str, max_len: usize, fallback: &str) -> String {
+    let max_len = max_len.max(1);
+    let mut name = trim_edges(truncate_utf16(name, max_len)).to_owned();
+    if name.is_empty() {
+        name = trim_edges(truncate_utf16(fallback, max_len)).to_owned();
+    }
+    if name.is_empty() {
+        name = "_".to_owned();
+    }
+    if name.starts_with(['~', '.']) {
+        name.replace_range(0..1, "_");
+    }
+    if is_reserved(&name) {
+        // `CON.txt` → `CON_.txt`; `desktop.ini` → `desktop_.ini`; with no room to
+        // grow, the stem's last character becomes `_` instead (`lpt9` → `lpt_`).
+        let dot = name.find('.').unwrap_or(name.len());
+        if utf16_len(&name) < max_len {
+            name.insert(dot, '_');
+        } else if let Some((at, c)) = name[..dot].char_indices().next_back() {
+            name.replace_range(at..at + c.len_utf8(), "_");
+        }
+        name = defuse_vti(name);
+    }
+    name
+}
+
+fn trim_edges(s: &str) -> &str {
+    s.trim_start_matches(' ').trim_end_matches([' ', '.'])
+}
+
+/// A short, stable, case-insensitive tag of `id`: 8 characters of a 40-bit FNV-1a hash
+/// in Crockford's base 32 (lower case, no `i l o u`).
+///
+/// Written here, not taken from `std`, so that it never changes between Rust releases:
+/// archive names must stay the same forever.
+pub fn short_tag(id: &str) -> String {
+    const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in id.as_bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (0..8)
+        .map(|i| ALPHABET[((hash >> (i * 5)) & 31) as usize] as char)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleans_forbidden_and_space() {
+        assert_eq!(clean_text("  ACME:\tInc \n*/ "), "ACME_ Inc __");
+        assert_eq!(clean_text("a_VTI_b"), "a-vti-b");
+        assert_eq!(clean_text("e\u{301}"), "é");
+    }
+
+    #[test]
+    fn finishes_edges_and_reserved() {
+        assert_eq!(finish_name("CON", 255, "x"), "CON_");
+        assert_eq!(finish_name("lpt1.txt", 255, "x"), "lpt1_.txt");
+        assert_eq!(finish_name("desktop.ini", 255, "x"), "desktop_.ini");
+        assert_eq!(finish_name("~$doc", 255, "x"), "_$doc");
+        assert_eq!(finish_name(".lock", 255, "x"), "_lock");
+        assert_eq!(finish_name("name. . ", 255, "x"), "name");
+        assert_eq!(finish_name("...", 255, "fallback"), "fallback");
+        assert!(check_name(&finish_name("COM5", 255, "x"), 255).is_ok());
+    }
+
+    #[test]
+    fn counts_utf16_units() {
+        assert_eq!(utf16_len("a😀"), 3);
+        assert_eq!(truncate_utf16("a😀b", 2), "a");
+        assert_eq!(truncate_utf16("a😀b", 3), "a😀");
+    }
+
+    #[test]
+    fn tags_are_stable() {
+        // Pinned: archive names depend on these never changing.
+        assert_eq!(short_tag(""), "5s8422jw");
+        assert_eq!(short_tag("6f7bc2f1-0b7c-4d55-9f16-23c5b1b0d5aa"), "3xv93kxe");
+        assert_ne!(short_tag("a"), short_tag("b"));
+    }
+}
