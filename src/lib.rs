@@ -7,6 +7,7 @@ pub mod error;
 pub mod http;
 pub mod layout;
 pub mod model;
+pub mod plan;
 pub mod sink;
 pub mod source;
 pub mod state;

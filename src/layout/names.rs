@@ -69,7 +69,9 @@ fn is_reserved(name: &str) -> bool {
     }
     // COM0–COM9 and LPT0–LPT9.
     let bytes = stem.as_bytes();
-    bytes.len() == 4 && (stem.starts_with("com") || stem.starts_with("lpt")) && bytes[3].is_ascii_digit()
+    bytes.len() == 4
+        && (stem.starts_with("com") || stem.starts_with("lpt"))
+        && bytes[3].is_ascii_digit()
 }
 
 /// Checks `name` against every rule, with `max_len` UTF-16 units at most.
@@ -229,7 +231,10 @@ mod tests {
     fn tags_are_stable() {
         // Pinned: archive names depend on these never changing.
         assert_eq!(short_tag(""), "5s8422jw");
-        assert_eq!(short_tag("6f7bc2f1-0b7c-4d55-9f16-23c5b1b0d5aa"), "3xv93kxe");
+        assert_eq!(
+            short_tag("6f7bc2f1-0b7c-4d55-9f16-23c5b1b0d5aa"),
+            "3xv93kxe"
+        );
         assert_ne!(short_tag("a"), short_tag("b"));
     }
 }

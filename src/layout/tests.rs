@@ -38,7 +38,11 @@ fn receipt(id: &str, label: &str, file_name: &str, emitted_secs: i64, cents: i64
 #[test]
 fn the_documented_example() {
     let layout = Layout::default();
-    let acc = account("acc", "Main account", Some("FR76 3000 4000 0312 3456 7890 143"));
+    let acc = account(
+        "acc",
+        "Main account",
+        Some("FR76 3000 4000 0312 3456 7890 143"),
+    );
     let folder = layout.account_folder(&acc);
     assert_eq!(folder, "Main account 0143");
     // 2026-11-03 10:00 UTC.
@@ -64,7 +68,10 @@ fn dates_in_the_layout_time_zone_and_periods() {
         },
         NameLimits::default(),
     );
-    assert_eq!(quarterly.receipt_path("A", &r).names().nth(1), Some("2026-Q1"));
+    assert_eq!(
+        quarterly.receipt_path("A", &r).names().nth(1),
+        Some("2026-Q1")
+    );
     let yearly = Layout::new(
         LayoutSettings {
             period: Period::Year,
@@ -93,7 +100,10 @@ fn the_settlement_date_and_status_do_not_move_a_receipt() {
     let mut settled = pending.clone();
     settled.transaction.settled_at = Some(Utc.timestamp_opt(1_700_500_000, 0).unwrap());
     settled.transaction.status = TransactionStatus::Completed;
-    assert_eq!(layout.receipt_path("A", &pending), layout.receipt_path("A", &settled));
+    assert_eq!(
+        layout.receipt_path("A", &pending),
+        layout.receipt_path("A", &settled)
+    );
 }
 
 fn any_text() -> impl Strategy<Value = String> {
@@ -147,7 +157,10 @@ fn assert_valid_path(layout: &Layout, path: &ArchivePath) -> Result<(), TestCase
         );
     }
     let total = limits.root_prefix_len + utf16_len(path.as_str());
-    prop_assert!(total < limits.max_path_len, "path of {total} units: {path:?}");
+    prop_assert!(
+        total < limits.max_path_len,
+        "path of {total} units: {path:?}"
+    );
     prop_assert_eq!(path.depth(), 3);
     Ok(())
 }
