@@ -11,6 +11,7 @@ pub mod plan;
 pub mod sink;
 pub mod source;
 pub mod state;
+pub mod sync;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 

@@ -2,6 +2,7 @@
 
 use crate::model::{AccountId, ArchivePath, ReceiptId, SinkItemId};
 use chrono::NaiveDate;
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -178,16 +179,20 @@ impl Action {
         }
     }
 
-    /// The key that orders a plan: state-only steps, renames, folders (parents
-    /// first), adoptions, uploads, then skips.
-    pub(crate) fn order_key(&self) -> (u8, usize, String) {
+    /// The order of a plan: state-only steps, renames, folders (parents first),
+    /// adoptions, uploads, then skips; by path or receipt within each.
+    pub(crate) fn plan_order(&self, other: &Action) -> Ordering {
+        self.order_key().cmp(&other.order_key())
+    }
+
+    fn order_key(&self) -> (u8, usize, &str) {
         match self {
-            Action::Tombstone { receipt, .. } => (0, 0, receipt.to_string()),
-            Action::RenameFolder { from, .. } => (1, 0, from.to_string()),
-            Action::CreateFolder { path } => (2, path.depth(), path.key().as_str().to_owned()),
-            Action::Adopt { path, .. } => (3, 0, path.key().as_str().to_owned()),
-            Action::Upload { path, .. } => (4, 0, path.key().as_str().to_owned()),
-            Action::Skip { receipt, .. } => (5, 0, receipt.to_string()),
+            Action::Tombstone { receipt, .. } => (0, 0, receipt.as_str()),
+            Action::RenameFolder { from, .. } => (1, 0, from.as_str()),
+            Action::CreateFolder { path } => (2, path.depth(), path.as_str()),
+            Action::Adopt { path, .. } => (3, 0, path.as_str()),
+            Action::Upload { path, .. } => (4, 0, path.as_str()),
+            Action::Skip { receipt, .. } => (5, 0, receipt.as_str()),
         }
     }
 }

@@ -100,7 +100,7 @@ impl<'a> Planner<'a> {
             self.plan_receipt(receipt);
         }
         let mut actions = self.actions;
-        actions.sort_by_cached_key(Action::order_key);
+        actions.sort_by(Action::plan_order);
         let account_folders = self
             .places
             .into_iter()

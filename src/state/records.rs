@@ -130,6 +130,8 @@ pub struct SyncState {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StateChange {
+    /// The source's bank accounts, as listed at the start of a run.
+    AccountsSeen(Vec<BankAccount>),
     /// Receipts read from the source (new or changed).
     ReceiptsSeen(Vec<Receipt>),
     /// An account's read position moved.
@@ -175,6 +177,8 @@ pub enum StateChange {
         /// Why.
         tombstone: Tombstone,
     },
+    /// A run ended.
+    RunFinished(RunSummary),
     /// The source no longer has a receipt that was never archived.
     Vanished {
         /// The receipt.
@@ -197,6 +201,18 @@ impl SyncState {
     /// Applies one change. Pure: no I/O.
     pub fn apply(&mut self, change: &StateChange) {
         match change {
+            StateChange::AccountsSeen(accounts) => {
+                for account in accounts {
+                    self.accounts
+                        .entry(account.id.clone())
+                        .and_modify(|rec| rec.account = account.clone())
+                        .or_insert_with(|| AccountRecord {
+                            account: account.clone(),
+                            folder_name: None,
+                            folder_id: None,
+                        });
+                }
+            }
             StateChange::ReceiptsSeen(receipts) => {
                 for r in receipts {
                     self.vanished.remove(&r.id);
@@ -219,6 +235,7 @@ impl SyncState {
                 entry,
                 ids_are_paths,
             } => self.apply_folder_rename(from, to, entry, *ids_are_paths),
+            StateChange::RunFinished(summary) => self.last_run = Some(summary.clone()),
             StateChange::Exported { receipt, record } => {
                 self.tombstones.remove(receipt);
                 self.exported.insert(receipt.clone(), record.clone());

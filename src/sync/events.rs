@@ -1,0 +1,191 @@
+//! What a sync tells its observer as it goes, and the report it returns.
+
+use crate::error::{Error, ErrorKind};
+use crate::model::{ArchivePath, ReceiptId};
+use crate::plan::Plan;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+/// One thing that happened during a sync.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SyncEvent {
+    /// The source was read: `receipts` new or changed receipts.
+    SourceRead {
+        /// Receipts read.
+        receipts: u64,
+    },
+    /// The plan is ready: counts per action kind, bytes to write.
+    Planned {
+        /// Actions per kind (and skips per reason).
+        counts: BTreeMap<String, usize>,
+        /// Bytes the plan writes.
+        bytes: u64,
+    },
+    /// An action started.
+    Started {
+        /// `upload`, `create-folder`, ….
+        kind: &'static str,
+        /// The path it concerns.
+        path: ArchivePath,
+    },
+    /// Bytes of a file were written.
+    Bytes {
+        /// The receipt.
+        receipt: ReceiptId,
+        /// How many bytes, in this step.
+        bytes: u64,
+    },
+    /// An action finished.
+    Finished {
+        /// `upload`, `create-folder`, ….
+        kind: &'static str,
+        /// The path it concerns.
+        path: ArchivePath,
+    },
+    /// An action failed; it is retried on the next run.
+    Failed {
+        /// The receipt, when the action is about one.
+        receipt: Option<ReceiptId>,
+        /// The path concerned.
+        path: Option<ArchivePath>,
+        /// What went wrong.
+        error: String,
+    },
+}
+
+/// Receives [`SyncEvent`]s, from whichever task produced them.
+pub trait SyncObserver: Send + Sync {
+    /// Called for each event; must return quickly.
+    fn on_event(&self, event: &SyncEvent);
+}
+
+/// An observer that ignores everything.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoObserver;
+
+impl SyncObserver for NoObserver {
+    fn on_event(&self, _event: &SyncEvent) {}
+}
+
+impl<F: Fn(&SyncEvent) + Send + Sync> SyncObserver for F {
+    fn on_event(&self, event: &SyncEvent) {
+        self(event)
+    }
+}
+
+/// One action that did not succeed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// The receipt, when the action was about one.
+    pub receipt: Option<ReceiptId>,
+    /// The path concerned.
+    pub path: Option<ArchivePath>,
+    /// The kind of error.
+    pub kind: ErrorKind,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl Failure {
+    pub(crate) fn new(
+        receipt: Option<ReceiptId>,
+        path: Option<ArchivePath>,
+        error: &Error,
+    ) -> Self {
+        Self {
+            receipt,
+            path,
+            kind: error.kind(),
+            message: error.to_string(),
+        }
+    }
+}
+
+/// What a sync did.
+#[derive(Debug, Default)]
+pub struct SyncReport {
+    /// When it started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// How long it took.
+    pub duration: Duration,
+    /// New or changed receipts read from the source.
+    pub receipts_read: u64,
+    /// The plan's actions per kind (and skips per reason).
+    pub planned: BTreeMap<String, usize>,
+    /// Actions carried out, per kind.
+    pub done: BTreeMap<String, usize>,
+    /// Bytes written to the archive.
+    pub bytes_written: u64,
+    /// Actions that failed (retried on the next run).
+    pub failures: Vec<Failure>,
+    /// Uploads whose file turned out to be in place already (an earlier attempt landed
+    /// after all): the next run records them.
+    pub deferred: u64,
+    /// Why the sync stopped before the end, if it did.
+    pub stopped: Option<Error>,
+    /// The plan, for a dry run.
+    pub plan: Option<Plan>,
+}
+
+impl SyncReport {
+    /// Whether every receipt is where it should be: nothing failed, nothing deferred,
+    /// nothing stopped the run, and no receipt waits for a free path.
+    pub fn is_complete(&self) -> bool {
+        self.failures.is_empty()
+            && self.deferred == 0
+            && self.stopped.is_none()
+            && !self
+                .planned
+                .keys()
+                .any(|k| k == "skip: target occupied" || k == "skip: path collision")
+    }
+
+    /// How many actions of `kind` were carried out.
+    pub fn count(&self, kind: &str) -> usize {
+        self.done.get(kind).copied().unwrap_or(0)
+    }
+
+    pub(crate) fn add_done(&mut self, kind: &str) {
+        *self.done.entry(kind.to_owned()).or_insert(0) += 1;
+    }
+}
+
+impl fmt::Display for SyncReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let done: Vec<String> = self.done.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+        writeln!(
+            f,
+            "Sync {} in {:.1} s: {} receipts read; {}; {} bytes written",
+            if self.is_complete() {
+                "complete"
+            } else {
+                "incomplete"
+            },
+            self.duration.as_secs_f64(),
+            self.receipts_read,
+            if done.is_empty() {
+                "nothing to do".to_owned()
+            } else {
+                done.join(", ")
+            },
+            self.bytes_written
+        )?;
+        for failure in &self.failures {
+            writeln!(f, "  failed: {}", failure.message)?;
+        }
+        if self.deferred > 0 {
+            writeln!(
+                f,
+                "  {} file(s) found in place; recorded on the next run",
+                self.deferred
+            )?;
+        }
+        if let Some(stop) = &self.stopped {
+            writeln!(f, "  stopped: {stop}")?;
+        }
+        Ok(())
+    }
+}

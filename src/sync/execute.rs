@@ -1,0 +1,485 @@
+//! Step 6 of a pass: carrying out a plan, recording each finished action at once.
+
+use super::SyncConfig;
+use super::events::{Failure, SyncEvent, SyncObserver, SyncReport};
+use crate::error::{Error, Result};
+use crate::model::{
+    ArchivePath, Body, EntryKind, PathIndex, PathKey, Receipt, ReceiptId, SinkEntry, SinkItemId,
+};
+use crate::plan::{Action, Plan, folder_ids_of};
+use crate::sink::ArchiveSink;
+use crate::source::ReceiptSource;
+use crate::state::{ExportRecord, StateChange, StateStore, SyncState, Tombstone, TombstoneReason};
+use chrono::Utc;
+use futures::{StreamExt, future, stream};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Applies changes to the state in memory and records them durably, in that order
+/// of importance: a change is applied only once the store has it.
+pub(super) struct Recorder {
+    store: Arc<dyn StateStore>,
+    dry_run: bool,
+}
+
+impl Recorder {
+    pub fn new(store: Arc<dyn StateStore>, dry_run: bool) -> Self {
+        Self { store, dry_run }
+    }
+
+    pub async fn record(&self, state: &mut SyncState, changes: Vec<StateChange>) -> Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        if !self.dry_run {
+            self.store.record(&changes).await?;
+        }
+        for change in &changes {
+            state.apply(change);
+        }
+        Ok(())
+    }
+}
+
+pub(super) struct Executor<'a> {
+    pub source: Arc<dyn ReceiptSource>,
+    pub sink: Arc<dyn ArchiveSink>,
+    pub observer: Arc<dyn SyncObserver>,
+    pub config: &'a SyncConfig,
+    pub recorder: &'a Recorder,
+}
+
+struct UploadJob {
+    receipt: Receipt,
+    path: ArchivePath,
+    folder_ids: Vec<SinkItemId>,
+}
+
+enum UploadOutcome {
+    Written(SinkEntry),
+    /// The source no longer has the receipt.
+    Vanished,
+    /// Something sits at the path already (an earlier attempt landed after all, or
+    /// the user put a file there since the scan): the next run decides.
+    Occupied,
+}
+
+impl Executor<'_> {
+    /// Runs the plan. Stops early, with the reason in `report.stopped`, on an error
+    /// that nothing else can get past.
+    pub async fn run(&self, plan: &Plan, state: &mut SyncState, report: &mut SyncReport) {
+        if let Err(error) = self.run_steps(plan, state, report).await {
+            report.stopped.get_or_insert(error);
+        }
+    }
+
+    async fn run_steps(
+        &self,
+        plan: &Plan,
+        state: &mut SyncState,
+        report: &mut SyncReport,
+    ) -> Result<()> {
+        self.record_tombstones(plan, state, report).await?;
+        let mut index = state.snapshot.path_index();
+        if self.rename_folders(plan, state, report).await? {
+            index = state.snapshot.path_index();
+        }
+        let failed_folders = self.create_folders(plan, state, &mut index, report).await?;
+        self.record_account_folders(plan, state, &index).await?;
+        self.adopt(plan, state, &index, report).await?;
+        self.upload(plan, state, &index, &failed_folders, report)
+            .await
+    }
+
+    fn fail(
+        &self,
+        report: &mut SyncReport,
+        receipt: Option<ReceiptId>,
+        path: Option<ArchivePath>,
+        error: &Error,
+    ) {
+        tracing::warn!(receipt = ?receipt, path = ?path, %error, "action failed");
+        self.observer.on_event(&SyncEvent::Failed {
+            receipt: receipt.clone(),
+            path: path.clone(),
+            error: error.to_string(),
+        });
+        report.failures.push(Failure::new(receipt, path, error));
+    }
+
+    async fn record_tombstones(
+        &self,
+        plan: &Plan,
+        state: &mut SyncState,
+        report: &mut SyncReport,
+    ) -> Result<()> {
+        let at = Utc::now();
+        let changes: Vec<StateChange> = plan
+            .actions
+            .iter()
+            .filter_map(|action| match action {
+                Action::Tombstone {
+                    receipt,
+                    path,
+                    folder,
+                } => Some(StateChange::Tombstoned {
+                    receipt: receipt.clone(),
+                    tombstone: Tombstone {
+                        reason: TombstoneReason::FolderDeleted {
+                            folder: folder.clone(),
+                        },
+                        path: path.clone(),
+                        at,
+                    },
+                }),
+                _ => None,
+            })
+            .collect();
+        for _ in &changes {
+            report.add_done("tombstone");
+        }
+        self.recorder.record(state, changes).await
+    }
+
+    /// Returns whether any folder was renamed.
+    async fn rename_folders(
+        &self,
+        plan: &Plan,
+        state: &mut SyncState,
+        report: &mut SyncReport,
+    ) -> Result<bool> {
+        let ids_are_paths = !self.sink.capabilities().stable_ids;
+        let mut renamed = false;
+        for action in &plan.actions {
+            let Action::RenameFolder {
+                folder, from, to, ..
+            } = action
+            else {
+                continue;
+            };
+            self.observer.on_event(&SyncEvent::Started {
+                kind: "rename-folder",
+                path: to.clone(),
+            });
+            let result = self
+                .config
+                .retry
+                .retry(|_| self.sink.rename_folder(folder, from, to.file_name()))
+                .await;
+            match result {
+                Ok(entry) => {
+                    let change = StateChange::FolderRenamed {
+                        from: from.clone(),
+                        to: to.clone(),
+                        entry,
+                        ids_are_paths,
+                    };
+                    self.recorder.record(state, vec![change]).await?;
+                    report.add_done("rename-folder");
+                    renamed = true;
+                    self.observer.on_event(&SyncEvent::Finished {
+                        kind: "rename-folder",
+                        path: to.clone(),
+                    });
+                }
+                Err(error) if error.stops_sync() => return Err(error),
+                Err(error) => self.fail(report, None, Some(to.clone()), &error),
+            }
+        }
+        Ok(renamed)
+    }
+
+    /// Creates folders, parents first; returns the ones that could not be created.
+    async fn create_folders(
+        &self,
+        plan: &Plan,
+        state: &mut SyncState,
+        index: &mut PathIndex,
+        report: &mut SyncReport,
+    ) -> Result<HashSet<PathKey>> {
+        let mut failed = HashSet::new();
+        for action in &plan.actions {
+            let Action::CreateFolder { path } = action else {
+                continue;
+            };
+            if path.ancestors().any(|a| failed.contains(&a.key())) {
+                failed.insert(path.key());
+                continue;
+            }
+            self.observer.on_event(&SyncEvent::Started {
+                kind: "create-folder",
+                path: path.clone(),
+            });
+            match self
+                .config
+                .retry
+                .retry(|_| self.sink.create_folder(path))
+                .await
+            {
+                Ok(entry) => {
+                    index.insert(path, entry.id.clone(), EntryKind::Folder);
+                    self.recorder
+                        .record(state, vec![StateChange::ItemWritten(entry)])
+                        .await?;
+                    report.add_done("create-folder");
+                    self.observer.on_event(&SyncEvent::Finished {
+                        kind: "create-folder",
+                        path: path.clone(),
+                    });
+                }
+                Err(error) if error.stops_sync() => return Err(error),
+                Err(error) => {
+                    failed.insert(path.key());
+                    self.fail(report, None, Some(path.clone()), &error);
+                }
+            }
+        }
+        Ok(failed)
+    }
+
+    async fn record_account_folders(
+        &self,
+        plan: &Plan,
+        state: &mut SyncState,
+        index: &PathIndex,
+    ) -> Result<()> {
+        let mut changes = Vec::new();
+        for folder in &plan.account_folders {
+            let Some((id, EntryKind::Folder)) = index.get(&folder.path) else {
+                continue;
+            };
+            let known = state.accounts.get(&folder.account).is_some_and(|rec| {
+                rec.folder_id.as_ref() == Some(id)
+                    && rec.folder_name.as_deref() == Some(folder.name.as_str())
+            });
+            if !known {
+                changes.push(StateChange::AccountFolder {
+                    account: folder.account.clone(),
+                    name: folder.name.clone(),
+                    id: id.clone(),
+                });
+            }
+        }
+        self.recorder.record(state, changes).await
+    }
+
+    async fn adopt(
+        &self,
+        plan: &Plan,
+        state: &mut SyncState,
+        index: &PathIndex,
+        report: &mut SyncReport,
+    ) -> Result<()> {
+        let at = Utc::now();
+        let mut changes = Vec::new();
+        for action in &plan.actions {
+            let Action::Adopt {
+                receipt,
+                path,
+                size,
+                ..
+            } = action
+            else {
+                continue;
+            };
+            let found = index.get(path);
+            let folder_ids = folder_ids_of(index, path);
+            match (found, folder_ids) {
+                (Some((id, EntryKind::File { size: found_size })), Some(folder_ids))
+                    if found_size == *size =>
+                {
+                    changes.push(StateChange::Exported {
+                        receipt: receipt.clone(),
+                        record: ExportRecord {
+                            path: path.clone(),
+                            file_id: id.clone(),
+                            folder_ids,
+                            size: *size,
+                            at,
+                        },
+                    });
+                    report.add_done("adopt");
+                }
+                _ => {
+                    let error = Error::NotFound {
+                        what: format!("the file to adopt at {path}"),
+                    };
+                    self.fail(report, Some(receipt.clone()), Some(path.clone()), &error);
+                }
+            }
+        }
+        self.recorder.record(state, changes).await
+    }
+
+    async fn upload(
+        &self,
+        plan: &Plan,
+        state: &mut SyncState,
+        index: &PathIndex,
+        failed_folders: &HashSet<PathKey>,
+        report: &mut SyncReport,
+    ) -> Result<()> {
+        let mut jobs = Vec::new();
+        for action in &plan.actions {
+            let Action::Upload { receipt, path, .. } = action else {
+                continue;
+            };
+            let Some(receipt) = state.receipts.get(receipt).cloned() else {
+                continue;
+            };
+            let folder_ids = folder_ids_of(index, path);
+            match folder_ids {
+                Some(folder_ids)
+                    if !path.ancestors().any(|a| failed_folders.contains(&a.key())) =>
+                {
+                    jobs.push(UploadJob {
+                        receipt,
+                        path: path.clone(),
+                        folder_ids,
+                    });
+                }
+                _ => {
+                    let error = Error::NotFound {
+                        what: format!("the folder of {path}"),
+                    };
+                    self.fail(report, Some(receipt.id.clone()), Some(path.clone()), &error);
+                }
+            }
+        }
+        let stopping = AtomicBool::new(false);
+        let (tx, mut rx) = tokio::sync::mpsc::channel(self.config.concurrency.max(1) * 2);
+        let producer = async {
+            stream::iter(jobs)
+                .map(|job| async {
+                    if stopping.load(Ordering::SeqCst) {
+                        return None;
+                    }
+                    let outcome = self.upload_one(&job).await;
+                    Some((job, outcome))
+                })
+                .buffer_unordered(self.config.concurrency.max(1))
+                .filter_map(future::ready)
+                .for_each(|done| {
+                    let tx = tx.clone();
+                    async move {
+                        let _ = tx.send(done).await;
+                    }
+                })
+                .await;
+            drop(tx);
+        };
+        let consumer = async {
+            let mut stop: Option<Error> = None;
+            while let Some((job, outcome)) = rx.recv().await {
+                if let Err(error) = self.finish_upload(job, outcome, state, report).await {
+                    stopping.store(true, Ordering::SeqCst);
+                    stop.get_or_insert(error);
+                }
+            }
+            stop
+        };
+        let ((), stop) = future::join(producer, consumer).await;
+        stop.map_or(Ok(()), Err)
+    }
+
+    /// Records one upload's outcome. An `Err` stops the run.
+    async fn finish_upload(
+        &self,
+        job: UploadJob,
+        outcome: Result<UploadOutcome>,
+        state: &mut SyncState,
+        report: &mut SyncReport,
+    ) -> Result<()> {
+        let UploadJob {
+            receipt,
+            path,
+            folder_ids,
+        } = job;
+        match outcome {
+            Ok(UploadOutcome::Written(entry)) => {
+                let record = ExportRecord {
+                    path: path.clone(),
+                    file_id: entry.id.clone(),
+                    folder_ids,
+                    size: receipt.size,
+                    at: Utc::now(),
+                };
+                let changes = vec![
+                    StateChange::ItemWritten(entry),
+                    StateChange::Exported {
+                        receipt: receipt.id.clone(),
+                        record,
+                    },
+                ];
+                self.recorder.record(state, changes).await?;
+                report.add_done("upload");
+                report.bytes_written += receipt.size;
+                self.observer.on_event(&SyncEvent::Finished {
+                    kind: "upload",
+                    path,
+                });
+                Ok(())
+            }
+            Ok(UploadOutcome::Vanished) => {
+                let change = StateChange::Vanished {
+                    receipt: receipt.id.clone(),
+                    at: Utc::now(),
+                };
+                self.recorder.record(state, vec![change]).await?;
+                report.add_done("vanished");
+                Ok(())
+            }
+            Ok(UploadOutcome::Occupied) => {
+                report.deferred += 1;
+                Ok(())
+            }
+            Err(error) if error.stops_sync() => {
+                self.fail(report, Some(receipt.id), Some(path), &error);
+                Err(error)
+            }
+            Err(error) => {
+                self.fail(report, Some(receipt.id), Some(path), &error);
+                Ok(())
+            }
+        }
+    }
+
+    async fn upload_one(&self, job: &UploadJob) -> Result<UploadOutcome> {
+        self.observer.on_event(&SyncEvent::Started {
+            kind: "upload",
+            path: job.path.clone(),
+        });
+        self.config
+            .retry
+            .retry(|_| async {
+                let body = match self.source.open(&job.receipt).await {
+                    Ok(body) => body,
+                    Err(Error::NotFound { .. }) => return Ok(UploadOutcome::Vanished),
+                    Err(error) => return Err(error),
+                };
+                let body = self.observe_bytes(&job.receipt.id, body);
+                match self.sink.write_file(&job.path, body).await {
+                    Ok(entry) => Ok(UploadOutcome::Written(entry)),
+                    Err(Error::AlreadyExists { .. }) => Ok(UploadOutcome::Occupied),
+                    Err(error) => Err(error),
+                }
+            })
+            .await
+    }
+
+    fn observe_bytes(&self, receipt: &ReceiptId, body: Body) -> Body {
+        let len = body.len();
+        let observer = self.observer.clone();
+        let receipt = receipt.clone();
+        let stream = body.into_stream().inspect(move |chunk| {
+            if let Ok(bytes) = chunk {
+                observer.on_event(&SyncEvent::Bytes {
+                    receipt: receipt.clone(),
+                    bytes: bytes.len() as u64,
+                });
+            }
+        });
+        Body::new(len, stream.boxed())
+    }
+}

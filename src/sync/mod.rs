@@ -1,0 +1,317 @@
+//! The sync: the only module that sees the source, the sink, the state and the plan
+//! together.
+//!
+//! One pass ([`Syncer::run`]):
+//! 1. take the state's lock, load the state;
+//! 2. list the bank accounts, read each account's receipts since its watermark into the
+//!    state's catalog (checkpoints move the watermark only past what was fully read);
+//! 3. scan the archive, from the stored cursor when the sink has a change feed;
+//! 4. plan ([`crate::plan::plan`]);
+//! 5. check the plan's bytes against the free space;
+//! 6. carry the plan out with bounded concurrency, recording every finished action in
+//!    the state at once, so a crash or a cancellation loses only the work in flight;
+//! 7. save the state.
+
+mod events;
+mod execute;
+mod read;
+pub mod schedule;
+
+pub use events::{Failure, NoObserver, SyncEvent, SyncObserver, SyncReport};
+pub use schedule::{next_run, run_daily};
+
+use crate::error::{Error, Result};
+use crate::http::RetryConfig;
+use crate::layout::{Layout, LayoutSettings, NameLimits};
+use crate::plan::{PlanOptions, plan};
+use crate::sink::ArchiveSink;
+use crate::source::ReceiptSource;
+use crate::state::{StateChange, StateSettings, StateStore, SyncState};
+use chrono::{NaiveDate, Utc};
+use std::fmt;
+use std::sync::Arc;
+
+/// How a sync runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SyncConfig {
+    /// Receipts of transactions emitted before this day are not archived.
+    pub start_date: Option<NaiveDate>,
+    /// How paths are laid out.
+    pub layout: LayoutSettings,
+    /// Uploads in flight at once (default 8).
+    pub concurrency: usize,
+    /// Plan only: write nothing, record nothing, return the plan.
+    pub dry_run: bool,
+    /// Archive receipts of declined transactions too (default no).
+    pub include_declined: bool,
+    /// How failed uploads are retried within a run.
+    pub retry: RetryConfig,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self {
+            start_date: None,
+            layout: LayoutSettings::default(),
+            concurrency: 8,
+            dry_run: false,
+            include_declined: false,
+            retry: RetryConfig::default(),
+        }
+    }
+}
+
+impl SyncConfig {
+    /// Sets the start date.
+    pub fn with_start_date(mut self, day: Option<NaiveDate>) -> Self {
+        self.start_date = day;
+        self
+    }
+
+    /// Sets the layout.
+    pub fn with_layout(mut self, layout: LayoutSettings) -> Self {
+        self.layout = layout;
+        self
+    }
+
+    /// Sets the number of uploads in flight (at least 1).
+    pub fn with_concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency.max(1);
+        self
+    }
+
+    /// Makes runs dry: plan only.
+    pub fn with_dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+
+    /// Whether to archive declined transactions' receipts.
+    pub fn with_include_declined(mut self, include: bool) -> Self {
+        self.include_declined = include;
+        self
+    }
+
+    /// Sets the retry policy.
+    pub fn with_retry(mut self, retry: RetryConfig) -> Self {
+        self.retry = retry;
+        self
+    }
+}
+
+/// Syncs a source into a sink, remembering through a state store.
+///
+/// ```ignore
+/// # async fn example() -> receipt_sync::Result<()> {
+/// use receipt_sync::sink::InMemorySink;
+/// use receipt_sync::source::InMemorySource;
+/// use receipt_sync::state::InMemoryStateStore;
+/// use receipt_sync::sync::{SyncConfig, Syncer};
+/// use std::sync::Arc;
+///
+/// let syncer = Syncer::new(
+///     Arc::new(InMemorySource::new()),
+///     Arc::new(InMemorySink::new()),
+///     Arc::new(InMemoryStateStore::new()),
+///     SyncConfig::default(),
+/// );
+/// let report = syncer.run().await?;
+/// assert!(report.is_complete());
+/// # Ok(())
+/// # }
+/// ```
+pub struct Syncer {
+    source: Arc<dyn ReceiptSource>,
+    sink: Arc<dyn ArchiveSink>,
+    store: Arc<dyn StateStore>,
+    config: SyncConfig,
+    observer: Arc<dyn SyncObserver>,
+}
+
+impl fmt::Debug for Syncer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Syncer")
+            .field("source", &self.source)
+            .field("sink", &self.sink)
+            .field("store", &self.store)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Syncer {
+    /// A syncer from `source` into `sink`, remembering in `store`.
+    pub fn new(
+        source: Arc<dyn ReceiptSource>,
+        sink: Arc<dyn ArchiveSink>,
+        store: Arc<dyn StateStore>,
+        config: SyncConfig,
+    ) -> Self {
+        Self {
+            source,
+            sink,
+            store,
+            config,
+            observer: Arc::new(NoObserver),
+        }
+    }
+
+    /// Sends progress events to `observer`.
+    pub fn with_observer(mut self, observer: Arc<dyn SyncObserver>) -> Self {
+        self.observer = observer;
+        self
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SyncConfig {
+        &self.config
+    }
+
+    /// The layout this syncer uses with its sink's limits.
+    pub fn layout(&self) -> Layout {
+        let caps = self.sink.capabilities();
+        Layout::new(
+            self.config.layout,
+            NameLimits {
+                max_name_len: caps.max_name_len,
+                max_path_len: caps.max_path_len,
+                root_prefix_len: caps.root_prefix_len,
+            },
+        )
+    }
+
+    fn settings(&self) -> StateSettings {
+        StateSettings {
+            start_date: self.config.start_date,
+            layout: self.config.layout,
+        }
+    }
+
+    async fn load(&self) -> Result<SyncState> {
+        Ok(match self.store.load().await? {
+            Some(mut state) => {
+                // New settings apply to what is archived from now on; what is archived stays.
+                state.settings = Some(self.settings());
+                state
+            }
+            None => SyncState::new(self.settings()),
+        })
+    }
+
+    /// One sync pass; see the module docs.
+    ///
+    /// Returns `Err` only when the pass could not start or could not save the state
+    /// (lock held, state unreadable); anything that stops it midway is in
+    /// [`SyncReport::stopped`], with everything done so far recorded.
+    pub async fn run(&self) -> Result<SyncReport> {
+        let started = std::time::Instant::now();
+        let mut report = SyncReport {
+            started_at: Some(Utc::now()),
+            ..SyncReport::default()
+        };
+        let _lock = self.store.lock().await?;
+        let mut state = self.load().await?;
+        let recorder = execute::Recorder::new(self.store.clone(), self.config.dry_run);
+
+        let prepared = self.prepare(&mut state, &recorder, &mut report).await;
+        if let Err(error) = prepared {
+            report.stopped = Some(error);
+        } else {
+            let layout = self.layout();
+            let options = PlanOptions::default()
+                .with_start_date(self.config.start_date)
+                .with_include_declined(self.config.include_declined);
+            let plan = plan(&state, &layout, &options);
+            report.planned = plan.counts();
+            self.observer.on_event(&SyncEvent::Planned {
+                counts: plan.counts(),
+                bytes: plan.bytes_to_write(),
+            });
+            if self.config.dry_run {
+                report.plan = Some(plan);
+            } else if let Err(error) = self.check_quota(plan.bytes_to_write()).await {
+                report.stopped = Some(error);
+            } else {
+                let executor = execute::Executor {
+                    source: self.source.clone(),
+                    sink: self.sink.clone(),
+                    observer: self.observer.clone(),
+                    config: &self.config,
+                    recorder: &recorder,
+                };
+                executor.run(&plan, &mut state, &mut report).await;
+            }
+        }
+        report.duration = started.elapsed();
+        if !self.config.dry_run {
+            let summary = crate::state::RunSummary {
+                started_at: report.started_at,
+                finished_at: Some(Utc::now()),
+                uploaded: report.count("upload") as u64,
+                failed: report.failures.len() as u64,
+                stopped: report.stopped.as_ref().map(ToString::to_string),
+            };
+            state.apply(&StateChange::RunFinished(summary));
+            self.store.save(&state).await?;
+        }
+        Ok(report)
+    }
+
+    /// Steps 2 and 3: read the source, scan the archive, save both.
+    async fn prepare(
+        &self,
+        state: &mut SyncState,
+        recorder: &execute::Recorder,
+        report: &mut SyncReport,
+    ) -> Result<()> {
+        let accounts = self.source.accounts().await?;
+        recorder
+            .record(state, vec![StateChange::AccountsSeen(accounts.clone())])
+            .await?;
+        let reader = read::SourceReader {
+            source: self.source.as_ref(),
+            recorder,
+            start_date: self.config.start_date,
+            include_declined: self.config.include_declined,
+        };
+        report.receipts_read = reader.read_all(&accounts, state, report).await?;
+        self.observer.on_event(&SyncEvent::SourceRead {
+            receipts: report.receipts_read,
+        });
+        let update = self.sink.scan(state.scan_cursor.as_ref()).await?;
+        state.snapshot.apply(&update);
+        state.scan_cursor = match update {
+            crate::model::ScanUpdate::Full { cursor, .. } => cursor,
+            crate::model::ScanUpdate::Changes { cursor, .. } => Some(cursor),
+        };
+        if !self.config.dry_run {
+            // The snapshot and its cursor go together, atomically.
+            self.store.save(state).await?;
+        }
+        Ok(())
+    }
+
+    async fn check_quota(&self, needed: u64) -> Result<()> {
+        if needed == 0 || !self.sink.capabilities().quota {
+            return Ok(());
+        }
+        match self.sink.quota().await? {
+            Some(quota) if quota.remaining < needed => Err(Error::QuotaExceeded {
+                needed,
+                remaining: quota.remaining,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// "Reconfigure the integration": forgets every export record and tombstone, so
+    /// the next run brings back everything the user deleted; files still in place are
+    /// adopted, not written twice. See [`SyncState::reset`].
+    pub async fn reset(&self) -> Result<()> {
+        let _lock = self.store.lock().await?;
+        let mut state = self.load().await?;
+        state.reset();
+        self.store.save(&state).await
+    }
+}

@@ -1,0 +1,95 @@
+//! Step 2 of a pass: reading the source into the state's catalog.
+
+use super::events::{Failure, SyncReport};
+use super::execute::Recorder;
+use crate::error::Result;
+use crate::model::{BankAccount, Receipt};
+use crate::source::{ReceiptQuery, ReceiptSource, SourceEvent};
+use crate::state::{StateChange, SyncState};
+use chrono::NaiveDate;
+use futures::StreamExt;
+
+/// Receipts are recorded in batches of this many, and at every checkpoint.
+const BATCH: usize = 500;
+
+pub(super) struct SourceReader<'a> {
+    pub source: &'a dyn ReceiptSource,
+    pub recorder: &'a Recorder,
+    pub start_date: Option<NaiveDate>,
+    pub include_declined: bool,
+}
+
+impl SourceReader<'_> {
+    /// Reads every account; returns how many receipts were read.
+    pub async fn read_all(
+        &self,
+        accounts: &[BankAccount],
+        state: &mut SyncState,
+        report: &mut SyncReport,
+    ) -> Result<u64> {
+        let mut total = 0;
+        for account in accounts {
+            total += self.read_account(account, state, report).await?;
+        }
+        Ok(total)
+    }
+
+    async fn read_account(
+        &self,
+        account: &BankAccount,
+        state: &mut SyncState,
+        report: &mut SyncReport,
+    ) -> Result<u64> {
+        let query = ReceiptQuery::all()
+            .since(state.watermarks.get(&account.id).cloned())
+            .start_date(self.start_date)
+            .include_declined(self.include_declined);
+        let mut stream = self.source.receipts(&account.id, &query);
+        let mut batch: Vec<Receipt> = Vec::new();
+        let mut read = 0;
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(SourceEvent::Receipt(receipt)) => {
+                    read += 1;
+                    batch.push(*receipt);
+                    if batch.len() >= BATCH {
+                        self.flush(state, &mut batch, None).await?;
+                    }
+                }
+                Ok(SourceEvent::Checkpoint(watermark)) => {
+                    let advance = StateChange::WatermarkAdvanced {
+                        account: account.id.clone(),
+                        watermark,
+                    };
+                    self.flush(state, &mut batch, Some(advance)).await?;
+                }
+                Err(error) if error.stops_sync() => {
+                    self.flush(state, &mut batch, None).await?;
+                    return Err(error);
+                }
+                Err(error) => {
+                    // One unreadable receipt never stops the others; the source keeps the
+                    // watermark before it, so it is read again next time.
+                    tracing::warn!(account = %account.id, %error, "a receipt could not be read");
+                    report.failures.push(Failure::new(None, None, &error));
+                }
+            }
+        }
+        self.flush(state, &mut batch, None).await?;
+        Ok(read)
+    }
+
+    async fn flush(
+        &self,
+        state: &mut SyncState,
+        batch: &mut Vec<Receipt>,
+        then: Option<StateChange>,
+    ) -> Result<()> {
+        let mut changes = Vec::with_capacity(2);
+        if !batch.is_empty() {
+            changes.push(StateChange::ReceiptsSeen(std::mem::take(batch)));
+        }
+        changes.extend(then);
+        self.recorder.record(state, changes).await
+    }
+}
