@@ -5,6 +5,11 @@ use crate::model::{ArchivePath, Body, ScanCursor, ScanUpdate, SinkEntry, SinkIte
 use async_trait::async_trait;
 use std::fmt;
 
+mod memory;
+mod names;
+
+pub use memory::InMemorySink;
+
 /// What a sink can do, as data: the planner and the conformance suite read it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
