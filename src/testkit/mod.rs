@@ -3,3 +3,9 @@
 //! new connectors can run the same checks.
 
 pub mod server;
+pub mod sink;
+pub mod source;
+pub mod state;
+mod suite;
+
+pub use suite::SuiteReport;
