@@ -47,7 +47,10 @@ async fn in_memory_source() {
 #[tokio::test]
 async fn in_memory_sink() {
     let report = testkit::sink::run_all(&InMemorySink::new()).await;
-    expect_ran(&report, &["delta", "quota", "case_insensitive", "longest_name"]);
+    expect_ran(
+        &report,
+        &["delta", "quota", "case_insensitive", "longest_name"],
+    );
     assert!(report.skipped.is_empty(), "{report}");
 }
 
@@ -83,4 +86,24 @@ async fn json_file_state_store() {
     let dir = tempfile::tempdir().unwrap();
     let report = testkit::state::run_all(&JsonFileStateStore::new(dir.path().join("state"))).await;
     expect_ran(&report, &["lock", "save_supersedes_journal"]);
+}
+
+#[tokio::test]
+async fn fault_wrappers_without_faults_are_transparent() {
+    use receipt_sync::testkit::faults::{FaultPlan, FaultySink, FaultySource};
+    let source = FaultySource::new(source(), FaultPlan::seeded(1));
+    let report = testkit::source::run_all(&source).await;
+    expect_ran(&report, &["checkpoints_resume", "concurrent_opens"]);
+    assert_eq!(source.faults(), 0);
+    assert!(source.operations() > 20, "{}", source.operations());
+
+    let sink = FaultySink::new(InMemorySink::new(), FaultPlan::none());
+    let report = testkit::sink::run_all(&sink).await;
+    expect_ran(&report, &["delta", "quota", "case_insensitive"]);
+    assert_eq!(sink.faults(), 0);
+
+    let dir = tempfile::tempdir().unwrap();
+    let local = LocalDirSink::new(dir.path()).unwrap();
+    let report = testkit::sink::run_all(&FaultySink::new(local, FaultPlan::seeded(2))).await;
+    expect_ran(&report, &["no_delta", "rename_folder"]);
 }
