@@ -5,6 +5,13 @@ use crate::model::{ArchivePath, Body, ScanCursor, ScanUpdate, SinkEntry, SinkIte
 use async_trait::async_trait;
 use std::fmt;
 
+mod local;
+mod memory;
+mod names;
+
+pub use local::LocalDirSink;
+pub use memory::InMemorySink;
+
 /// What a sink can do, as data: the planner and the conformance suite read it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]

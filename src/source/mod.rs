@@ -8,6 +8,10 @@ use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+mod memory;
+
+pub use memory::InMemorySource;
+
 /// An opaque position in a source's history of changes (Qonto: an `updated_at` instant).
 ///
 /// The sync stores it per account and hands it back on the next run; only the

@@ -2,4 +2,11 @@
 //! servers this crate tests itself with, public so that embedders and authors of
 //! new connectors can run the same checks.
 
+pub mod faults;
 pub mod server;
+pub mod sink;
+pub mod source;
+pub mod state;
+mod suite;
+
+pub use suite::SuiteReport;

@@ -1,0 +1,495 @@
+//! A receipt source in memory: accounts, receipts and their bytes, for tests,
+//! examples and embedders who feed receipts from elsewhere.
+
+use super::{ReceiptQuery, ReceiptSource, ReceiptStream, SourceEvent, Watermark};
+use crate::error::{Error, Result};
+use crate::model::{
+    AccountId, BankAccount, Body, CurrencyCode, Money, Receipt, ReceiptId, Transaction,
+    TransactionId, TransactionStatus,
+};
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{NaiveDate, NaiveTime};
+use futures::stream::{self, StreamExt};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+const SERVICE: &str = "memory-source";
+
+/// A [`ReceiptSource`] kept in memory. Clones share the same data and counters.
+///
+/// Every change to a receipt (adding it, editing its transaction) gives it a new
+/// revision from one counter; a [`Watermark`] is that counter as a zero-padded
+/// string, so reading `since` a watermark yields exactly the receipts changed after it.
+/// Removing a receipt makes [`open`](ReceiptSource::open) answer
+/// [`Error::NotFound`]; like a bank's API, the listing simply stops showing it.
+///
+/// ```
+/// # use receipt_sync::source::{InMemorySource, ReceiptSource, ReceiptQuery};
+/// # use receipt_sync::model::AccountId;
+/// # use chrono::NaiveDate;
+/// let source = InMemorySource::new();
+/// let main = source.add_account_named("acc-1", "Main");
+/// let day = NaiveDate::from_ymd_opt(2026, 11, 3).unwrap();
+/// source.add_receipt(InMemorySource::receipt("r1", &main, day, "Office supplies", -1234), "%PDF-1.7");
+/// assert_eq!(source.len(), 1);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct InMemorySource {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    data: Mutex<Data>,
+    account_calls: AtomicU64,
+    list_calls: AtomicU64,
+    opens: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Data {
+    accounts: Vec<BankAccount>,
+    receipts: BTreeMap<ReceiptId, Stored>,
+    revision: u64,
+    checkpoint_every: Option<usize>,
+    chunk_size: usize,
+}
+
+impl Default for Data {
+    fn default() -> Self {
+        Self {
+            accounts: Vec::new(),
+            receipts: BTreeMap::new(),
+            revision: 0,
+            checkpoint_every: None,
+            chunk_size: InMemorySource::DEFAULT_CHUNK_SIZE,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Stored {
+    receipt: Receipt,
+    bytes: Bytes,
+    revision: u64,
+}
+
+impl Data {
+    fn bump(&mut self) -> u64 {
+        self.revision += 1;
+        self.revision
+    }
+}
+
+fn watermark(revision: u64) -> Watermark {
+    // Zero-padded so that watermarks order as strings the way revisions order as numbers.
+    Watermark::new(format!("{revision:020}"))
+}
+
+impl InMemorySource {
+    /// The size of the chunks [`ReceiptSource::open`] streams by default: small, so
+    /// that even small test files arrive in several pieces.
+    pub const DEFAULT_CHUNK_SIZE: usize = 16 * 1024;
+
+    /// An empty source.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn data(&self) -> MutexGuard<'_, Data> {
+        self.inner
+            .data
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A plain receipt for tests: a completed debit or credit of `cents` euro cents,
+    /// emitted and settled at noon UTC on `day`, attached to transaction `tx-<id>`,
+    /// named `<id>.pdf`. Its size is set when it is added.
+    pub fn receipt(
+        id: &str,
+        account: &AccountId,
+        day: NaiveDate,
+        label: &str,
+        cents: i64,
+    ) -> Receipt {
+        let at = day.and_time(NaiveTime::MIN).and_utc() + chrono::Duration::hours(12);
+        Receipt {
+            id: ReceiptId::new(id),
+            file_name: format!("{id}.pdf"),
+            content_type: Some("application/pdf".into()),
+            size: 0,
+            created_at: at,
+            transaction: Transaction {
+                id: TransactionId::new(format!("tx-{id}")),
+                account_id: account.clone(),
+                emitted_at: at,
+                settled_at: Some(at),
+                amount: Money::new(cents, CurrencyCode::EUR),
+                label: label.into(),
+                status: TransactionStatus::Completed,
+            },
+        }
+    }
+
+    /// Adds an account, or replaces the one with the same id.
+    pub fn add_account(&self, account: BankAccount) {
+        let mut data = self.data();
+        match data.accounts.iter_mut().find(|a| a.id == account.id) {
+            Some(existing) => *existing = account,
+            None => data.accounts.push(account),
+        }
+    }
+
+    /// Adds a euro account named `name` and returns its id.
+    pub fn add_account_named(&self, id: &str, name: &str) -> AccountId {
+        let id = AccountId::new(id);
+        self.add_account(BankAccount {
+            id: id.clone(),
+            name: name.into(),
+            iban: None,
+            currency: CurrencyCode::EUR,
+        });
+        id
+    }
+
+    /// Renames an account (its receipts do not change).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when there is no such account.
+    pub fn rename_account(&self, id: &AccountId, name: &str) -> Result<()> {
+        let mut data = self.data();
+        let account = data
+            .accounts
+            .iter_mut()
+            .find(|a| &a.id == id)
+            .ok_or_else(|| not_found(format!("account {id}")))?;
+        account.name = name.into();
+        Ok(())
+    }
+
+    /// Removes an account from the list; its receipts stay readable by id.
+    pub fn remove_account(&self, id: &AccountId) -> bool {
+        let mut data = self.data();
+        let before = data.accounts.len();
+        data.accounts.retain(|a| &a.id != id);
+        data.accounts.len() != before
+    }
+
+    /// Adds a receipt with its bytes (its `size` is set to their length), or replaces
+    /// the one with the same id. Either way it gets a new revision.
+    pub fn add_receipt(&self, mut receipt: Receipt, bytes: impl Into<Bytes>) -> Receipt {
+        let bytes = bytes.into();
+        receipt.size = bytes.len() as u64;
+        let mut data = self.data();
+        let revision = data.bump();
+        data.receipts.insert(
+            receipt.id.clone(),
+            Stored {
+                receipt: receipt.clone(),
+                bytes,
+                revision,
+            },
+        );
+        receipt
+    }
+
+    /// Edits a receipt in place (its bytes stay), giving it a new revision.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when there is no such receipt.
+    pub fn edit_receipt(&self, id: &ReceiptId, edit: impl FnOnce(&mut Receipt)) -> Result<()> {
+        let mut data = self.data();
+        let revision = data.revision + 1;
+        let stored = data
+            .receipts
+            .get_mut(id)
+            .ok_or_else(|| not_found(format!("receipt {id}")))?;
+        edit(&mut stored.receipt);
+        stored.revision = revision;
+        data.revision = revision;
+        Ok(())
+    }
+
+    /// Edits the transaction `receipt` is attached to (label, status, settlement, …).
+    /// Every receipt of that transaction sees the change and gets a new revision, as
+    /// a bank shows one transaction with all its attachments.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when there is no such receipt.
+    pub fn edit_transaction(
+        &self,
+        receipt: &ReceiptId,
+        edit: impl FnOnce(&mut Transaction),
+    ) -> Result<()> {
+        let mut data = self.data();
+        let mut transaction = data
+            .receipts
+            .get(receipt)
+            .map(|s| s.receipt.transaction.clone())
+            .ok_or_else(|| not_found(format!("receipt {receipt}")))?;
+        let old_id = transaction.id.clone();
+        edit(&mut transaction);
+        let revision = data.bump();
+        for stored in data.receipts.values_mut() {
+            if stored.receipt.transaction.id == old_id {
+                stored.receipt.transaction = transaction.clone();
+                stored.revision = revision;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes a receipt: it leaves the listing and [`open`](ReceiptSource::open) answers
+    /// [`Error::NotFound`]. Returns whether it existed.
+    pub fn remove_receipt(&self, id: &ReceiptId) -> bool {
+        self.data().receipts.remove(id).is_some()
+    }
+
+    /// The receipt with this id, as currently listed.
+    pub fn get(&self, id: &ReceiptId) -> Option<Receipt> {
+        self.data().receipts.get(id).map(|s| s.receipt.clone())
+    }
+
+    /// How many receipts the source holds.
+    pub fn len(&self) -> usize {
+        self.data().receipts.len()
+    }
+
+    /// Whether the source holds no receipt.
+    pub fn is_empty(&self) -> bool {
+        self.data().receipts.is_empty()
+    }
+
+    /// Also yield a [`SourceEvent::Checkpoint`] after every `n` receipts
+    /// (`None`: only at the end of each stream).
+    pub fn set_checkpoint_every(&self, n: Option<usize>) {
+        self.data().checkpoint_every = n.filter(|&n| n > 0);
+    }
+
+    /// The size of the chunks [`open`](ReceiptSource::open) streams (at least 1).
+    pub fn set_chunk_size(&self, bytes: usize) {
+        self.data().chunk_size = bytes.max(1);
+    }
+
+    /// How many times [`ReceiptSource::accounts`] was called.
+    pub fn account_calls(&self) -> u64 {
+        self.inner.account_calls.load(Ordering::SeqCst)
+    }
+
+    /// How many times [`ReceiptSource::receipts`] was called.
+    pub fn list_calls(&self) -> u64 {
+        self.inner.list_calls.load(Ordering::SeqCst)
+    }
+
+    /// How many times [`ReceiptSource::open`] was called (found or not).
+    pub fn opens(&self) -> u64 {
+        self.inner.opens.load(Ordering::SeqCst)
+    }
+
+    /// The events one `receipts` call yields, computed at once under the lock.
+    fn list(&self, account: &AccountId, query: &ReceiptQuery) -> Result<Vec<SourceEvent>> {
+        let data = self.data();
+        if !data.accounts.iter().any(|a| &a.id == account) {
+            return Err(not_found(format!("account {account}")));
+        }
+        let since = match &query.since {
+            None => 0,
+            Some(mark) => mark.as_str().parse::<u64>().map_err(|_| Error::Rejected {
+                service: SERVICE,
+                operation: "list receipts".into(),
+                message: format!("{mark:?} is not a watermark this source issued"),
+            })?,
+        };
+        let mut matching: Vec<&Stored> = data
+            .receipts
+            .values()
+            .filter(|s| {
+                let t = &s.receipt.transaction;
+                s.revision > since
+                    && &t.account_id == account
+                    && query
+                        .start_date
+                        .is_none_or(|day| t.emitted_at.date_naive() >= day)
+                    && (query.include_declined || t.status != TransactionStatus::Declined)
+            })
+            .collect();
+        matching.sort_by_key(|s| (s.revision, s.receipt.id.clone()));
+        let mut events = Vec::with_capacity(matching.len() + 1);
+        for (i, stored) in matching.iter().enumerate() {
+            events.push(SourceEvent::Receipt(Box::new(stored.receipt.clone())));
+            let last_of_revision = matching
+                .get(i + 1)
+                .is_none_or(|next| next.revision != stored.revision);
+            // A checkpoint may only sit between revisions: receipts sharing one (a
+            // transaction edit) must all come before it, or resuming would skip some.
+            if let Some(n) = data.checkpoint_every
+                && (i + 1) % n == 0
+                && last_of_revision
+                && i + 1 < matching.len()
+            {
+                events.push(SourceEvent::Checkpoint(watermark(stored.revision)));
+            }
+        }
+        events.push(SourceEvent::Checkpoint(watermark(data.revision.max(since))));
+        Ok(events)
+    }
+}
+
+fn not_found(what: String) -> Error {
+    Error::NotFound { what }
+}
+
+#[async_trait]
+impl ReceiptSource for InMemorySource {
+    async fn accounts(&self) -> Result<Vec<BankAccount>> {
+        self.inner.account_calls.fetch_add(1, Ordering::SeqCst);
+        Ok(self.data().accounts.clone())
+    }
+
+    fn receipts(&self, account: &AccountId, query: &ReceiptQuery) -> ReceiptStream {
+        self.inner.list_calls.fetch_add(1, Ordering::SeqCst);
+        match self.list(account, query) {
+            Ok(events) => stream::iter(events.into_iter().map(Ok)).boxed(),
+            Err(e) => stream::once(async move { Err(e) }).boxed(),
+        }
+    }
+
+    async fn open(&self, receipt: &Receipt) -> Result<Body> {
+        self.inner.opens.fetch_add(1, Ordering::SeqCst);
+        let data = self.data();
+        let stored = data
+            .receipts
+            .get(&receipt.id)
+            .ok_or_else(|| not_found(format!("receipt {}", receipt.id)))?;
+        let bytes = stored.bytes.clone();
+        let chunk = data.chunk_size;
+        let len = bytes.len();
+        let chunks = (0..len)
+            .step_by(chunk)
+            .map(move |start| Ok(bytes.slice(start..len.min(start + chunk))));
+        Ok(Body::new(len as u64, stream::iter(chunks).boxed()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::TryStreamExt;
+
+    fn day(d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, d).unwrap()
+    }
+
+    async fn read(
+        source: &InMemorySource,
+        account: &AccountId,
+        q: ReceiptQuery,
+    ) -> Vec<SourceEvent> {
+        source.receipts(account, &q).try_collect().await.unwrap()
+    }
+
+    fn ids(events: &[SourceEvent]) -> Vec<&str> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                SourceEvent::Receipt(r) => Some(r.id.as_str()),
+                SourceEvent::Checkpoint(_) => None,
+            })
+            .collect()
+    }
+
+    fn last_mark(events: &[SourceEvent]) -> Watermark {
+        match events.last() {
+            Some(SourceEvent::Checkpoint(w)) => w.clone(),
+            other => panic!("expected a final checkpoint, found {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn watermarks_yield_only_what_changed() {
+        let s = InMemorySource::new();
+        let a = s.add_account_named("a", "Main");
+        s.add_receipt(InMemorySource::receipt("r1", &a, day(1), "One", -100), "1");
+        s.add_receipt(InMemorySource::receipt("r2", &a, day(2), "Two", -200), "22");
+        let all = read(&s, &a, ReceiptQuery::all()).await;
+        assert_eq!(ids(&all), ["r1", "r2"]);
+        let mark = last_mark(&all);
+
+        let none = read(&s, &a, ReceiptQuery::all().since(Some(mark.clone()))).await;
+        assert_eq!(ids(&none), Vec::<&str>::new());
+        assert_eq!(last_mark(&none), mark, "an idle read keeps the watermark");
+
+        s.edit_transaction(&"r1".into(), |t| t.label = "Renamed".into())
+            .unwrap();
+        let changed = read(&s, &a, ReceiptQuery::all().since(Some(mark))).await;
+        assert_eq!(ids(&changed), ["r1"]);
+        assert!(
+            s.receipts(&a, &ReceiptQuery::all().since(Some(Watermark::new("x"))))
+                .try_collect::<Vec<_>>()
+                .await
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn filters_and_intermediate_checkpoints() {
+        let s = InMemorySource::new();
+        let a = s.add_account_named("a", "Main");
+        let b = s.add_account_named("b", "Other");
+        for d in 1..=6 {
+            s.add_receipt(
+                InMemorySource::receipt(&format!("r{d}"), &a, day(d), "L", -1),
+                "x",
+            );
+        }
+        s.add_receipt(InMemorySource::receipt("other", &b, day(1), "L", -1), "x");
+        s.edit_transaction(&"r6".into(), |t| t.status = TransactionStatus::Declined)
+            .unwrap();
+        s.set_checkpoint_every(Some(2));
+
+        let events = read(&s, &a, ReceiptQuery::all().start_date(Some(day(2)))).await;
+        assert_eq!(ids(&events), ["r2", "r3", "r4", "r5"]);
+        let checkpoints = events
+            .iter()
+            .filter(|e| matches!(e, SourceEvent::Checkpoint(_)))
+            .count();
+        assert_eq!(checkpoints, 2, "one after r3, one at the end: {events:?}");
+
+        let declined = read(&s, &a, ReceiptQuery::all().include_declined(true)).await;
+        assert!(ids(&declined).contains(&"r6"));
+        let unknown: Result<Vec<_>> = s
+            .receipts(&"zz".into(), &ReceiptQuery::all())
+            .try_collect()
+            .await;
+        assert!(matches!(unknown, Err(Error::NotFound { .. })));
+        assert_eq!(s.list_calls(), 3);
+    }
+
+    #[tokio::test]
+    async fn open_streams_chunks_and_removed_is_not_found() {
+        let s = InMemorySource::new();
+        let a = s.add_account_named("a", "Main");
+        s.set_chunk_size(4);
+        let bytes: Vec<u8> = (0u8..10).collect();
+        let r = s.add_receipt(
+            InMemorySource::receipt("r1", &a, day(1), "L", -1),
+            bytes.clone(),
+        );
+        assert_eq!(r.size, 10);
+        let body = s.open(&r).await.unwrap();
+        assert_eq!(body.len(), 10);
+        let chunks: Vec<Bytes> = body.into_stream().try_collect().await.unwrap();
+        assert_eq!(chunks.iter().map(Bytes::len).collect::<Vec<_>>(), [4, 4, 2]);
+        assert_eq!(chunks.concat(), bytes);
+
+        assert!(s.remove_receipt(&r.id));
+        assert!(matches!(s.open(&r).await, Err(Error::NotFound { .. })));
+        assert_eq!(s.opens(), 2);
+        s.rename_account(&a, "Renamed").unwrap();
+        assert_eq!(s.accounts().await.unwrap()[0].name, "Renamed");
+        assert!(s.rename_account(&"nope".into(), "x").is_err());
+    }
+}

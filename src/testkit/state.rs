@@ -1,0 +1,191 @@
+//! The [`StateStore`] conformance suite: every state store runs it.
+
+use super::suite::{SuiteReport, eq, err, ok};
+use crate::error::ErrorKind;
+use crate::layout::LayoutSettings;
+use crate::model::{
+    AccountId, ArchivePath, BankAccount, CurrencyCode, EntryKind, ReceiptId, ScanCursor, SinkEntry,
+    SinkItemId,
+};
+use crate::source::{InMemorySource, Watermark};
+use crate::state::{
+    AccountRecord, ExportRecord, StateChange, StateSettings, StateStore, SyncState, Tombstone,
+    TombstoneReason,
+};
+use chrono::{DateTime, NaiveDate, Utc};
+
+/// Runs every check on `store`, and says which ran.
+///
+/// # Preconditions
+/// The store is empty (nothing saved or recorded) and not locked.
+///
+/// # Panics
+/// At the first failed check, with a message saying what was expected and found.
+pub async fn run_all(store: &dyn StateStore) -> SuiteReport {
+    let mut report = SuiteReport::default();
+
+    let c = "load_empty";
+    eq(
+        c,
+        "load() of an empty store",
+        None,
+        ok(c, "load()", store.load().await),
+    );
+    report.pass(c);
+
+    let c = "lock";
+    let held = ok(c, "the first lock()", store.lock().await);
+    err(
+        c,
+        "a second lock() while the first is held",
+        store.lock().await,
+        ErrorKind::AlreadyRunning,
+    );
+    drop(held);
+    let held = ok(c, "lock() after the first was dropped", store.lock().await);
+    report.pass(c);
+
+    let c = "save_load";
+    let state = sample_state();
+    ok(c, "save()", store.save(&state).await);
+    eq(
+        c,
+        "load() after save()",
+        Some(&state),
+        ok(c, "load()", store.load().await).as_ref(),
+    );
+    report.pass(c);
+
+    let c = "record_load";
+    let changes = sample_changes();
+    ok(c, "record()", store.record(&changes).await);
+    ok(c, "record() of nothing", store.record(&[]).await);
+    let mut expected = state.clone();
+    for change in &changes {
+        expected.apply(change);
+    }
+    eq(
+        c,
+        "load() after record()",
+        Some(&expected),
+        ok(c, "load()", store.load().await).as_ref(),
+    );
+    report.pass(c);
+
+    let c = "save_supersedes_journal";
+    let mut replacement = state.clone();
+    replacement.watermarks.clear();
+    replacement.tombstones.clear();
+    ok(c, "save()", store.save(&replacement).await);
+    eq(
+        c,
+        "load() after record() then save() (no change applied twice)",
+        Some(&replacement),
+        ok(c, "load()", store.load().await).as_ref(),
+    );
+    ok(
+        c,
+        "record() after save()",
+        store.record(&changes[..1]).await,
+    );
+    let mut expected = replacement;
+    expected.apply(&changes[0]);
+    eq(
+        c,
+        "load() after save() then record()",
+        Some(&expected),
+        ok(c, "load()", store.load().await).as_ref(),
+    );
+    report.pass(c);
+
+    drop(held);
+    report
+}
+
+fn at() -> DateTime<Utc> {
+    NaiveDate::from_ymd_opt(2026, 11, 3)
+        .and_then(|d| d.and_hms_opt(23, 30, 0))
+        .map(|d| d.and_utc())
+        .unwrap_or_default()
+}
+
+fn p(path: &str) -> ArchivePath {
+    ArchivePath::parse(path).unwrap_or_else(|e| panic!("the suite built a bad path: {e}"))
+}
+
+/// A state with something in every field that matters.
+fn sample_state() -> SyncState {
+    let account = AccountId::new("acc-conformance");
+    let receipt = InMemorySource::receipt(
+        "r-conformance",
+        &account,
+        at().date_naive(),
+        "Office",
+        -1234,
+    );
+    let mut state = SyncState::new(StateSettings {
+        start_date: NaiveDate::from_ymd_opt(2026, 1, 1),
+        layout: LayoutSettings::default(),
+    });
+    state.accounts.insert(
+        account.clone(),
+        AccountRecord {
+            account: BankAccount {
+                id: account.clone(),
+                name: "Main".into(),
+                iban: Some("FR76 0000".into()),
+                currency: CurrencyCode::EUR,
+            },
+            folder_name: Some("Main".into()),
+            folder_id: Some(SinkItemId::new("f1")),
+        },
+    );
+    state.exported.insert(
+        receipt.id.clone(),
+        ExportRecord {
+            path: p("Main/2026-11/r.pdf"),
+            file_id: SinkItemId::new("x1"),
+            folder_ids: vec![SinkItemId::new("f1"), SinkItemId::new("f2")],
+            size: 42,
+            at: at(),
+        },
+    );
+    state.receipts.insert(receipt.id.clone(), receipt);
+    state
+        .watermarks
+        .insert(account, Watermark::new("00000000000000000007"));
+    state.snapshot.upsert(SinkEntry {
+        id: SinkItemId::new("f1"),
+        parent: None,
+        name: "Main".into(),
+        kind: EntryKind::Folder,
+    });
+    state.scan_cursor = Some(ScanCursor::new("cursor-1"));
+    state
+}
+
+/// Changes that each leave a visible trace.
+fn sample_changes() -> Vec<StateChange> {
+    vec![
+        StateChange::WatermarkAdvanced {
+            account: AccountId::new("acc-conformance"),
+            watermark: Watermark::new("00000000000000000009"),
+        },
+        StateChange::Tombstoned {
+            receipt: ReceiptId::new("r-conformance"),
+            tombstone: Tombstone {
+                reason: TombstoneReason::FolderDeleted {
+                    folder: p("Main/2026-11"),
+                },
+                path: p("Main/2026-11/r.pdf"),
+                at: at(),
+            },
+        },
+        StateChange::ItemWritten(SinkEntry {
+            id: SinkItemId::new("f2"),
+            parent: Some(SinkItemId::new("f1")),
+            name: "2026-12".into(),
+            kind: EntryKind::Folder,
+        }),
+    ]
+}
