@@ -102,7 +102,7 @@ impl SyncConfig {
 
 /// Syncs a source into a sink, remembering through a state store.
 ///
-/// ```ignore
+/// ```
 /// # async fn example() -> receipt_sync::Result<()> {
 /// use receipt_sync::sink::InMemorySink;
 /// use receipt_sync::source::InMemorySource;
@@ -265,7 +265,8 @@ impl Syncer {
         recorder: &execute::Recorder,
         report: &mut SyncReport,
     ) -> Result<()> {
-        let accounts = self.source.accounts().await?;
+        let retry = &self.config.retry;
+        let accounts = retry.retry(|_| self.source.accounts()).await?;
         recorder
             .record(state, vec![StateChange::AccountsSeen(accounts.clone())])
             .await?;
@@ -279,7 +280,8 @@ impl Syncer {
         self.observer.on_event(&SyncEvent::SourceRead {
             receipts: report.receipts_read,
         });
-        let update = self.sink.scan(state.scan_cursor.as_ref()).await?;
+        let cursor = state.scan_cursor.clone();
+        let update = retry.retry(|_| self.sink.scan(cursor.as_ref())).await?;
         state.snapshot.apply(&update);
         state.scan_cursor = match update {
             crate::model::ScanUpdate::Full { cursor, .. } => cursor,
@@ -296,7 +298,7 @@ impl Syncer {
         if needed == 0 || !self.sink.capabilities().quota {
             return Ok(());
         }
-        match self.sink.quota().await? {
+        match self.config.retry.retry(|_| self.sink.quota()).await? {
             Some(quota) if quota.remaining < needed => Err(Error::QuotaExceeded {
                 needed,
                 remaining: quota.remaining,
