@@ -5,6 +5,10 @@ use crate::model::{ArchivePath, Body, ScanCursor, ScanUpdate, SinkEntry, SinkIte
 use async_trait::async_trait;
 use std::fmt;
 
+pub mod onedrive;
+
+pub use onedrive::OneDriveSink;
+
 /// What a sink can do, as data: the planner and the conformance suite read it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
