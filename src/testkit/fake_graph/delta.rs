@@ -78,7 +78,7 @@ pub(crate) fn delta(
         .query_param("$top")
         .and_then(|t| t.parse::<usize>().ok())
         .unwrap_or(state.delta_page_size)
-        .max(1);
+        .clamp(1, state.max_page_size);
     let all = match from {
         From::Latest => Vec::new(),
         From::Everything => everything(state, &folder),

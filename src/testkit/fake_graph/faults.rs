@@ -21,6 +21,9 @@ pub enum Fault {
     DropAfter,
     /// The request is handled and its answer cut after a few bytes.
     Truncate,
+    /// An upload fragment is checked, only its first `n` bytes are kept, and the connection
+    /// is closed: a partial acceptance that leaves the next range mid-fragment.
+    AcceptPartly(u64),
     /// The upload session addressed expires (404 from then on).
     ExpireSession,
     /// A delta request is answered 410 `resyncRequired` with a `Location` to start over.
@@ -55,7 +58,8 @@ impl FaultRule {
         self
     }
 
-    /// Lets `skip` matching requests through first.
+    /// Lets `skip` matching requests through first (counted from when the rule is added,
+    /// whatever other rules do to them).
     pub fn after(mut self, skip: u32) -> Self {
         self.skip = skip;
         self
@@ -102,6 +106,7 @@ impl Faults {
 
     /// The fault for this request, if any fires.
     pub fn pick(&mut self, route: &str) -> Option<Fault> {
+        // Every matching rule counts every matching request; the first due one fires.
         let mut chosen = None;
         for rule in self.rules.iter_mut() {
             if rule.times == 0 || !route.starts_with(&rule.route_prefix) {
@@ -109,11 +114,10 @@ impl Faults {
             }
             if rule.skip > 0 {
                 rule.skip -= 1;
-                continue;
+            } else if chosen.is_none() {
+                rule.times -= 1;
+                chosen = Some(rule.fault.clone());
             }
-            rule.times -= 1;
-            chosen = Some(rule.fault.clone());
-            break;
         }
         self.rules.retain(|r| r.times > 0);
         if chosen.is_none()

@@ -89,7 +89,7 @@ pub(crate) fn list_children(state: &mut State, parsed: &Parsed, request: &FakeRe
         .query_param("$top")
         .and_then(|t| t.parse::<usize>().ok())
         .unwrap_or(state.children_page_size)
-        .clamp(1, 1000);
+        .clamp(1, state.max_page_size);
     let skip = request
         .query_param("$skiptoken")
         .and_then(|t| t.parse::<usize>().ok())

@@ -95,7 +95,13 @@ fn answer(state: &mut State, route: &str, request: &FakeRequest) -> FakeResponse
             state.sessions.remove(&id);
             FakeResponse::status(204)
         }
-        Method::PUT => fragment(state, &id, request).unwrap_or_else(|e| json::error(&e)),
+        Method::PUT => {
+            let keep = match fault {
+                Some(Fault::AcceptPartly(n)) => Some(n),
+                _ => None,
+            };
+            fragment(state, &id, request, keep).unwrap_or_else(|e| json::error(&e))
+        }
         _ => json::error(&DriveError::new(405, "notSupported", "Not supported.")),
     };
     match fault {
@@ -116,6 +122,7 @@ fn fragment(
     state: &mut State,
     id: &str,
     request: &FakeRequest,
+    keep: Option<u64>,
 ) -> Result<FakeResponse, DriveError> {
     let bad = |inner: &'static str, message: &str| {
         DriveError::new(400, "invalidRequest", message).with_inner(inner)
@@ -171,6 +178,11 @@ fn fragment(
         ));
     }
     session.total = Some(total);
+    if let Some(keep) = keep.filter(|k| *k < len) {
+        let kept = request.body.slice(..keep as usize);
+        session.received.extend_from_slice(&kept);
+        return Ok(FakeResponse::Drop);
+    }
     session.received.extend_from_slice(&request.body);
     if end + 1 < total {
         return Ok(FakeResponse::json(202, &status_body(end + 1)));
