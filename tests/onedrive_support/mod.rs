@@ -85,3 +85,89 @@ impl AccessTokenProvider for RotatingToken {
         self.current.fetch_add(1, Ordering::SeqCst);
     }
 }
+
+/// The drive prefix of every Graph path in the HTTP tests.
+pub const D: &str = "/v1.0/me/drive";
+
+/// A fixture from `tests/fixtures/graph/`, with `{BASE}` and `{UPLOAD}` replaced.
+pub fn fixture(name: &str, base: &str, upload: &str) -> serde_json::Value {
+    let file = format!(
+        "{}/tests/fixtures/graph/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
+    serde_json::from_str(&text.replace("{BASE}", base).replace("{UPLOAD}", upload))
+        .unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+/// A Graph mock and an upload-URL mock, each with a catch-all that fails the test on any
+/// request no other mock expected, and an upload host that refuses any Authorization.
+pub struct Mocks {
+    pub api: wiremock::MockServer,
+    pub upload: wiremock::MockServer,
+}
+
+impl Mocks {
+    pub async fn start() -> Self {
+        use wiremock::matchers::{any, header_exists};
+        use wiremock::{Mock, ResponseTemplate};
+        let api = wiremock::MockServer::start().await;
+        let upload = wiremock::MockServer::start().await;
+        for server in [&api, &upload] {
+            Mock::given(any())
+                .respond_with(ResponseTemplate::new(599))
+                .with_priority(u8::MAX)
+                .named("catch-all: an unexpected request")
+                .expect(0)
+                .mount(server)
+                .await;
+        }
+        Mock::given(header_exists("authorization"))
+            .respond_with(ResponseTemplate::new(401))
+            .with_priority(1)
+            .named("a bearer token sent to an upload URL")
+            .expect(0)
+            .mount(&upload)
+            .await;
+        Self { api, upload }
+    }
+
+    pub fn base(&self) -> String {
+        format!("{}/v1.0", self.api.uri())
+    }
+
+    pub fn fixture(&self, name: &str) -> serde_json::Value {
+        fixture(name, &self.api.uri(), &self.upload.uri())
+    }
+
+    pub fn json(&self, status: u16, name: &str) -> wiremock::ResponseTemplate {
+        wiremock::ResponseTemplate::new(status).set_body_json(self.fixture(name))
+    }
+
+    pub fn sink(&self) -> OneDriveSink {
+        builder(&self.base()).build().unwrap()
+    }
+
+    /// `GET /me/drive/special/approot`, expected exactly `times`.
+    pub async fn approot(&self, times: u64) {
+        use wiremock::matchers::{header, method, path};
+        wiremock::Mock::given(method("GET"))
+            .and(path(format!("{D}/special/approot")))
+            .and(header("authorization", "Bearer test-token"))
+            .respond_with(self.json(200, "approot"))
+            .expect(times)
+            .named("GET approot")
+            .mount(&self.api)
+            .await;
+    }
+}
+
+/// A file driveItem as Graph returns it after an upload of `data`.
+pub fn uploaded_item(mocks: &Mocks, data: &[u8]) -> serde_json::Value {
+    let mut item = mocks.fixture("file_uploaded");
+    let mut hash = receipt_sync::sink::onedrive::QuickXorHash::new();
+    hash.update(data);
+    item["size"] = serde_json::json!(data.len());
+    item["file"]["hashes"]["quickXorHash"] = serde_json::json!(hash.to_base64());
+    item
+}

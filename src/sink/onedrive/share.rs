@@ -95,7 +95,7 @@ impl OneDriveSink {
         page.value.into_iter().map(to_share).collect()
     }
 
-    /// The shares on item `id` (the owner's own entry included, as [`ShareKind::Other`]).
+    /// The shares on item `id`, the owner's own entry included.
     pub async fn shares(&self, id: &SinkItemId) -> Result<Vec<Share>> {
         let page = self.client().list_permissions(id.as_str()).await?;
         page.value.into_iter().map(to_share).collect()
