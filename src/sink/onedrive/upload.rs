@@ -358,9 +358,11 @@ pub(crate) async fn session(
                     // Reclaims the one allocation once the sent fragment is released.
                     unacked.reserve(fragment.saturating_sub(unacked.len()));
                 }
-                // The session lost bytes we no longer hold, or expired.
+                // The session lost bytes we no longer hold, or expired (a 404: already gone).
                 Ok(_) | Err(()) => {
-                    delete_session(client, &url).await;
+                    if ack.is_ok() {
+                        delete_session(client, &url).await;
+                    }
                     if base == 0 && restarts < MAX_RESTARTS {
                         // Every byte read is still held: start over in a new session.
                         restarts += 1;
