@@ -4,7 +4,7 @@
 mod onedrive_support;
 
 use onedrive_support::*;
-use receipt_sync::model::{ArchiveSnapshot, Body, EntryKind, ScanUpdate, SinkChange};
+use receipt_sync::model::{ArchiveSnapshot, EntryKind, ScanUpdate, SinkChange};
 use receipt_sync::sink::ArchiveSink;
 use receipt_sync::sink::onedrive::ShareKind;
 use serde_json::json;
