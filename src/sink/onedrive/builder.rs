@@ -1,7 +1,7 @@
 //! Construction and validation of an [`OneDriveSink`].
 
 use super::OneDriveSink;
-use super::client::GraphClient;
+use super::request::GraphClient;
 use crate::auth::AccessTokenProvider;
 use crate::error::{Error, Result};
 use crate::http::RetryConfig;
@@ -208,10 +208,10 @@ impl OneDriveSinkBuilder {
         let user_agent = reqwest::header::HeaderValue::from_str(&self.user_agent)
             .map_err(|_| Error::Config("the user agent is not a valid header value".into()))?;
         let drive_path = match &self.drive_id {
-            Some(id) => format!("/drives/{}", super::client::encode_segment(id)),
+            Some(id) => format!("/drives/{}", super::request::encode_segment(id)),
             None => "/me/drive".to_owned(),
         };
-        let client = GraphClient::new(super::client::ClientParts {
+        let client = GraphClient::new(super::request::ClientParts {
             api: self.http.unwrap_or_else(default_client),
             upload: self.upload_http.unwrap_or_else(default_client),
             base,

@@ -22,9 +22,9 @@
 //!   read (400) or a root that vanished (404) also restart from scratch. Either way the
 //!   answer is [`ScanUpdate::Full`].
 
-use super::client::{Failure, GraphClient};
 use super::error::malformed;
 use super::model::DriveItem;
+use super::request::{Failure, GraphClient};
 use crate::error::Result;
 use crate::model::{EntryKind, ScanCursor, SinkChange, SinkEntry, SinkItemId};
 use serde::{Deserialize, Serialize};

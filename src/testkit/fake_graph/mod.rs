@@ -18,8 +18,10 @@
 //! ```
 
 mod api;
+mod config;
 mod delta;
 mod drive;
+mod edit;
 mod faults;
 mod items;
 mod json;
@@ -27,102 +29,17 @@ mod names;
 mod perms;
 mod route;
 mod upload;
+mod user;
 
+pub use config::FakeGraphConfig;
 pub use faults::{Fault, FaultRule, RandomFaults};
 
-use self::drive::{Conflict, Drive, Kind};
+use self::drive::{Conflict, Drive};
 use crate::testkit::server::{FakeServer, RequestLog};
 use bytes::Bytes;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
-
-/// How a [`FakeGraph`] starts.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct FakeGraphConfig {
-    /// The app folder's name (`Apps/<app_name>`); default `receipt-sync`.
-    pub app_name: String,
-    /// The drive's size in bytes; default 5 GiB.
-    pub quota_total: u64,
-    /// Whether deleting a folder also leaves a tombstone per descendant in delta
-    /// (onedrive-graph.md §12.4 says it is unknown); default `false`: the folder's own only.
-    pub cascade_tombstones: bool,
-    /// Whether reserved names (`CON`, `desktop.ini`, `~$…`) are refused; default `true`.
-    pub reserved_names: bool,
-    /// Children per page when the client does not ask (`$top`); Graph's default is 200.
-    pub children_page_size: usize,
-    /// The largest page served, whatever `$top` asks; default 1000.
-    pub max_page_size: usize,
-    /// Delta items per page; default 200.
-    pub delta_page_size: usize,
-    /// The largest simple `PUT`; default 4 MiB (onedrive-graph.md §3, §12.1).
-    pub simple_upload_limit: u64,
-    /// Bearer tokens accepted; empty (the default) accepts any.
-    pub accepted_tokens: Vec<String>,
-}
-
-impl Default for FakeGraphConfig {
-    fn default() -> Self {
-        Self {
-            app_name: "receipt-sync".into(),
-            quota_total: 5 * 1024 * 1024 * 1024,
-            cascade_tombstones: false,
-            reserved_names: true,
-            children_page_size: 200,
-            max_page_size: 1000,
-            delta_page_size: 200,
-            simple_upload_limit: 4 * 1024 * 1024,
-            accepted_tokens: Vec::new(),
-        }
-    }
-}
-
-impl FakeGraphConfig {
-    /// Sets [`app_name`](Self::app_name).
-    pub fn with_app_name(mut self, name: impl Into<String>) -> Self {
-        self.app_name = name.into();
-        self
-    }
-
-    /// Sets [`quota_total`](Self::quota_total).
-    pub fn with_quota_total(mut self, bytes: u64) -> Self {
-        self.quota_total = bytes;
-        self
-    }
-
-    /// Sets [`cascade_tombstones`](Self::cascade_tombstones).
-    pub fn with_cascade_tombstones(mut self, cascade: bool) -> Self {
-        self.cascade_tombstones = cascade;
-        self
-    }
-
-    /// Sets [`reserved_names`](Self::reserved_names).
-    pub fn with_reserved_names(mut self, enforce: bool) -> Self {
-        self.reserved_names = enforce;
-        self
-    }
-
-    /// Sets the page sizes: children when not asked, delta, and the largest served.
-    pub fn with_page_sizes(mut self, children: usize, delta: usize, max: usize) -> Self {
-        self.children_page_size = children;
-        self.delta_page_size = delta;
-        self.max_page_size = max;
-        self
-    }
-
-    /// Sets [`simple_upload_limit`](Self::simple_upload_limit).
-    pub fn with_simple_upload_limit(mut self, bytes: u64) -> Self {
-        self.simple_upload_limit = bytes;
-        self
-    }
-
-    /// Sets [`accepted_tokens`](Self::accepted_tokens).
-    pub fn with_accepted_tokens(mut self, tokens: &[&str]) -> Self {
-        self.accepted_tokens = tokens.iter().map(|t| (*t).to_owned()).collect();
-        self
-    }
-}
 
 /// An open upload session.
 pub(crate) struct Session {
@@ -344,129 +261,5 @@ impl FakeGraph {
     /// The next uploaded file is stored with its first byte flipped (a hash mismatch).
     pub fn corrupt_next_upload(&self) {
         self.lock().corrupt_next_upload = true;
-    }
-
-    /// The drive path of `relative` inside the app folder: `Apps/<app name>/<relative>`.
-    pub fn app_path(&self, relative: &str) -> String {
-        let app = self.lock().drive.app_name.clone();
-        if relative.is_empty() {
-            format!("Apps/{app}")
-        } else {
-            format!("Apps/{app}/{relative}")
-        }
-    }
-
-    fn find(state: &State, path: &str) -> Option<String> {
-        let names: Vec<String> = path
-            .split('/')
-            .filter(|n| !n.is_empty())
-            .map(str::to_owned)
-            .collect();
-        state.drive.resolve(&state.drive.root_id, &names).ok()
-    }
-
-    /// The id of the item at `path` (from the drive root).
-    pub fn id_of(&self, path: &str) -> Option<String> {
-        Self::find(&self.lock(), path)
-    }
-
-    /// Deletes the file or folder at `path` as the user would (delta reports it).
-    pub fn delete_as_user(&self, path: &str) -> bool {
-        let mut state = self.lock();
-        Self::find(&state, path).is_some_and(|id| state.drive.delete(&id).is_ok())
-    }
-
-    /// Renames the item at `path` as the user would.
-    pub fn rename_as_user(&self, path: &str, new_name: &str) -> bool {
-        let mut state = self.lock();
-        Self::find(&state, path)
-            .is_some_and(|id| state.drive.update(&id, Some(new_name), None).is_ok())
-    }
-
-    /// Moves the item at `path` into the folder at `new_parent` (`""`: the drive root).
-    pub fn move_as_user(&self, path: &str, new_parent: &str) -> bool {
-        let mut state = self.lock();
-        match (Self::find(&state, path), Self::find(&state, new_parent)) {
-            (Some(id), Some(parent)) => state.drive.update(&id, None, Some(&parent)).is_ok(),
-            _ => false,
-        }
-    }
-
-    /// Adds a folder at `path` (and its missing parents) as the user would; its id.
-    pub fn add_user_folder(&self, path: &str) -> Option<String> {
-        let mut state = self.lock();
-        let names: Vec<String> = path
-            .split('/')
-            .filter(|n| !n.is_empty())
-            .map(str::to_owned)
-            .collect();
-        if path.starts_with("Apps/") {
-            state.drive.approot();
-        }
-        let root = state.drive.root_id.clone();
-        state.drive.ensure_folders(&root, &names).ok()
-    }
-
-    /// Adds (or replaces) a file at `path` as the user would; its id.
-    pub fn add_user_file(&self, path: &str, bytes: impl Into<Bytes>) -> Option<String> {
-        let (parent, name) = match path.rsplit_once('/') {
-            Some((p, n)) => (p, n),
-            None => ("", path),
-        };
-        let parent_id = if parent.is_empty() {
-            self.lock().drive.root_id.clone()
-        } else {
-            self.add_user_folder(parent)?
-        };
-        let mut state = self.lock();
-        state
-            .drive
-            .put_file(&parent_id, name, bytes.into(), Conflict::Replace)
-            .ok()
-            .map(|(id, _)| id)
-    }
-
-    /// The bytes of the file at `path`.
-    pub fn file(&self, path: &str) -> Option<Bytes> {
-        let state = self.lock();
-        let id = Self::find(&state, path)?;
-        match &state.drive.get(&id)?.kind {
-            Kind::File(bytes) => Some(bytes.clone()),
-            Kind::Folder => None,
-        }
-    }
-
-    /// Every file of the drive with its bytes, by path from the drive root.
-    pub fn files(&self) -> BTreeMap<String, Bytes> {
-        let state = self.lock();
-        let drive = &state.drive;
-        drive
-            .subtree(&drive.root_id)
-            .into_iter()
-            .filter_map(|n| match &n.kind {
-                Kind::File(bytes) => Some((drive.path_of(&n.id), bytes.clone())),
-                Kind::Folder => None,
-            })
-            .collect()
-    }
-
-    /// Every path of the drive, folders with a trailing `/`, sorted.
-    pub fn tree(&self) -> Vec<String> {
-        let state = self.lock();
-        let drive = &state.drive;
-        let mut out: Vec<String> = drive
-            .subtree(&drive.root_id)
-            .into_iter()
-            .map(|n| {
-                let path = drive.path_of(&n.id);
-                if n.is_folder() {
-                    format!("{path}/")
-                } else {
-                    path
-                }
-            })
-            .collect();
-        out.sort();
-        out
     }
 }
