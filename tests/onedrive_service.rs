@@ -131,7 +131,7 @@ async fn a_429_pauses_every_request_of_the_sink() {
 async fn a_refused_token_is_refreshed_once_then_unauthorized() {
     let graph = FakeGraph::start().await.unwrap();
     graph.set_accepted_tokens(&["fresh"]);
-    let tokens = RotatingToken::new(vec!["stale", "fresh"]);
+    let tokens = RotatingToken::new(vec!["stale", "fresh", "fresher"]);
     let sink = OneDriveSink::builder(tokens.clone())
         .with_base_url(graph.base_url())
         .with_retry(RetryConfig::fast())

@@ -135,13 +135,8 @@ impl OneDriveSink {
         let Some((root, link)) = cursor.and_then(delta::decode_cursor) else {
             return self.scan_full(None).await;
         };
-        {
-            // The cursor carries the root's id, so a scan with nothing new is one request.
-            let mut slot = self.inner.root_id.lock().await;
-            if slot.is_none() {
-                *slot = Some(root.clone());
-            }
-        }
+        // The cursor carries the root's id, so a scan with nothing new is one request. It is
+        // trusted for reading this feed only: writes still resolve the configured root.
         let followed = delta::follow(self.client(), &root, link, |id| {
             self.cache().is_known_folder(id)
         })

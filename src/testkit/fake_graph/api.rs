@@ -43,7 +43,7 @@ impl GraphApi {
             .arrivals
             .push((std::time::Instant::now(), route.to_owned()));
         let fault = state.faults.pick(route);
-        if let Some(early) = fault.as_ref().and_then(|f| early_fault(f, route)) {
+        if let Some(early) = fault.as_ref().and_then(early_fault) {
             return early;
         }
         if let Some(refusal) = check_auth(&state, request) {
@@ -72,7 +72,7 @@ impl GraphApi {
 }
 
 /// Faults answered before the request is looked at.
-pub(crate) fn early_fault(fault: &Fault, route: &str) -> Option<FakeResponse> {
+pub(crate) fn early_fault(fault: &Fault) -> Option<FakeResponse> {
     let throttled = |status: u16, code: &str, after: Option<u64>| {
         let body = json!({"error": {"code": code, "message": "The request has been throttled",
             "innerError": {"code": "throttledRequest", "innerError": {"code": "quota"}}}});
@@ -91,7 +91,8 @@ pub(crate) fn early_fault(fault: &Fault, route: &str) -> Option<FakeResponse> {
             "An unspecified error has occurred.",
         ))),
         Fault::Drop => Some(FakeResponse::Drop),
-        Fault::Resync if !route.contains("/delta") => None,
+        // Answered after handling (DropAfter, Truncate), or only where they apply
+        // (Resync on delta, ExpireSession and AcceptPartly on upload URLs).
         _ => None,
     }
 }

@@ -69,7 +69,7 @@ fn answer(state: &mut State, route: &str, request: &FakeRequest) -> FakeResponse
             "Authorization headers are not accepted on upload URLs.",
         ));
     }
-    if let Some(early) = fault.as_ref().and_then(|f| early_fault(f, route)) {
+    if let Some(early) = fault.as_ref().and_then(early_fault) {
         return early;
     }
     let Some(id) = request.path.strip_prefix("/upload/").map(str::to_owned) else {

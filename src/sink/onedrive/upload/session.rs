@@ -58,6 +58,14 @@ pub(crate) async fn session(
             } else {
                 unacked.len() / UNIT * UNIT
             };
+            if n == 0 {
+                // Everything was acknowledged, yet the file was never committed.
+                delete_session(client, &url).await;
+                return Err(malformed(
+                    "upload session",
+                    "every byte was accepted but no item was returned",
+                ));
+            }
             let frag = unacked.split_to(n).freeze();
             let outcome = put_fragment(client, &url, base, &frag, total).await;
             let ack = match outcome {
@@ -69,8 +77,13 @@ pub(crate) async fn session(
                     });
                 }
                 Fragment::Next(next) => {
-                    attempt = 0;
-                    started = tokio::time::Instant::now();
+                    // Counted like a failure until it proves to be progress (below), so a
+                    // session that keeps asking for the same range cannot loop forever.
+                    attempt += 1;
+                    if attempt > client.retry.max_attempts {
+                        delete_session(client, &url).await;
+                        return Err(malformed("upload session", "the session makes no progress"));
+                    }
                     Ok(next.unwrap_or(base + n as u64))
                 }
                 Fragment::Fatal(error) => {
@@ -130,6 +143,10 @@ pub(crate) async fn session(
                         unacked = merged;
                     }
                     drop(frag);
+                    if ack > base {
+                        attempt = 0;
+                        started = tokio::time::Instant::now();
+                    }
                     base = ack;
                     // Reclaims the one allocation once the sent fragment is released.
                     unacked.reserve(fragment.saturating_sub(unacked.len()));
