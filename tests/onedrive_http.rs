@@ -468,3 +468,37 @@ fn the_builder_validates_its_settings() {
     assert_eq!((caps.max_name_len, caps.max_path_len), (255, 400));
     assert!(!format!("{sink:?}").contains("test-token"));
 }
+
+#[tokio::test]
+async fn a_folder_root_is_found_by_path_from_the_drive_root() {
+    let m = Mocks::start().await;
+    let mut folder = m.fixture("folder_created");
+    folder["id"] = json!("D!receipts");
+    Mock::given(method("GET"))
+        .and(url_path(format!("{D}/root:/Documents/My%20Receipts:")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(folder))
+        .expect(1)
+        .mount(&m.api)
+        .await;
+    Mock::given(method("POST"))
+        .and(url_path(format!("{D}/items/D!receipts/children")))
+        .respond_with(m.json(201, "folder_created"))
+        .expect(1)
+        .mount(&m.api)
+        .await;
+    let sink = builder(&m.base())
+        .with_root(receipt_sync::sink::onedrive::OneDriveRoot::Folder(
+            "/Documents/My Receipts/".into(),
+        ))
+        .build()
+        .unwrap();
+    assert_eq!(
+        sink.capabilities().root_prefix_len,
+        "Documents/My Receipts/".len()
+    );
+    assert_eq!(sink.root_id().await.unwrap().as_str(), "D!receipts");
+    assert_eq!(
+        sink.create_folder(&path("Main")).await.unwrap().parent,
+        None
+    );
+}

@@ -38,7 +38,6 @@ pub use builder::{
     FRAGMENT_UNIT, MAX_FRAGMENT_SIZE, OneDriveRoot, OneDriveSinkBuilder,
 };
 pub use quickxor::QuickXorHash;
-pub use request::encode_segment;
 pub use share::{Share, ShareKind};
 
 use self::cache::FolderCache;
@@ -114,8 +113,13 @@ impl OneDriveSink {
         self.client().app_folder
     }
 
-    async fn scan_full(&self, start: Option<String>) -> Result<ScanUpdate> {
-        let root = self.root().await?;
+    /// A full enumeration, from a 410's `Location` (which belongs to the feed of the
+    /// cursor's root) or from the configured root.
+    async fn scan_full(&self, resync: Option<(String, String)>) -> Result<ScanUpdate> {
+        let (root, start) = match resync {
+            Some((root, location)) => (root, Some(location)),
+            None => (self.root().await?, None),
+        };
         let (entries, link) = delta::full(self.client(), &root, start).await?;
         Ok(ScanUpdate::Full {
             entries,
@@ -146,11 +150,10 @@ impl OneDriveSink {
                 changes,
                 cursor: delta::encode_cursor(&root, &next),
             }),
-            delta::Followed::Resync(location) => {
-                if location.is_none() {
-                    self.forget_root().await;
-                }
-                self.scan_full(location).await
+            delta::Followed::Resync(Some(location)) => self.scan_full(Some((root, location))).await,
+            delta::Followed::Resync(None) => {
+                self.forget_root().await;
+                self.scan_full(None).await
             }
         }
     }

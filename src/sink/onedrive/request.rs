@@ -284,7 +284,7 @@ pub(crate) async fn read_json<T: DeserializeOwned>(
 /// Percent-encodes one path segment: everything but RFC 3986 unreserved characters and
 /// `!` (which item ids contain) is escaped, so `+`, `#`, `%`, `:` and spaces survive
 /// (onedrive-graph.md §2 "Path addressing and encoding": encode each segment separately).
-pub fn encode_segment(segment: &str) -> String {
+pub(crate) fn encode_segment(segment: &str) -> String {
     let mut out = String::with_capacity(segment.len());
     for byte in segment.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b'!') {
