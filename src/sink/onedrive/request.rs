@@ -155,52 +155,49 @@ impl GraphClient {
         body: &mut B,
     ) -> Result<Response, Failure> {
         let url = self.parse_api_url(url)?;
-        let started = tokio::time::Instant::now();
-        let mut attempt = 1u32;
-        loop {
-            let failure = match self.exchange(operation, &method, &url, body).await {
-                Ok(response) if response.status().is_success() => return Ok(response),
-                Ok(response) => Failure::Graph(read_failure(response).await),
-                Err(error) => Failure::Other(error),
-            };
-            let classified = match &failure {
-                Failure::Graph(g) => {
-                    if matches!(g.status.as_u16(), 429 | 503 | 509)
-                        && let Some(wait) = g.retry_after
+        let body = tokio::sync::Mutex::new(body);
+        // Retryable failures go back to the retry policy as errors; the others come out as
+        // `Ok(Err(failure))`, keeping the Graph details (status, codes, Location) for callers.
+        let outcome = self
+            .retry
+            .retry(|_attempt| async {
+                let mut body = body.lock().await;
+                match self.exchange(operation, &method, &url, &mut **body).await {
+                    Ok(response) if response.status().is_success() => Ok(Ok(response)),
+                    Ok(response) => {
+                        let failure = read_failure(response).await;
+                        if matches!(failure.status.as_u16(), 429 | 503 | 509)
+                            && let Some(wait) = failure.retry_after
+                        {
+                            // Pause every request of this sink, not only this one
+                            // (onedrive-graph.md §6, Throttling).
+                            self.throttle
+                                .pause_for(wait.min(self.retry.max_retry_after));
+                        }
+                        let error = failure.clone().into_error(operation, self.app_folder);
+                        if error.is_retryable() {
+                            Err(error)
+                        } else {
+                            Ok(Err(Failure::Graph(failure)))
+                        }
+                    }
+                    // Dropped connections and token-service hiccups are retried; an
+                    // Integrity error from a body source is the caller's to handle.
+                    Err(error)
+                        if matches!(
+                            error.kind(),
+                            ErrorKind::Transient | ErrorKind::RateLimited
+                        ) =>
                     {
-                        // Pause every request of this sink, not only this one
-                        // (onedrive-graph.md §6, Throttling).
-                        self.throttle
-                            .pause_for(wait.min(self.retry.max_retry_after));
+                        Err(error)
                     }
-                    g.clone().into_error(operation, self.app_folder)
+                    Err(error) => Ok(Err(Failure::Other(error))),
                 }
-                // Dropped connections and token-service hiccups; an Integrity error from a
-                // body source is the caller's to handle, not a reason to resend.
-                Failure::Other(e)
-                    if matches!(e.kind(), ErrorKind::Transient | ErrorKind::RateLimited) =>
-                {
-                    Error::Transient {
-                        service: SERVICE,
-                        operation: String::new(),
-                        message: String::new(),
-                        retry_after: e.retry_after(),
-                    }
-                }
-                Failure::Other(_) => return Err(failure),
-            };
-            let jitter = jitter(started, attempt);
-            match self
-                .retry
-                .delay_after(attempt, &classified, started.elapsed(), jitter)
-            {
-                Some(delay) => {
-                    tracing::debug!(operation, attempt, ?delay, error = %classified, "retrying");
-                    tokio::time::sleep(delay).await;
-                    attempt += 1;
-                }
-                None => return Err(failure),
-            }
+            })
+            .await;
+        match outcome {
+            Ok(answer) => answer,
+            Err(error) => Err(Failure::Other(error)),
         }
     }
 
@@ -302,11 +299,4 @@ pub(crate) fn encode_path(path: &str) -> String {
         .map(encode_segment)
         .collect::<Vec<_>>()
         .join("/")
-}
-
-/// A cheap jitter in `[0, 1)` with no RNG dependency.
-pub(crate) fn jitter(started: tokio::time::Instant, attempt: u32) -> f64 {
-    let nanos = started.elapsed().subsec_nanos() as u64 ^ (u64::from(attempt) << 32);
-    let mixed = nanos.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11;
-    mixed as f64 / (1u64 << 53) as f64
 }

@@ -2,6 +2,7 @@
 //! path under an item, the root or the app folder) and the action.
 
 use super::drive::DriveError;
+use crate::testkit::server::percent_decode as decode;
 
 /// The item a request addresses, before a `:/path:`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -156,28 +157,6 @@ pub(crate) fn parse(raw: &str, drive_id: &str) -> Result<Parsed, DriveError> {
         prefix,
         target: Target::Item { base, path, action },
     })
-}
-
-/// Percent-decodes (invalid escapes are kept as they are).
-pub(crate) fn decode(raw: &str) -> String {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b == b'%'
-            && let (Some(h), Some(l)) = (
-                bytes.get(i + 1).and_then(|c| (*c as char).to_digit(16)),
-                bytes.get(i + 2).and_then(|c| (*c as char).to_digit(16)),
-            )
-        {
-            out.push((h * 16 + l) as u8);
-            i += 3;
-            continue;
-        }
-        out.push(b);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

@@ -3,10 +3,11 @@
 
 use super::{MAX_RESTARTS, Reader, UNIT, Uploaded, finish_error, upload_failure};
 use crate::error::{Error, Result};
+use crate::http::retry::jitter_from;
 use crate::model::Body;
 use crate::sink::onedrive::error::{SERVICE, malformed, network_error};
 use crate::sink::onedrive::model::{DriveItem, UploadSession};
-use crate::sink::onedrive::request::{GraphClient, jitter, read_failure, read_json};
+use crate::sink::onedrive::request::{GraphClient, read_failure, read_json};
 use bytes::{Bytes, BytesMut};
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE};
 use reqwest::{Method, StatusCode};
@@ -95,7 +96,7 @@ pub(crate) async fn session(
                     attempt += 1;
                     let give_up = match outcome {
                         Fragment::Retry(error) => {
-                            let jitter = jitter(started, attempt);
+                            let jitter = jitter_from(started, attempt);
                             match client.retry.delay_after(
                                 attempt,
                                 &error,
