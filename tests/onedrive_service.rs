@@ -360,3 +360,18 @@ async fn seeded_random_faults_converge() {
         assert_eq!(graph.upload_auth_violations(), 0);
     }
 }
+
+#[tokio::test]
+async fn cut_answers_and_dropped_connections_are_retried() {
+    let graph = FakeGraph::start().await.unwrap();
+    let sink = sink(&graph);
+    graph.inject(FaultRule::new("GET /drive", Fault::Truncate));
+    graph.inject(FaultRule::new("GET /items/{id}/delta", Fault::Drop));
+    graph.inject(FaultRule::new("GET /items/{id}/delta", Fault::Truncate).after(1));
+    assert!(sink.quota().await.unwrap().is_some());
+    assert!(matches!(sink.scan(None).await.unwrap(), ScanUpdate::Full { .. }));
+    let log = graph.requests();
+    assert_eq!(log.matching("GET /drive"), 2, "{log:?}");
+    assert_eq!(log.matching("GET /items/{id}/delta"), 3, "{log:?}");
+    assert_eq!(graph.fault_log().len(), 3);
+}

@@ -3,7 +3,7 @@
 
 use super::model::{self, DriveItem, ITEM_SELECT, Page};
 use super::request::{
-    Failure, Fixed, GraphClient, encode_path, encode_segment, json_body, read_json,
+    Failure, Fixed, GraphClient, encode_path, encode_segment, json_body, parse_json,
 };
 use crate::error::Result;
 use reqwest::Method;
@@ -54,7 +54,7 @@ impl GraphClient {
         let response = self
             .call("create a folder", Method::POST, &url, &mut body)
             .await?;
-        Ok(read_json("create a folder", response).await?)
+        Ok(parse_json("create a folder", &response)?)
     }
 
     /// `PATCH /items/{id}` with a new name.
@@ -68,7 +68,7 @@ impl GraphClient {
         let response = self
             .call("rename a folder", Method::PATCH, &url, &mut body)
             .await?;
-        Ok(read_json("rename a folder", response).await?)
+        Ok(parse_json("rename a folder", &response)?)
     }
 
     /// `DELETE /items/{id}`; an item already gone counts as deleted.
@@ -119,7 +119,7 @@ impl GraphClient {
         let response = self
             .call("create an upload session", Method::POST, &url, &mut body)
             .await?;
-        Ok(read_json("create an upload session", response).await?)
+        Ok(parse_json("create an upload session", &response)?)
     }
 
     /// The first delta URL for a folder, asking only for the fields used.
@@ -171,7 +171,7 @@ impl GraphClient {
             .call(operation, Method::POST, &url, &mut body)
             .await
             .map_err(|f| f.into_error(operation, self.app_folder))?;
-        read_json(operation, response).await
+        parse_json(operation, &response)
     }
 
     /// `GET /items/{id}/permissions`.
@@ -208,6 +208,6 @@ impl GraphClient {
         let response = self
             .call(operation, Method::GET, url, &mut Fixed(None))
             .await?;
-        Ok(read_json(operation, response).await?)
+        Ok(parse_json(operation, &response)?)
     }
 }

@@ -146,14 +146,15 @@ impl GraphClient {
         Ok(parsed)
     }
 
-    /// An API call with the full policy; any non-2xx answer is a [`Failure`].
+    /// An API call with the full policy, returning the body of a 2xx answer; any other
+    /// answer is a [`Failure`].
     pub async fn call<B: BodySource>(
         &self,
         operation: &str,
         method: Method,
         url: &str,
         body: &mut B,
-    ) -> Result<Response, Failure> {
+    ) -> Result<Bytes, Failure> {
         let url = self.parse_api_url(url)?;
         let body = tokio::sync::Mutex::new(body);
         // Retryable failures go back to the retry policy as errors; the others come out as
@@ -163,7 +164,12 @@ impl GraphClient {
             .retry(|_attempt| async {
                 let mut body = body.lock().await;
                 match self.exchange(operation, &method, &url, &mut **body).await {
-                    Ok(response) if response.status().is_success() => Ok(Ok(response)),
+                    // The answer is read inside the loop, so a cut body is retried too.
+                    Ok(response) if response.status().is_success() => response
+                        .bytes()
+                        .await
+                        .map(Ok)
+                        .map_err(|e| network_error(operation, &e)),
                     Ok(response) => {
                         let failure = read_failure(response).await;
                         if matches!(failure.status.as_u16(), 429 | 503 | 509)
@@ -264,6 +270,11 @@ pub(crate) async fn read_failure(response: Response) -> GraphError {
     let headers = response.headers().clone();
     let body = response.bytes().await.unwrap_or_default();
     GraphError::parse(status, &headers, &body)
+}
+
+/// Parses a JSON body; one of the wrong shape is malformed.
+pub(crate) fn parse_json<T: DeserializeOwned>(operation: &str, body: &[u8]) -> Result<T> {
+    serde_json::from_slice(body).map_err(|e| malformed(operation, e.to_string()))
 }
 
 /// Reads a JSON body; a cut body is transient, a body of the wrong shape is malformed.

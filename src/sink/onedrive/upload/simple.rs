@@ -5,7 +5,7 @@ use super::{Reader, Uploaded, discard, upload_failure};
 use crate::error::{Error, Result};
 use crate::model::Body;
 use crate::sink::onedrive::model::DriveItem;
-use crate::sink::onedrive::request::{BodySource, GraphClient, read_json};
+use crate::sink::onedrive::request::{BodySource, GraphClient, parse_json};
 use bytes::Bytes;
 use reqwest::Method;
 use std::sync::Arc;
@@ -99,7 +99,7 @@ pub(crate) async fn simple(
         Ok(response) => response,
         Err(failure) => return Err(upload_failure(client, failure, total).await),
     };
-    let item: DriveItem = read_json("upload a file", response).await?;
+    let item: DriveItem = parse_json("upload a file", &response)?;
     // The request only carried `total` bytes; make sure the body had no more.
     let extra = match state.reader.next_chunk().await {
         Ok(None) => None,
