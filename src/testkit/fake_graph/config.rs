@@ -1,6 +1,6 @@
 //! How a fake Graph starts.
 
-/// How a [`FakeGraph`] starts.
+/// How a [`FakeGraph`](super::FakeGraph) starts.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct FakeGraphConfig {
