@@ -1,5 +1,6 @@
 //! Scans against the stateful fake Graph: delta full → changes → 410 → full, tombstones,
 //! items leaving the archive, the children listing, renames.
+#![cfg(feature = "testkit")]
 
 mod onedrive_support;
 

@@ -1,5 +1,6 @@
 //! Quota, throttling, credentials, request budgets, sharing and seeded faults against the
 //! stateful fake Graph.
+#![cfg(feature = "testkit")]
 
 mod onedrive_support;
 
@@ -369,7 +370,10 @@ async fn cut_answers_and_dropped_connections_are_retried() {
     graph.inject(FaultRule::new("GET /items/{id}/delta", Fault::Drop));
     graph.inject(FaultRule::new("GET /items/{id}/delta", Fault::Truncate).after(1));
     assert!(sink.quota().await.unwrap().is_some());
-    assert!(matches!(sink.scan(None).await.unwrap(), ScanUpdate::Full { .. }));
+    assert!(matches!(
+        sink.scan(None).await.unwrap(),
+        ScanUpdate::Full { .. }
+    ));
     let log = graph.requests();
     assert_eq!(log.matching("GET /drive"), 2, "{log:?}");
     assert_eq!(log.matching("GET /items/{id}/delta"), 3, "{log:?}");

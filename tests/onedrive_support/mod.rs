@@ -7,6 +7,7 @@ use receipt_sync::auth::{AccessTokenProvider, SecretString, StaticToken};
 use receipt_sync::http::RetryConfig;
 use receipt_sync::model::{ArchivePath, Body};
 use receipt_sync::sink::onedrive::{OneDriveSink, OneDriveSinkBuilder};
+#[cfg(feature = "testkit")]
 use receipt_sync::testkit::fake_graph::FakeGraph;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,11 +20,13 @@ pub fn builder(base_url: &str) -> OneDriveSinkBuilder {
         .with_retry(RetryConfig::fast())
 }
 
+#[cfg(feature = "testkit")]
 pub fn sink(graph: &FakeGraph) -> OneDriveSink {
     builder(&graph.base_url()).build().unwrap()
 }
 
 /// A sink that uses sessions above 64 KiB, with 320 KiB fragments.
+#[cfg(feature = "testkit")]
 pub fn small_fragment_sink(graph: &FakeGraph) -> OneDriveSink {
     builder(&graph.base_url())
         .with_simple_upload_cutoff(64 * 1024)
