@@ -143,7 +143,7 @@ impl RetryConfig {
 
 /// A cheap jitter source with no RNG dependency: the low bits of the clock mixed
 /// with the attempt number.
-fn jitter_from(started: tokio::time::Instant, attempt: u32) -> f64 {
+pub(crate) fn jitter_from(started: tokio::time::Instant, attempt: u32) -> f64 {
     let nanos = started.elapsed().subsec_nanos() as u64 ^ (u64::from(attempt) << 32);
     let mixed = nanos.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11;
     mixed as f64 / (1u64 << 53) as f64

@@ -8,9 +8,11 @@ use std::fmt;
 mod local;
 mod memory;
 mod names;
+pub mod onedrive;
 
 pub use local::LocalDirSink;
 pub use memory::InMemorySink;
+pub use onedrive::OneDriveSink;
 
 /// What a sink can do, as data: the planner and the conformance suite read it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,6 +2,7 @@
 //! servers this crate tests itself with, public so that embedders and authors of
 //! new connectors can run the same checks.
 
+pub mod fake_graph;
 pub mod faults;
 pub mod server;
 pub mod sink;

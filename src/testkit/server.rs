@@ -397,7 +397,7 @@ fn build(
     response
 }
 
-fn percent_decode(path: &str) -> String {
+pub(crate) fn percent_decode(path: &str) -> String {
     // Decode %XX sequences into bytes, then read the bytes as UTF-8 (lossily).
     let bytes = path.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
