@@ -197,6 +197,19 @@ pub fn short_tag(id: &str) -> String {
         .collect()
 }
 
+/// The tag a receipt's file name carries (`… 7k2m9q4d.pdf` → `7k2m9q4d`), if it has one.
+pub fn tag_in(file_name: &str) -> Option<&str> {
+    let stem = file_name
+        .rsplit_once('.')
+        .map_or(file_name, |(stem, _)| stem);
+    let (_, tag) = stem.rsplit_once(' ')?;
+    let is_tag = tag.len() == 8
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b.is_ascii_lowercase() && !b"ilou".contains(&b)));
+    is_tag.then_some(tag)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,6 +238,17 @@ mod tests {
         assert_eq!(utf16_len("a😀"), 3);
         assert_eq!(truncate_utf16("a😀b", 2), "a");
         assert_eq!(truncate_utf16("a😀b", 3), "a😀");
+    }
+
+    #[test]
+    fn tags_are_found_in_names() {
+        assert_eq!(
+            tag_in("2026-01-03 Shop -1.00 EUR 3xv93kxe.pdf"),
+            Some("3xv93kxe")
+        );
+        assert_eq!(tag_in("2026-01-03 Shop 3xv93kxe"), Some("3xv93kxe"));
+        assert_eq!(tag_in("my notes.txt"), None);
+        assert_eq!(tag_in("x 3XV93KXE.pdf"), None);
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub mod reconcile;
 
 pub use action::{AccountFolder, Action, Plan, SkipReason, UploadReason, skip_reason_name};
 
-use crate::layout::Layout;
+use crate::layout::{Layout, names};
 use crate::model::{
     AccountId, ArchivePath, ArchiveSnapshot, EntryKind, PathIndex, PathKey, Receipt, SinkItemId,
     TransactionStatus,
@@ -26,7 +26,7 @@ use crate::model::{
 use crate::state::{AccountRecord, SyncState};
 use chrono::NaiveDate;
 use reconcile::{Verdict, reconcile};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// The choices a plan is made with.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -78,6 +78,28 @@ struct Planner<'a> {
     actions: Vec<Action>,
     folders_to_create: HashSet<PathKey>,
     targets: HashSet<PathKey>,
+    /// Files carrying a receipt tag, by folder and tag; built only when needed.
+    tags: Option<TagIndex>,
+    /// Files already recorded for a receipt (never adopted for another); built only when needed.
+    recorded_files: Option<HashSet<SinkItemId>>,
+}
+
+type TagIndex = HashMap<(SinkItemId, String), Vec<(SinkItemId, String, u64)>>;
+
+fn tag_index(snapshot: &ArchiveSnapshot) -> TagIndex {
+    let mut index = TagIndex::new();
+    for entry in snapshot.entries() {
+        let (EntryKind::File { size }, Some(parent)) = (entry.kind, entry.parent) else {
+            continue;
+        };
+        if let Some(tag) = names::tag_in(&entry.name) {
+            index
+                .entry((parent, tag.to_owned()))
+                .or_default()
+                .push((entry.id, entry.name, size));
+        }
+    }
+    index
 }
 
 impl<'a> Planner<'a> {
@@ -91,6 +113,8 @@ impl<'a> Planner<'a> {
             actions: Vec::new(),
             folders_to_create: HashSet::new(),
             targets: HashSet::new(),
+            tags: None,
+            recorded_files: None,
         }
     }
 
@@ -292,6 +316,22 @@ impl<'a> Planner<'a> {
             }
             Some(_) => self.skip(receipt, SkipReason::TargetOccupied(effective)),
             None => {
+                if let Some((item, name)) = self.tagged_sibling(current, receipt) {
+                    // The receipt's own file under an older name: its label or amount
+                    // changed at the bank after an interrupted run wrote it.
+                    let path = effective
+                        .parent()
+                        .and_then(|folder| folder.join(&name).ok())
+                        .unwrap_or(effective);
+                    let size = receipt.size;
+                    self.actions.push(Action::Adopt {
+                        receipt: receipt.id.clone(),
+                        path,
+                        item,
+                        size,
+                    });
+                    return;
+                }
                 if let Some(blocker) = self.blocked_by_file(current) {
                     return self.skip(receipt, SkipReason::TargetOccupied(blocker));
                 }
@@ -304,6 +344,31 @@ impl<'a> Planner<'a> {
                 });
             }
         }
+    }
+
+    /// A file in `path`'s folder carrying the receipt's tag and size, not yet recorded
+    /// for any receipt.
+    fn tagged_sibling(
+        &mut self,
+        path: &ArchivePath,
+        receipt: &Receipt,
+    ) -> Option<(SinkItemId, String)> {
+        let tag = names::short_tag(receipt.id.as_str());
+        let parent = path.parent()?;
+        let folder = match self.index().get(&parent) {
+            Some((id, EntryKind::Folder)) => id.clone(),
+            _ => return None,
+        };
+        let snapshot = self.snapshot();
+        let exported = &self.state.exported;
+        let recorded = self
+            .recorded_files
+            .get_or_insert_with(|| exported.values().map(|r| r.file_id.clone()).collect());
+        let tags = self.tags.get_or_insert_with(|| tag_index(snapshot));
+        tags.get(&(folder, tag))?
+            .iter()
+            .find(|(id, _, size)| *size == receipt.size && !recorded.contains(id))
+            .map(|(id, name, _)| (id.clone(), name.clone()))
     }
 
     /// A file sitting where one of `path`'s folders should be.

@@ -245,6 +245,27 @@ fn a_crash_between_upload_and_record_is_adopted_not_duplicated() {
 }
 
 #[test]
+fn a_crash_then_a_new_label_or_amount_at_the_bank_still_adopts() {
+    let mut sim = Sim::new(true);
+    sim.add_account("main", "Main");
+    sim.add_receipt(receipt("a", "main", 3, 10));
+    let plan = sim.plan();
+    sim.apply_archive_only(&plan);
+    let mut settled = receipt("a", "main", 3, 10);
+    settled.transaction.label = "Shop (settled)".into();
+    settled.transaction.amount = Money::new(-12_345, CurrencyCode::EUR);
+    sim.add_receipt(settled);
+    let next = sim.sync();
+    assert!(uploads(&next).is_empty(), "{next}");
+    assert!(
+        next.actions
+            .iter()
+            .any(|a| matches!(a, Action::Adopt { .. }))
+    );
+    assert!(sim.sync().is_noop());
+}
+
+#[test]
 fn a_reset_brings_back_deleted_receipts_and_adopts_files_in_place() {
     let mut sim = archived_sim(true);
     let january = sim.path_of("a").parent().unwrap();
