@@ -229,15 +229,7 @@ impl ArchiveSink for LocalDirSink {
                 what: format!("folder {id} at {path}"),
             });
         }
-        let target = match path.parent() {
-            Some(parent) => parent.join(new_name),
-            None => ArchivePath::parse(new_name),
-        }
-        .map_err(|e| Error::Rejected {
-            service: SERVICE,
-            operation: format!("rename folder {path}"),
-            message: e.to_string(),
-        })?;
+        let target = names::renamed(path, new_name, SERVICE)?;
         self.check(&target, "rename folder to")?;
         let (root, path) = (self.root.clone(), path.clone());
         blocking(move || {
