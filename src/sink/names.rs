@@ -86,6 +86,28 @@ pub(crate) fn check_path(
     Ok(())
 }
 
+/// The path `path` would have once renamed, in place, to `new_name`.
+///
+/// # Errors
+/// [`Error::Rejected`] when `new_name` is not a single valid name (empty, `..`, a `/`).
+pub(crate) fn renamed(
+    path: &ArchivePath,
+    new_name: &str,
+    service: &'static str,
+) -> Result<ArchivePath> {
+    match path.parent() {
+        Some(parent) => parent.join(new_name),
+        None => ArchivePath::parse(new_name),
+    }
+    .ok()
+    .filter(|target| target.depth() == path.depth())
+    .ok_or_else(|| Error::Rejected {
+        service,
+        operation: format!("rename {path}"),
+        message: format!("{new_name:?} is not a valid name"),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +140,17 @@ mod tests {
         ] {
             let err = check(bad).expect_err(bad);
             assert!(matches!(err, Error::Rejected { .. }), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn renamed_stays_beside_the_original() {
+        let p = ArchivePath::parse("a/b").unwrap();
+        assert_eq!(renamed(&p, "c", "t").unwrap().as_str(), "a/c");
+        let top = ArchivePath::parse("a").unwrap();
+        assert_eq!(renamed(&top, "z", "t").unwrap().as_str(), "z");
+        for bad in ["", "..", "x/y", "x\\y"] {
+            assert!(renamed(&p, bad, "t").is_err(), "{bad:?}");
         }
     }
 

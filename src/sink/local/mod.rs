@@ -9,8 +9,8 @@
 //! 2. A file appears whole or not at all: its bytes are streamed (chunk by chunk, so
 //!    memory stays bounded) into `.receipt-sync-<random>.tmp` in the root, fsynced,
 //!    then hard-linked to its name, which fails rather than replace anything that is
-//!    there; the temporary name is then removed and the folder fsynced. A failure at
-//!    any step removes the temporary file.
+//!    there; the temporary name is then removed and the file's folder fsynced. A
+//!    failure at any step removes the temporary file.
 //! 3. Blocking calls run on tokio's blocking pool.
 //!
 //! # Assumptions
@@ -207,12 +207,11 @@ impl ArchiveSink for LocalDirSink {
                 }
                 Err(e) => return Err(Error::io("link into place", abs, e)),
             }
+            // The new name must survive a crash; the temporary one need not (scans
+            // skip it), so only the parent folder is fsynced.
             temp.close()
                 .map_err(|e| Error::io("remove temporary file", &*root, e))?;
             fs::sync_dir(&parent)?;
-            if parent != *root {
-                fs::sync_dir(&root)?;
-            }
             Ok(fs::entry(&target, EntryKind::File { size: expected }))
         })
         .await
@@ -230,15 +229,7 @@ impl ArchiveSink for LocalDirSink {
                 what: format!("folder {id} at {path}"),
             });
         }
-        let target = match path.parent() {
-            Some(parent) => parent.join(new_name),
-            None => ArchivePath::parse(new_name),
-        }
-        .map_err(|e| Error::Rejected {
-            service: SERVICE,
-            operation: format!("rename folder {path}"),
-            message: e.to_string(),
-        })?;
+        let target = names::renamed(path, new_name, SERVICE)?;
         self.check(&target, "rename folder to")?;
         let (root, path) = (self.root.clone(), path.clone());
         blocking(move || {

@@ -143,17 +143,22 @@ impl Drive {
             return;
         };
         self.names.remove(&key(node.parent, &node.name));
-        let mut doomed = vec![id];
-        let mut i = 0;
-        while let Some(&current) = doomed.get(i) {
-            doomed.extend(
-                self.nodes
-                    .iter()
-                    .filter(|(_, n)| n.parent == Some(current))
-                    .map(|(&child, _)| child),
-            );
-            i += 1;
-        }
+        // One pass: an item is doomed when `id` is on its chain of parents.
+        let doomed: Vec<u64> = self
+            .nodes
+            .keys()
+            .copied()
+            .filter(|&candidate| {
+                let mut current = Some(candidate);
+                while let Some(cur) = current {
+                    if cur == id {
+                        return true;
+                    }
+                    current = self.nodes.get(&cur).and_then(|n| n.parent);
+                }
+                false
+            })
+            .collect();
         for gone in doomed {
             if let Some(node) = self.nodes.remove(&gone) {
                 self.names.remove(&key(node.parent, &node.name));

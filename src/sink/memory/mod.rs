@@ -333,15 +333,7 @@ impl ArchiveSink for InMemorySink {
         new_name: &str,
     ) -> Result<SinkEntry> {
         let mut state = self.state();
-        let target = match path.parent() {
-            Some(parent) => parent.join(new_name),
-            None => ArchivePath::parse(new_name),
-        }
-        .map_err(|e| Error::Rejected {
-            service: SERVICE,
-            operation: format!("rename folder {path}"),
-            message: e.to_string(),
-        })?;
+        let target = names::renamed(path, new_name, SERVICE)?;
         names::check_path(&target, &state.caps, SERVICE, "rename folder to")?;
         let gone = || Error::NotFound {
             what: format!("folder {id} at {path}"),

@@ -4,6 +4,7 @@
 use super::{InMemorySink, SERVICE, State};
 use crate::error::{Error, Result};
 use crate::model::{ArchivePath, SinkItemId};
+use crate::sink::names;
 use bytes::Bytes;
 use std::fmt::Write as _;
 
@@ -97,11 +98,7 @@ impl InMemorySink {
     /// name is taken.
     pub fn rename_as_user(&self, path: &str, new_name: &str) -> Result<()> {
         let path = parse(path)?;
-        let target = match path.parent() {
-            Some(parent) => parent.join(new_name),
-            None => ArchivePath::parse(new_name),
-        }
-        .map_err(|e| rejected(e.to_string()))?;
+        let target = names::renamed(&path, new_name, SERVICE)?;
         let mut state = self.state();
         let (id, _) = state.locate(&path)?;
         let parent = state.drive.node(id).and_then(|n| n.parent);
