@@ -84,19 +84,19 @@ struct Planner<'a> {
     recorded_files: Option<HashSet<SinkItemId>>,
 }
 
-type TagIndex = HashMap<(SinkItemId, String), Vec<(SinkItemId, String, u64)>>;
+type TagIndex = HashMap<String, Vec<(SinkItemId, u64)>>;
 
 fn tag_index(snapshot: &ArchiveSnapshot) -> TagIndex {
     let mut index = TagIndex::new();
     for entry in snapshot.entries() {
-        let (EntryKind::File { size }, Some(parent)) = (entry.kind, entry.parent) else {
+        let EntryKind::File { size } = entry.kind else {
             continue;
         };
         if let Some(tag) = names::tag_in(&entry.name) {
             index
-                .entry((parent, tag.to_owned()))
+                .entry(tag.to_owned())
                 .or_default()
-                .push((entry.id, entry.name, size));
+                .push((entry.id, size));
         }
     }
     index
@@ -316,13 +316,7 @@ impl<'a> Planner<'a> {
             }
             Some(_) => self.skip(receipt, SkipReason::TargetOccupied(effective)),
             None => {
-                if let Some((item, name)) = self.tagged_sibling(current, receipt) {
-                    // The receipt's own file under an older name: its label or amount
-                    // changed at the bank after an interrupted run wrote it.
-                    let path = effective
-                        .parent()
-                        .and_then(|folder| folder.join(&name).ok())
-                        .unwrap_or(effective);
+                if let Some((item, path)) = self.tagged_file(receipt) {
                     let size = receipt.size;
                     self.actions.push(Action::Adopt {
                         receipt: receipt.id.clone(),
@@ -346,29 +340,25 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// A file in `path`'s folder carrying the receipt's tag and size, not yet recorded
-    /// for any receipt.
-    fn tagged_sibling(
-        &mut self,
-        path: &ArchivePath,
-        receipt: &Receipt,
-    ) -> Option<(SinkItemId, String)> {
+    /// An unrecorded file anywhere in the archive carrying the receipt's tag and size:
+    /// the receipt's own file, renamed at the bank or moved by the user since an
+    /// interrupted run or a reset. Returns it with its path once the plan is done.
+    fn tagged_file(&mut self, receipt: &Receipt) -> Option<(SinkItemId, ArchivePath)> {
         let tag = names::short_tag(receipt.id.as_str());
-        let parent = path.parent()?;
-        let folder = match self.index().get(&parent) {
-            Some((id, EntryKind::Folder)) => id.clone(),
-            _ => return None,
-        };
         let snapshot = self.snapshot();
         let exported = &self.state.exported;
         let recorded = self
             .recorded_files
             .get_or_insert_with(|| exported.values().map(|r| r.file_id.clone()).collect());
         let tags = self.tags.get_or_insert_with(|| tag_index(snapshot));
-        tags.get(&(folder, tag))?
+        let (id, _) = tags
+            .get(&tag)?
             .iter()
-            .find(|(id, _, size)| *size == receipt.size && !recorded.contains(id))
-            .map(|(id, name, _)| (id.clone(), name.clone()))
+            .find(|(id, size)| *size == receipt.size && !recorded.contains(id))?;
+        let id = id.clone();
+        recorded.insert(id.clone());
+        let path = snapshot.path_of(&id)?;
+        Some((id, self.effective_path(&path)))
     }
 
     /// A file sitting where one of `path`'s folders should be.

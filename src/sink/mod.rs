@@ -114,3 +114,36 @@ pub trait ArchiveSink: Send + Sync + fmt::Debug {
     /// The storage's free space, when it reports it.
     async fn quota(&self) -> Result<Option<Quota>>;
 }
+
+/// A shared sink is a sink: wrappers (fault injection, counting) can take `Arc<dyn ArchiveSink>`.
+#[async_trait]
+impl<T: ArchiveSink + ?Sized> ArchiveSink for std::sync::Arc<T> {
+    fn capabilities(&self) -> SinkCapabilities {
+        (**self).capabilities()
+    }
+
+    async fn scan(&self, cursor: Option<&ScanCursor>) -> Result<ScanUpdate> {
+        (**self).scan(cursor).await
+    }
+
+    async fn create_folder(&self, path: &ArchivePath) -> Result<SinkEntry> {
+        (**self).create_folder(path).await
+    }
+
+    async fn write_file(&self, path: &ArchivePath, body: Body) -> Result<SinkEntry> {
+        (**self).write_file(path, body).await
+    }
+
+    async fn rename_folder(
+        &self,
+        id: &SinkItemId,
+        path: &ArchivePath,
+        new_name: &str,
+    ) -> Result<SinkEntry> {
+        (**self).rename_folder(id, path, new_name).await
+    }
+
+    async fn quota(&self) -> Result<Option<Quota>> {
+        (**self).quota().await
+    }
+}

@@ -112,3 +112,19 @@ pub trait ReceiptSource: Send + Sync + fmt::Debug {
     /// The bytes of `receipt`.
     async fn open(&self, receipt: &Receipt) -> Result<Body>;
 }
+
+/// A shared source is a source: wrappers can take `Arc<dyn ReceiptSource>`.
+#[async_trait]
+impl<T: ReceiptSource + ?Sized> ReceiptSource for std::sync::Arc<T> {
+    async fn accounts(&self) -> Result<Vec<BankAccount>> {
+        (**self).accounts().await
+    }
+
+    fn receipts(&self, account: &AccountId, query: &ReceiptQuery) -> ReceiptStream {
+        (**self).receipts(account, query)
+    }
+
+    async fn open(&self, receipt: &Receipt) -> Result<Body> {
+        (**self).open(receipt).await
+    }
+}

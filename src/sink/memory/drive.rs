@@ -39,6 +39,11 @@ pub(super) struct Drive {
     seq: u64,
     /// Items whose deletion the feed reports, with the sequence number of the deletion.
     removed: Vec<(u64, u64)>,
+    /// Descendants removed with a folder: `(their last change, the removal, id)`.
+    /// The feed reports one only to a reader whose cursor predates its last change
+    /// (it moved in, say): the latest state of an item that changed is "deleted",
+    /// while unchanged descendants are covered by the folder's tombstone alone.
+    removed_with_parent: Vec<(u64, u64, u64)>,
     used: u64,
 }
 
@@ -159,13 +164,16 @@ impl Drive {
                 false
             })
             .collect();
+        let seq = self.tick();
         for gone in doomed {
             if let Some(node) = self.nodes.remove(&gone) {
                 self.names.remove(&key(node.parent, &node.name));
                 self.used -= node.bytes.map_or(0, |b| b.len() as u64);
+                if gone != id {
+                    self.removed_with_parent.push((node.changed, seq, gone));
+                }
             }
         }
-        let seq = self.tick();
         self.removed.push((seq, id));
     }
 
@@ -199,6 +207,12 @@ impl Drive {
                 .iter()
                 .filter(|(seq, _)| *seq > since)
                 .map(|&(seq, id)| (seq, Change::Removed(id))),
+        );
+        out.extend(
+            self.removed_with_parent
+                .iter()
+                .filter(|(last_change, _, _)| *last_change > since)
+                .map(|&(_, seq, id)| (seq, Change::Removed(id))),
         );
         out.sort_by_key(|(seq, _)| *seq);
         out.into_iter().map(|(_, c)| c).collect()

@@ -152,7 +152,12 @@ fn changes(state: &State, folder: &str, since: u64) -> Vec<Value> {
             out.push(render(state, node));
         }
     }
-    for tomb in drive.tombstones.iter().filter(|t| t.seq > since) {
+    let reported = |t: &&super::drive::Tombstone| {
+        t.seq > since
+            && t.only_if_changed_after
+                .is_none_or(|changed| changed > since)
+    };
+    for tomb in drive.tombstones.iter().filter(reported) {
         if tomb.ancestors.iter().any(|a| a == folder) && seen.insert(tomb.id.clone()) {
             let mut value = json!({
                 "id": tomb.id,

@@ -101,6 +101,11 @@ pub(crate) struct Tombstone {
     pub seq: u64,
     /// Its ancestors when it was deleted (for folder-scoped delta).
     pub ancestors: Vec<String>,
+    /// For a descendant of a deleted folder (when tombstones do not cascade): its last
+    /// change before the deletion. A reader whose cursor predates that change (the item
+    /// moved in, say) is told of its deletion, since delta reports the latest state of
+    /// every item that changed; other descendants are covered by the folder's tombstone.
+    pub only_if_changed_after: Option<u64>,
 }
 
 /// An item that moved, with where it was (delta reports it to the folder it left).

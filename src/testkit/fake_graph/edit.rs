@@ -235,9 +235,8 @@ impl Drive {
         let seq = self.bump();
         for (n, victim) in doomed.iter().enumerate() {
             let ancestors = self.ancestors(victim);
-            if let Some(node) = self.nodes.get(victim)
-                && (n == 0 || self.cascade_tombstones)
-            {
+            if let Some(node) = self.nodes.get(victim) {
+                let own = n == 0 || self.cascade_tombstones;
                 self.tombstones.push(Tombstone {
                     id: node.id.clone(),
                     name: node.name.clone(),
@@ -245,6 +244,7 @@ impl Drive {
                     was_folder: node.is_folder(),
                     seq,
                     ancestors,
+                    only_if_changed_after: (!own).then_some(node.seq),
                 });
             }
         }

@@ -1,0 +1,564 @@
+//! Random histories against the real `Syncer`: new and edited receipts at the bank,
+//! the user deleting, renaming and moving files and folders and adding their own,
+//! faults, crashes and cancellations at any step, resets. After a final clean sync the
+//! invariants of the design hold, on every kind of archive.
+
+#![cfg(feature = "testkit")]
+
+mod common;
+
+use chrono::NaiveDate;
+use common::drives::{GraphDrive, LocalDrive, TestDrive, listing};
+use proptest::prelude::*;
+use receipt_sync::http::RetryConfig;
+use receipt_sync::model::{AccountId, ReceiptId, TransactionStatus};
+use receipt_sync::sink::InMemorySink;
+use receipt_sync::source::InMemorySource;
+use receipt_sync::state::InMemoryStateStore;
+use receipt_sync::sync::{SyncConfig, SyncEvent, SyncObserver, Syncer};
+use receipt_sync::testkit::faults::{CrashMode, FaultPlan, FaultySink, FaultySource};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+#[derive(Clone, Debug)]
+enum Step {
+    NewReceipt {
+        account: u8,
+        month: u8,
+        day: u8,
+        size: u16,
+        declined: bool,
+    },
+    EditLabel(u8),
+    SettleAmount(u8),
+    RemoveAtBank(u8),
+    DeleteFile(u8),
+    DeleteFolder(u8),
+    Rename(u8),
+    MoveFile(u8, u8),
+    UserFile(u8),
+    RenameAccount(u8),
+    FaultySync {
+        seed: u64,
+        transient: u8,
+        crash: Option<(u8, bool)>,
+    },
+    CancelledSync(u8),
+    Reset,
+    Sync,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        5 => (0u8..2, 1u8..4, 1u8..28, 20u16..3000, prop::bool::weighted(0.1)).prop_map(
+            |(account, month, day, size, declined)| Step::NewReceipt { account, month, day, size, declined }),
+        1 => any::<u8>().prop_map(Step::EditLabel),
+        1 => any::<u8>().prop_map(Step::SettleAmount),
+        1 => any::<u8>().prop_map(Step::RemoveAtBank),
+        2 => any::<u8>().prop_map(Step::DeleteFile),
+        1 => any::<u8>().prop_map(Step::DeleteFolder),
+        1 => any::<u8>().prop_map(Step::Rename),
+        1 => (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Step::MoveFile(a, b)),
+        1 => any::<u8>().prop_map(Step::UserFile),
+        1 => any::<u8>().prop_map(Step::RenameAccount),
+        2 => (any::<u64>(), 0u8..30, proptest::option::of((0u8..12, any::<bool>())))
+            .prop_map(|(seed, transient, crash)| Step::FaultySync { seed, transient, crash }),
+        1 => (1u8..40).prop_map(Step::CancelledSync),
+        1 => Just(Step::Reset),
+        3 => Just(Step::Sync),
+    ]
+}
+
+/// The bytes of a receipt: unique to it, so the archive can be searched by content.
+fn receipt_bytes(id: &str, size: u16) -> Vec<u8> {
+    let head = format!("receipt {id};");
+    let mut bytes = head.clone().into_bytes();
+    while bytes.len() < usize::from(size).max(head.len()) {
+        bytes.push(b'.');
+    }
+    bytes
+}
+
+struct World<'a> {
+    bank: InMemorySource,
+    drive: &'a dyn TestDrive,
+    store: InMemoryStateStore,
+    next: usize,
+    /// Receipts removed at the bank.
+    removed: BTreeSet<String>,
+    /// The user's own files still in the archive: content → present.
+    user_contents: BTreeSet<Vec<u8>>,
+}
+
+struct CancelAfter {
+    events: AtomicUsize,
+    after: usize,
+    notify: tokio::sync::Notify,
+}
+
+impl SyncObserver for CancelAfter {
+    fn on_event(&self, _event: &SyncEvent) {
+        if self.events.fetch_add(1, Ordering::SeqCst) + 1 == self.after {
+            self.notify.notify_one();
+        }
+    }
+}
+
+impl<'a> World<'a> {
+    fn new(drive: &'a dyn TestDrive) -> Self {
+        let bank = InMemorySource::new();
+        bank.add_account_named("acc-0", "Main account");
+        bank.add_account_named("acc-1", "Travel");
+        Self {
+            bank,
+            drive,
+            store: InMemoryStateStore::new(),
+            next: 0,
+            removed: BTreeSet::new(),
+            user_contents: BTreeSet::new(),
+        }
+    }
+
+    fn config() -> SyncConfig {
+        SyncConfig::default()
+            .with_retry(RetryConfig::fast().with_max_attempts(3))
+            .with_concurrency(3)
+    }
+
+    fn syncer(
+        &self,
+        source: Arc<dyn receipt_sync::source::ReceiptSource>,
+        sink: Arc<dyn receipt_sync::sink::ArchiveSink>,
+    ) -> Syncer {
+        Syncer::new(source, sink, Arc::new(self.store.clone()), Self::config())
+    }
+
+    fn pick_receipt(&self, n: u8) -> Option<ReceiptId> {
+        let count = self.next;
+        (count > 0).then(|| ReceiptId::new(format!("r{}", usize::from(n) % count)))
+    }
+
+    async fn archive(&self) -> (Vec<String>, Vec<String>) {
+        let (folders, files) = listing(self.drive.sink().as_ref()).await;
+        (
+            folders.into_iter().map(|p| p.to_string()).collect(),
+            files.into_iter().map(|p| p.to_string()).collect(),
+        )
+    }
+
+    fn note_user_files(&mut self) {
+        let present: BTreeSet<Vec<u8>> = self.drive.files().into_iter().map(|(_, b)| b).collect();
+        self.user_contents.retain(|c| present.contains(c));
+    }
+
+    async fn step(&mut self, step: &Step) {
+        match *step {
+            Step::NewReceipt {
+                account,
+                month,
+                day,
+                size,
+                declined,
+            } => {
+                let id = format!("r{}", self.next);
+                self.next += 1;
+                let day = NaiveDate::from_ymd_opt(2026, u32::from(month), u32::from(day)).unwrap();
+                let account = AccountId::new(format!("acc-{account}"));
+                let mut receipt =
+                    InMemorySource::receipt(&id, &account, day, &format!("Shop {id}"), -1234);
+                if declined {
+                    receipt.transaction.status = TransactionStatus::Declined;
+                }
+                self.bank.add_receipt(receipt, receipt_bytes(&id, size));
+            }
+            Step::EditLabel(n) => {
+                if let Some(id) = self.pick_receipt(n) {
+                    let _ = self
+                        .bank
+                        .edit_receipt(&id, |r| r.transaction.label.push_str(" (edited)"));
+                }
+            }
+            Step::SettleAmount(n) => {
+                if let Some(id) = self.pick_receipt(n) {
+                    let _ = self
+                        .bank
+                        .edit_receipt(&id, |r| r.transaction.amount.cents -= 1);
+                }
+            }
+            Step::RemoveAtBank(n) => {
+                if let Some(id) = self.pick_receipt(n) {
+                    self.bank.remove_receipt(&id);
+                    self.removed.insert(id.to_string());
+                }
+            }
+            Step::DeleteFile(n) => {
+                let (_, files) = self.archive().await;
+                if !files.is_empty() {
+                    self.drive.delete(&files[usize::from(n) % files.len()]);
+                }
+                self.note_user_files();
+            }
+            Step::DeleteFolder(n) => {
+                let (folders, _) = self.archive().await;
+                if !folders.is_empty() {
+                    self.drive.delete(&folders[usize::from(n) % folders.len()]);
+                }
+                self.note_user_files();
+            }
+            Step::Rename(n) => {
+                let (folders, files) = self.archive().await;
+                let all: Vec<String> = folders.into_iter().chain(files).collect();
+                if !all.is_empty() {
+                    let path = &all[usize::from(n) % all.len()];
+                    let name = path.rsplit('/').next().unwrap();
+                    self.drive.rename(path, &format!("{name} (mine)"));
+                }
+            }
+            Step::MoveFile(a, b) => {
+                let (folders, files) = self.archive().await;
+                if !files.is_empty() && !folders.is_empty() {
+                    let file = &files[usize::from(a) % files.len()];
+                    let folder = &folders[usize::from(b) % folders.len()];
+                    self.drive.move_into(file, folder);
+                }
+            }
+            Step::UserFile(n) => {
+                let (folders, _) = self.archive().await;
+                if !folders.is_empty() {
+                    let folder = &folders[usize::from(n) % folders.len()];
+                    let content = format!("user file {n} in {folder}").into_bytes();
+                    self.drive
+                        .add_user_file(&format!("{folder}/notes {n}.txt"), &content);
+                    self.user_contents.insert(content);
+                    self.note_user_files();
+                }
+            }
+            Step::RenameAccount(n) => {
+                let account = AccountId::new(format!("acc-{}", n % 2));
+                let _ = self.bank.rename_account(&account, &format!("Renamed {n}"));
+            }
+            Step::FaultySync {
+                seed,
+                transient,
+                crash,
+            } => {
+                let mut sink_plan = FaultPlan::seeded(seed).transient(f64::from(transient) / 100.0);
+                if let Some((after, after_effect)) = crash {
+                    let mode = if after_effect {
+                        CrashMode::AfterEffect
+                    } else {
+                        CrashMode::BeforeEffect
+                    };
+                    sink_plan = sink_plan.crash_after(u64::from(after), mode);
+                }
+                let source_plan =
+                    FaultPlan::seeded(seed ^ 0x5eed).transient(f64::from(transient) / 200.0);
+                let syncer = self.syncer(
+                    Arc::new(FaultySource::new(self.bank.clone(), source_plan)),
+                    Arc::new(FaultySink::new(self.drive.sink(), sink_plan)),
+                );
+                let _ = syncer.run().await;
+            }
+            Step::CancelledSync(after) => {
+                let observer = Arc::new(CancelAfter {
+                    events: AtomicUsize::new(0),
+                    after: usize::from(after),
+                    notify: tokio::sync::Notify::new(),
+                });
+                let syncer = self
+                    .syncer(Arc::new(self.bank.clone()), self.drive.sink())
+                    .with_observer(observer.clone());
+                tokio::select! {
+                    _ = syncer.run() => {}
+                    () = observer.notify.notified() => {}
+                }
+            }
+            Step::Reset => {
+                self.syncer(Arc::new(self.bank.clone()), self.drive.sink())
+                    .reset()
+                    .await
+                    .unwrap();
+            }
+            Step::Sync => {
+                let _ = self
+                    .syncer(Arc::new(self.bank.clone()), self.drive.sink())
+                    .run()
+                    .await;
+            }
+        }
+    }
+
+    /// Clean syncs until one completes (a crash can leave a file to adopt next time).
+    async fn converge(&self) -> Result<(), TestCaseError> {
+        for _ in 0..3 {
+            let report = self
+                .syncer(Arc::new(self.bank.clone()), self.drive.sink())
+                .run()
+                .await
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            if report.is_complete() {
+                return Ok(());
+            }
+        }
+        Err(TestCaseError::fail("three clean syncs did not converge"))
+    }
+
+    async fn check(&self) -> Result<(), TestCaseError> {
+        let state = self.store.snapshot().expect("a state");
+        let stable_ids = self.drive.sink().capabilities().stable_ids;
+        let files = self.drive.files();
+        let mut by_content: BTreeMap<&[u8], Vec<&str>> = BTreeMap::new();
+        for (path, bytes) in &files {
+            by_content.entry(bytes.as_slice()).or_default().push(path);
+        }
+        for (id, receipt) in &state.receipts {
+            let id = id.as_str();
+            let removed = self.removed.contains(id);
+            let expected_bytes = if removed {
+                None
+            } else {
+                self.bank.get(&ReceiptId::new(id)).map(|r| r.size)
+            };
+            let copies: Vec<&str> = files
+                .iter()
+                .filter(|(_, b)| b.starts_with(format!("receipt {id};").as_bytes()))
+                .map(|(p, _)| p.as_str())
+                .collect();
+            prop_assert!(
+                copies.len() <= 1,
+                "{id} archived {} times: {copies:?}",
+                copies.len()
+            );
+            let eligible = receipt.transaction.status != TransactionStatus::Declined;
+            if state.tombstones.contains_key(&receipt.id) {
+                // Without stable ids a folder the user renamed looks deleted: its files stay
+                // where the user put them (never copied again). With ids, a tombstone means
+                // the folder and its files are gone.
+                if stable_ids {
+                    prop_assert!(
+                        copies.is_empty(),
+                        "tombstoned {id} is in the archive at {copies:?}"
+                    );
+                }
+            } else if eligible && expected_bytes.is_some() {
+                prop_assert_eq!(copies.len(), 1, "{} is not archived", id);
+                let (_, bytes) = files.iter().find(|(p, _)| p == copies[0]).unwrap();
+                prop_assert_eq!(
+                    Some(bytes.len() as u64),
+                    expected_bytes,
+                    "{} bytes differ",
+                    id
+                );
+            } else if !eligible {
+                prop_assert!(copies.is_empty(), "declined {id} archived");
+            }
+        }
+        for content in &self.user_contents {
+            prop_assert!(
+                by_content.contains_key(content.as_slice()),
+                "a user file changed or vanished: {:?}",
+                String::from_utf8_lossy(content)
+            );
+        }
+        // A second sync writes nothing.
+        let before = self.archive().await;
+        let report = self
+            .syncer(Arc::new(self.bank.clone()), self.drive.sink())
+            .run()
+            .await
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        for kind in [
+            "upload",
+            "create-folder",
+            "rename-folder",
+            "adopt",
+            "tombstone",
+        ] {
+            prop_assert_eq!(
+                report.count(kind),
+                0,
+                "second sync did {}: {}",
+                kind,
+                report
+            );
+        }
+        prop_assert_eq!(before, self.archive().await);
+        Ok(())
+    }
+}
+
+async fn run_history(drive: &dyn TestDrive, steps: &[Step]) -> Result<(), TestCaseError> {
+    let mut world = World::new(drive);
+    for step in steps {
+        world.step(step).await;
+    }
+    world.converge().await?;
+    world.check().await
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn cases(default: u32) -> ProptestConfig {
+    // CI runs the default; `HISTORY_CASES` raises it for long runs.
+    let cases = std::env::var("HISTORY_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default);
+    ProptestConfig {
+        cases,
+        max_shrink_time: 60_000,
+        ..ProptestConfig::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(256))]
+    #[test]
+    fn histories_against_the_in_memory_drive(steps in proptest::collection::vec(step(), 0..40)) {
+        let drive = InMemorySink::new();
+        runtime().block_on(run_history(&drive, &steps))?;
+    }
+
+    #[test]
+    fn histories_against_a_drive_without_ids_or_delta(steps in proptest::collection::vec(step(), 0..40)) {
+        let drive = InMemorySink::new().without_ids();
+        runtime().block_on(run_history(&drive, &steps))?;
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(32))]
+    #[test]
+    fn histories_against_a_local_folder(steps in proptest::collection::vec(step(), 0..25)) {
+        let drive = LocalDrive::new();
+        runtime().block_on(run_history(&drive, &steps))?;
+    }
+
+    #[test]
+    fn histories_against_onedrive_on_the_fake_graph(steps in proptest::collection::vec(step(), 0..25)) {
+        let rt = runtime();
+        rt.block_on(async {
+            let drive = GraphDrive::new().await;
+            run_history(&drive, &steps).await
+        })?;
+    }
+}
+
+#[test]
+fn a_full_drive_stops_the_sync_cleanly_and_loses_nothing() {
+    runtime().block_on(async {
+        let drive = InMemorySink::new().with_quota(10_000);
+        let world = World::new(&drive);
+        let account = AccountId::new("acc-0");
+        for i in 0..20 {
+            let id = format!("r{i}");
+            let day = NaiveDate::from_ymd_opt(2026, 1, 1 + i).unwrap();
+            world.bank.add_receipt(
+                InMemorySource::receipt(&id, &account, day, "Shop", -1),
+                receipt_bytes(&id, 1000),
+            );
+        }
+        let report = world
+            .syncer(Arc::new(world.bank.clone()), drive.sink())
+            .run()
+            .await
+            .unwrap();
+        let stopped = report.stopped.expect("the run stops");
+        assert_eq!(
+            stopped.kind(),
+            receipt_sync::ErrorKind::QuotaExceeded,
+            "{stopped}"
+        );
+        assert!(stopped.to_string().contains("20"), "{stopped}");
+        assert!(
+            drive.files().is_empty(),
+            "nothing is written before the check"
+        );
+        drive.set_quota(1_000_000);
+        let report = world
+            .syncer(Arc::new(world.bank.clone()), drive.sink())
+            .run()
+            .await
+            .unwrap();
+        assert!(report.is_complete(), "{report}");
+        assert_eq!(report.count("upload"), 20);
+    });
+}
+
+#[test]
+fn a_drive_filling_up_mid_run_stops_with_the_state_consistent() {
+    runtime().block_on(async {
+        let drive = InMemorySink::new();
+        let mut world = World::new(&drive);
+        for i in 0..30u8 {
+            let step = Step::NewReceipt {
+                account: i % 2,
+                month: 1 + i % 3,
+                day: 1 + i % 28,
+                size: 500,
+                declined: false,
+            };
+            world.step(&step).await;
+        }
+        let faulty = Arc::new(FaultySink::new(drive.clone(), FaultPlan::none()));
+        let fills_up = faulty.clone();
+        let uploads = AtomicUsize::new(0);
+        let observer = move |event: &SyncEvent| {
+            if matches!(event, SyncEvent::Finished { kind: "upload", .. })
+                && uploads.fetch_add(1, Ordering::SeqCst) + 1 == 5
+            {
+                fills_up.set_drive_full(true);
+            }
+        };
+        let syncer = world
+            .syncer(Arc::new(world.bank.clone()), faulty.clone())
+            .with_observer(Arc::new(observer));
+        let report = syncer.run().await.unwrap();
+        let stopped = report.stopped.as_ref().expect("a full drive stops the run");
+        assert_eq!(
+            stopped.kind(),
+            receipt_sync::ErrorKind::QuotaExceeded,
+            "{report}"
+        );
+        let archived = world.store.snapshot().unwrap().exported.len();
+        assert!((5..30).contains(&archived), "{archived} recorded");
+        assert_eq!(
+            drive.files().len(),
+            archived,
+            "every file written is recorded"
+        );
+        world.converge().await.unwrap();
+        world.check().await.unwrap();
+    });
+}
+
+#[test]
+fn the_same_receipt_is_never_downloaded_twice_in_a_quiet_day() {
+    runtime().block_on(async {
+        let drive = InMemorySink::new();
+        let mut world = World::new(&drive);
+        for i in 0..10u8 {
+            world
+                .step(&Step::NewReceipt {
+                    account: 0,
+                    month: 1,
+                    day: 1 + i,
+                    size: 100,
+                    declined: false,
+                })
+                .await;
+        }
+        world.step(&Step::Sync).await;
+        let opens = world.bank.opens();
+        let writes = drive.writes();
+        world.step(&Step::Sync).await;
+        assert_eq!(world.bank.opens(), opens);
+        assert_eq!(drive.writes(), writes);
+    });
+}
