@@ -210,6 +210,11 @@ impl FakeQonto {
         self.api.url()
     }
 
+    /// The download host's base URL (where pre-signed URLs point).
+    pub fn download_url(&self) -> String {
+        self.downloads.url()
+    }
+
     /// The OAuth token endpoint.
     pub fn token_url(&self) -> String {
         format!("{}/oauth2/token", self.api.url())
