@@ -27,24 +27,35 @@ const SWEEP_ABOVE: usize = 4096;
 /// Listed pre-signed URLs and when they were fetched, by receipt.
 #[derive(Default)]
 pub(crate) struct UrlCache {
-    urls: Mutex<HashMap<ReceiptId, (SecretString, Instant)>>,
+    inner: Mutex<Urls>,
+}
+
+#[derive(Default)]
+struct Urls {
+    by_receipt: HashMap<ReceiptId, (SecretString, Instant)>,
+    /// The size at which stale entries are next swept out: doubling, so that sweeps
+    /// cost O(1) per insertion however many URLs are fresh.
+    sweep_at: usize,
 }
 
 impl UrlCache {
     /// Remembers `url` for `id`, fetched now.
     pub(crate) fn put(&self, id: ReceiptId, url: SecretString) {
-        let mut urls = self.urls.lock().unwrap_or_else(PoisonError::into_inner);
-        if urls.len() >= SWEEP_ABOVE {
+        let mut urls = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if urls.by_receipt.len() >= urls.sweep_at.max(SWEEP_ABOVE) {
             // Nothing older than the 30-minute life of a URL is worth keeping.
-            urls.retain(|_, (_, at)| at.elapsed() < Duration::from_secs(30 * 60));
+            urls.by_receipt
+                .retain(|_, (_, at)| at.elapsed() < Duration::from_secs(30 * 60));
+            urls.sweep_at = urls.by_receipt.len() * 2;
         }
-        urls.insert(id, (url, Instant::now()));
+        urls.by_receipt.insert(id, (url, Instant::now()));
     }
 
     /// The URL of `id`, if fetched less than `max_age` ago.
     fn fresh(&self, id: &ReceiptId, max_age: Duration) -> Option<SecretString> {
-        let urls = self.urls.lock().unwrap_or_else(PoisonError::into_inner);
-        urls.get(id)
+        let urls = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        urls.by_receipt
+            .get(id)
             .filter(|(_, at)| at.elapsed() < max_age)
             .map(|(url, _)| url.clone())
     }
