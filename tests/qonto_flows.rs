@@ -276,7 +276,7 @@ async fn throttling_and_seeded_chaos_are_survived() {
     fake.inject("GET /v2/transactions", Fault::too_many_requests());
     fake.inject("GET /v2/transactions", Fault::ServerError(502));
     fake.inject("GET /v2/transactions", Fault::Drop);
-    let seed = 0x5EED_0F_C4A05;
+    let seed = 0x05EE_D0FC_4A05;
     fake.set_chaos(seed, 0.15);
     let source = fake.source_builder().build().unwrap();
     let (listed, _) = read_all(&source, &account.id, &ReceiptQuery::all()).await;
