@@ -16,11 +16,16 @@ async fn organization_lists_bank_accounts_with_the_api_key_header() {
         .and(path("/v2/organization"))
         .and(header("authorization", API_KEY_HEADER))
         .and(header("accept", "application/json"))
+        .and(header("user-agent", "qonto-test/1"))
         .respond_with(json(200, "organization.json", ""))
         .expect(1)
         .mount(&server)
         .await;
-    let accounts = source(&server, 2).accounts().await.unwrap();
+    let source = builder(&server)
+        .with_user_agent("qonto-test/1")
+        .build()
+        .unwrap();
+    let accounts = source.accounts().await.unwrap();
     assert_eq!(accounts.len(), 1);
     let account = &accounts[0];
     assert_eq!(account.id, AccountId::new(ACCOUNT));

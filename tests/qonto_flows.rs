@@ -219,6 +219,18 @@ async fn an_account_without_id_in_the_organization_is_resolved() {
 }
 
 #[tokio::test]
+async fn a_renamed_account_keeps_its_id() {
+    let fake = FakeQonto::start().await.unwrap();
+    let account = fake.add_account("Main");
+    let source = fake.source_builder().build().unwrap();
+    assert_eq!(source.accounts().await.unwrap()[0].name, "Main");
+    assert!(fake.rename_account(&account.id, "Operations"));
+    let renamed = source.accounts().await.unwrap();
+    assert_eq!(renamed[0].name, "Operations");
+    assert_eq!(renamed[0].id, AccountId::new(&account.id));
+}
+
+#[tokio::test]
 async fn the_sandbox_login_page_is_a_clear_error() {
     let mut config = FakeQontoConfig::default();
     config.staging_token = Some("stage-7".into());

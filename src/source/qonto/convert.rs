@@ -233,3 +233,92 @@ fn join(path: &str, field: &str) -> String {
         format!("{path}.{field}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const KEYS: &[&str] = &[
+        "id",
+        "transaction_id",
+        "amount",
+        "amount_cents",
+        "currency",
+        "side",
+        "status",
+        "label",
+        "clean_counterparty_name",
+        "reference",
+        "emitted_at",
+        "settled_at",
+        "created_at",
+        "updated_at",
+        "attachments",
+        "attachment_ids",
+        "file_size",
+        "file_name",
+        "file_content_type",
+        "url",
+    ];
+
+    fn leaf() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            prop_oneof![
+                Just("debit".to_owned()),
+                Just("EUR".to_owned()),
+                Just("2026-05-15T08:01:44.000Z".to_owned()),
+                Just("10,00".to_owned()),
+                Just("-92233720368547758.08".to_owned()),
+                ".{0,12}",
+            ]
+            .prop_map(Value::String),
+        ]
+    }
+
+    fn json() -> impl Strategy<Value = Value> {
+        leaf().prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((prop::sample::select(KEYS), inner), 0..8).prop_map(
+                    |pairs| Value::Object(
+                        pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+                    )
+                ),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Whatever the server sends, decoding returns (never panics), and every error
+        /// names a field under the item's path.
+        #[test]
+        fn decoding_never_panics(value in json(), day in 0u32..40) {
+            let start = NaiveDate::from_ymd_opt(2026, 5, 1)
+                .and_then(|d| d.checked_add_days(chrono::Days::new(u64::from(day))));
+            let account = AccountId::new("acc");
+            match transaction(value, "transactions[0]", &account, start) {
+                Ok(listed) => {
+                    for receipt in listed.receipts {
+                        if let Err(crate::Error::Malformed { field, .. }) = receipt {
+                            prop_assert!(field.starts_with("transactions[0]"));
+                        }
+                    }
+                }
+                Err(crate::Error::Malformed { field, .. }) => {
+                    prop_assert!(field.starts_with("transactions[0]"));
+                }
+                Err(other) => prop_assert!(false, "unexpected error {other}"),
+            }
+        }
+
+        #[test]
+        fn amounts_never_panic(text in ".{0,30}") {
+            let _ = super::super::model::decimal_to_cents(&text);
+        }
+    }
+}
