@@ -8,7 +8,7 @@
 use super::Inner;
 use super::builder::is_allowed;
 use super::convert::{fresh_url, required};
-use super::error::{SERVICE, network, retry_after};
+use super::error::{SERVICE, malformed, network, retry_after};
 use crate::auth::SecretString;
 use crate::error::{Error, Result};
 use crate::model::{Body, Receipt, ReceiptId};
@@ -107,17 +107,10 @@ pub(crate) async fn open(inner: &Inner, receipt: &Receipt) -> Result<Body> {
 /// transport failures before the body starts.
 async fn fetch(inner: &Inner, url: &SecretString) -> Result<Answer> {
     let operation = "download an attachment";
-    let parsed = Url::parse(url.expose()).map_err(|_| Error::Malformed {
-        service: SERVICE,
-        field: "attachment.url".to_owned(),
-        detail: "not a URL".to_owned(),
-    })?;
+    let parsed = Url::parse(url.expose()).map_err(|_| malformed("attachment.url", "not a URL"))?;
+    // Receipts travel over https only (loopback aside, for tests).
     if !is_allowed(&parsed) {
-        return Err(Error::Malformed {
-            service: SERVICE,
-            field: "attachment.url".to_owned(),
-            detail: "not an https URL".to_owned(),
-        });
+        return Err(malformed("attachment.url", "not an https URL"));
     }
     inner
         .client

@@ -15,7 +15,7 @@ pub enum FakePaging {
     Both,
 }
 
-/// How a [`FakeQonto`] starts.
+/// How a [`FakeQonto`](super::FakeQonto) starts.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct FakeQontoConfig {
