@@ -110,12 +110,12 @@ async fn a_second_read_from_the_checkpoint_returns_only_what_changed() {
 #[tokio::test]
 async fn an_expired_url_is_refreshed_once_and_downloaded() {
     let fake = FakeQonto::start().await.unwrap();
-    fake.set_url_lifetime(Duration::from_millis(200));
+    fake.set_url_lifetime(Duration::from_millis(500));
     let account = fake.add_account("Main");
     fake.add_receipts(&account.id, 2, 10);
     let source = fake.source_builder().build().unwrap();
     let (listed, _) = read_all(&source, &account.id, &ReceiptQuery::all()).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
     fake.reset_requests();
     assert_eq!(bytes(&source, &listed[0]).await.unwrap().len(), 10);
     assert_eq!(

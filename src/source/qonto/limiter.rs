@@ -107,7 +107,7 @@ mod tests {
         }
         let elapsed = start.elapsed();
         assert!(
-            elapsed >= Duration::from_millis(95) && elapsed < Duration::from_millis(400),
+            elapsed >= Duration::from_millis(95) && elapsed < Duration::from_secs(2),
             "{elapsed:?}"
         );
     }
