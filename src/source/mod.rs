@@ -1,5 +1,9 @@
 //! Where receipts come from: the [`ReceiptSource`] trait and its implementations.
 
+pub mod qonto;
+
+pub use qonto::{QontoAuth, QontoSource, QontoSourceBuilder};
+
 use crate::error::Result;
 use crate::model::{AccountId, BankAccount, Body, Receipt};
 use async_trait::async_trait;

@@ -1,0 +1,296 @@
+//! Building a [`QontoSource`]: endpoints, credentials, clients and policies, validated once.
+
+use super::auth::{Authenticator, QONTO_SANDBOX_TOKEN_URL, QONTO_TOKEN_URL, QontoAuth, QontoOAuth};
+use super::client::{QontoClient, STAGING_HEADER};
+use super::download::UrlCache;
+use super::limiter::{QontoRateLimit, RateLimiter};
+use super::paginate::{Pager, PagingMode};
+use super::{Inner, QontoSource};
+use crate::auth::SecretString;
+use crate::error::{Error, Result};
+use crate::http::RetryConfig;
+use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::redirect::Policy;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use url::{Host, Url};
+
+/// Qonto's production API (qonto.md §1.4).
+pub const QONTO_BASE_URL: &str = "https://thirdparty.qonto.com";
+/// Qonto's sandbox API (qonto.md §1.4); every call needs the staging token.
+pub const QONTO_SANDBOX_BASE_URL: &str = "https://thirdparty-sandbox.staging.qonto.co";
+
+/// Redirects a download may follow (to the storage host's regional endpoint, say).
+const MAX_DOWNLOAD_REDIRECTS: usize = 5;
+
+/// Builds a [`QontoSource`]. Every setting has a default; [`build`](Self::build) validates.
+///
+/// Defaults: production base URL, 10 s connect and 30 s request timeouts (downloads:
+/// 60 s without a byte, no total limit), [`RetryConfig::default`], a
+/// [`QontoRateLimit::default`] of 100 requests then 15 a second, a 5-minute overlap on
+/// the watermark, pre-signed URLs reused for 25 minutes, [`PagingMode::Detect`].
+#[derive(Clone, Debug)]
+pub struct QontoSourceBuilder {
+    auth: QontoAuth,
+    base_url: String,
+    staging_token: Option<SecretString>,
+    sandbox: bool,
+    http: Option<reqwest::Client>,
+    connect_timeout: Duration,
+    timeout: Duration,
+    download_idle_timeout: Duration,
+    user_agent: String,
+    retry: RetryConfig,
+    rate_limit: QontoRateLimit,
+    overlap: Duration,
+    url_max_age: Duration,
+    paging: PagingMode,
+}
+
+impl QontoSourceBuilder {
+    /// A source on Qonto's production API, authenticated with `auth`.
+    pub fn new(auth: QontoAuth) -> Self {
+        Self {
+            auth,
+            base_url: QONTO_BASE_URL.to_owned(),
+            staging_token: None,
+            sandbox: false,
+            http: None,
+            connect_timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(30),
+            download_idle_timeout: Duration::from_secs(60),
+            user_agent: concat!("receipt-sync/", env!("CARGO_PKG_VERSION")).to_owned(),
+            retry: RetryConfig::default(),
+            rate_limit: QontoRateLimit::default(),
+            overlap: Duration::from_secs(300),
+            url_max_age: Duration::from_secs(25 * 60),
+            paging: PagingMode::default(),
+        }
+    }
+
+    /// A source on Qonto's sandbox: its base URL and token endpoint, and
+    /// `X-Qonto-Staging-Token` on every API and token request (qonto.md §1.4).
+    /// The header is never sent to download URLs.
+    pub fn sandbox(auth: QontoAuth, staging_token: impl Into<SecretString>) -> Self {
+        let mut builder = Self::new(auth).with_staging_token(staging_token);
+        builder.base_url = QONTO_SANDBOX_BASE_URL.to_owned();
+        builder.sandbox = true;
+        builder
+    }
+
+    /// Sets the API base URL (`https://`, or `http://` to a loopback host only).
+    pub fn with_base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = url.into();
+        self
+    }
+
+    /// Sends `X-Qonto-Staging-Token` with every API and token request.
+    pub fn with_staging_token(mut self, token: impl Into<SecretString>) -> Self {
+        self.staging_token = Some(token.into());
+        self
+    }
+
+    /// Uses `client` for API calls. It should not follow redirects (the sandbox
+    /// redirects to its login page, qonto.md §1.4) and must carry no default
+    /// credentials. Downloads always use a separate client without credentials.
+    pub fn with_http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
+    /// Sets the connect timeout and the whole-request timeout of API calls.
+    pub fn with_timeouts(mut self, connect: Duration, request: Duration) -> Self {
+        self.connect_timeout = connect;
+        self.timeout = request;
+        self
+    }
+
+    /// Fails a download after this long without receiving a byte.
+    pub fn with_download_idle_timeout(mut self, idle: Duration) -> Self {
+        self.download_idle_timeout = idle;
+        self
+    }
+
+    /// Sets the `User-Agent`.
+    pub fn with_user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// Sets the retry policy for 429, 5xx and transport failures.
+    pub fn with_retry(mut self, retry: RetryConfig) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Sets the client-side rate limit ([`QontoRateLimit::unlimited`] to disable it).
+    pub fn with_rate_limit(mut self, limit: QontoRateLimit) -> Self {
+        self.rate_limit = limit;
+        self
+    }
+
+    /// Re-reads this much before the watermark, so that changes stamped slightly
+    /// out of order are not missed.
+    pub fn with_overlap(mut self, overlap: Duration) -> Self {
+        self.overlap = overlap;
+        self
+    }
+
+    /// Reuses a listed pre-signed URL for this long before fetching a fresh one.
+    /// Qonto's URLs live 30 minutes (qonto.md §2.3).
+    pub fn with_url_max_age(mut self, age: Duration) -> Self {
+        self.url_max_age = age;
+        self
+    }
+
+    /// Sets which parameter selects a page (qonto.md §2.6).
+    pub fn with_paging(mut self, paging: PagingMode) -> Self {
+        self.paging = paging;
+        self
+    }
+
+    /// Validates the settings and builds the source.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a bad or non-`https` remote URL, an empty or
+    /// unsendable credential, or a client that cannot be built.
+    pub fn build(self) -> Result<QontoSource> {
+        let base = checked_url("base URL", &self.base_url)?;
+        let base = base.as_str().trim_end_matches('/').to_owned();
+        let staging = match &self.staging_token {
+            Some(token) => Some(sensitive(token.expose(), "staging token")?),
+            None => None,
+        };
+        let http = match self.http.clone() {
+            Some(client) => client,
+            None => self
+                .client_builder()
+                .redirect(Policy::none())
+                .timeout(self.timeout)
+                .build()
+                .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?,
+        };
+        let auth = self.authenticator(staging.as_ref())?;
+        let download = self
+            .client_builder()
+            .read_timeout(self.download_idle_timeout)
+            .redirect(download_redirects())
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build the download client: {e}")))?;
+        let client = QontoClient {
+            http,
+            base,
+            auth,
+            staging,
+            retry: self.retry,
+            limiter: RateLimiter::new(self.rate_limit),
+        };
+        Ok(QontoSource {
+            inner: Arc::new(Inner {
+                client,
+                pager: Pager::new(self.paging),
+                download,
+                urls: UrlCache::default(),
+                targets: Mutex::new(HashMap::new()),
+                overlap: self.overlap,
+                url_max_age: self.url_max_age,
+            }),
+        })
+    }
+
+    /// A client builder with this builder's timeouts and user agent, and no default
+    /// headers: credentials are added per request, only to the API host.
+    fn client_builder(&self) -> reqwest::ClientBuilder {
+        reqwest::Client::builder()
+            .connect_timeout(self.connect_timeout)
+            .user_agent(self.user_agent.clone())
+    }
+
+    fn authenticator(&self, staging: Option<&HeaderValue>) -> Result<Authenticator> {
+        match &self.auth {
+            QontoAuth::ApiKey { login, secret } => {
+                if login.expose().trim().is_empty() || secret.expose().trim().is_empty() {
+                    return Err(Error::Config(
+                        "the Qonto API key needs a login and a secret key".to_owned(),
+                    ));
+                }
+                let value = format!("{}:{}", login.expose(), secret.expose());
+                sensitive(&value, "API key")?;
+                Ok(Authenticator::ApiKey(SecretString::new(value)))
+            }
+            QontoAuth::Bearer(provider) => Ok(Authenticator::Bearer(provider.clone())),
+            QontoAuth::OAuth(oauth) => self.oauth(oauth.clone(), staging),
+        }
+    }
+
+    fn oauth(&self, oauth: QontoOAuth, staging: Option<&HeaderValue>) -> Result<Authenticator> {
+        let default = if self.sandbox {
+            QONTO_SANDBOX_TOKEN_URL
+        } else {
+            QONTO_TOKEN_URL
+        };
+        let token_url = checked_url("token URL", oauth.token_url.as_deref().unwrap_or(default))?;
+        // The token endpoint needs the staging header too (qonto.md §1.4); this client
+        // talks to it alone, never follows a redirect (the oauth2 crate's advice).
+        let mut headers = HeaderMap::new();
+        if let Some(staging) = staging {
+            headers.insert(STAGING_HEADER, staging.clone());
+        }
+        let http = self
+            .client_builder()
+            .default_headers(headers)
+            .redirect(Policy::none())
+            .timeout(self.timeout)
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build the token client: {e}")))?;
+        Ok(Authenticator::Bearer(Arc::new(
+            oauth.into_provider(token_url, http),
+        )))
+    }
+}
+
+fn sensitive(value: &str, what: &str) -> Result<HeaderValue> {
+    let mut header = HeaderValue::from_str(value)
+        .map_err(|_| Error::Config(format!("the {what} holds characters a header cannot carry")))?;
+    header.set_sensitive(true);
+    Ok(header)
+}
+
+fn checked_url(what: &str, text: &str) -> Result<Url> {
+    let url = Url::parse(text).map_err(|e| Error::Config(format!("bad Qonto {what}: {e}")))?;
+    if !is_allowed(&url) {
+        return Err(Error::Config(format!(
+            "the Qonto {what} must use https (http is allowed only for 127.0.0.1, ::1 and localhost)"
+        )));
+    }
+    Ok(url)
+}
+
+/// `https`, or `http` to a loopback host: nothing else carries credentials or receipts.
+pub(crate) fn is_allowed(url: &Url) -> bool {
+    match url.scheme() {
+        "https" => url.host().is_some(),
+        "http" => match url.host() {
+            Some(Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+            None => false,
+        },
+        _ => false,
+    }
+}
+
+/// Downloads follow a few redirects, only to allowed URLs. The download client has no
+/// credential to leak, whatever the target (qonto.md §2.3).
+fn download_redirects() -> Policy {
+    Policy::custom(|attempt| {
+        if attempt.previous().len() > MAX_DOWNLOAD_REDIRECTS {
+            attempt.error("too many redirects")
+        } else if !is_allowed(attempt.url()) {
+            attempt.error("redirect to a non-https URL")
+        } else {
+            attempt.follow()
+        }
+    })
+}

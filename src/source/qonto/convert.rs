@@ -1,0 +1,324 @@
+//! From Qonto's DTOs to the crate's model, naming the exact field that is wrong.
+
+use super::error::malformed;
+use super::model::{AttachmentDto, Cents, Int, Lenient, TransactionDto};
+use crate::auth::SecretString;
+use crate::error::Result;
+use crate::model::{
+    AccountId, CurrencyCode, Money, Receipt, ReceiptId, Transaction, TransactionId,
+    TransactionStatus,
+};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// One listed transaction, decoded.
+pub(crate) struct ListedTransaction {
+    /// Its `updated_at`, which the watermark follows.
+    pub updated_at: DateTime<Utc>,
+    /// One entry per attachment: the receipt and its pre-signed URL, or why it failed.
+    pub receipts: Vec<Result<(Receipt, Option<SecretString>)>>,
+}
+
+/// Decodes `transactions[i]` (at `path`) of `account`. A transaction emitted before
+/// `start` yields no receipt. An error here fails the whole transaction; an error in
+/// one attachment fails only that receipt.
+pub(crate) fn transaction(
+    value: Value,
+    path: &str,
+    account: &AccountId,
+    start: Option<NaiveDate>,
+) -> Result<ListedTransaction> {
+    let dto: TransactionDto = object(value, path)?;
+    let updated_at = required(dto.updated_at, path, "updated_at", "a timestamp")?.0;
+    let attachments = match dto.attachments {
+        Lenient::Present(list) => list,
+        Lenient::Missing => {
+            // Without `includes[]=attachments` honoured, a receipt would vanish silently.
+            let announced = dto.attachment_ids.ok().map_or(0, |ids| ids.len());
+            if announced > 0 {
+                return Err(malformed(
+                    format!("{path}.attachments"),
+                    format!("missing, while attachment_ids lists {announced}"),
+                ));
+            }
+            Vec::new()
+        }
+        Lenient::Invalid(kind) => {
+            return Err(malformed(
+                format!("{path}.attachments"),
+                format!("expected an array, got {kind}"),
+            ));
+        }
+    };
+    if attachments.is_empty() {
+        return Ok(ListedTransaction {
+            updated_at,
+            receipts: Vec::new(),
+        });
+    }
+    let emitted_at = required(dto.emitted_at, path, "emitted_at", "a timestamp")?.0;
+    // Filtered here too, whatever the server did with `emitted_at_from` (UTC days).
+    if start.is_some_and(|day| emitted_at.date_naive() < day) {
+        return Ok(ListedTransaction {
+            updated_at,
+            receipts: Vec::new(),
+        });
+    }
+    let id = [dto.id, dto.transaction_id]
+        .into_iter()
+        .filter_map(Lenient::ok)
+        .find(|id| !id.is_empty())
+        .ok_or_else(|| malformed(format!("{path}.id"), "missing"))?;
+    let currency = required(dto.currency, path, "currency", "a currency code")?;
+    let currency = CurrencyCode::parse(&currency)
+        .ok_or_else(|| malformed(format!("{path}.currency"), "not a currency code"))?;
+    let transaction = Transaction {
+        id: TransactionId::new(id),
+        account_id: account.clone(),
+        emitted_at,
+        settled_at: optional(dto.settled_at, path, "settled_at", "a timestamp")?.map(|t| t.0),
+        amount: Money::new(
+            signed_cents(dto.amount_cents, dto.amount, dto.side, path)?,
+            currency,
+        ),
+        label: [dto.clean_counterparty_name, dto.label, dto.reference]
+            .into_iter()
+            .filter_map(Lenient::ok)
+            .find(|text| !text.trim().is_empty())
+            .unwrap_or_default(),
+        status: status(dto.status.ok().as_deref()),
+    };
+    let fallback_created = dto.created_at.ok().map_or(emitted_at, |t| t.0);
+    let receipts = attachments
+        .into_iter()
+        .enumerate()
+        .map(|(i, value)| {
+            let at = format!("{path}.attachments[{i}]");
+            let dto: AttachmentDto = object(value, &at)?;
+            attachment(dto, &at, &transaction, fallback_created)
+        })
+        .collect();
+    Ok(ListedTransaction {
+        updated_at,
+        receipts,
+    })
+}
+
+fn attachment(
+    dto: AttachmentDto,
+    path: &str,
+    transaction: &Transaction,
+    fallback_created: DateTime<Utc>,
+) -> Result<(Receipt, Option<SecretString>)> {
+    let id = required(dto.id, path, "id", "a string")?;
+    if id.is_empty() {
+        return Err(malformed(format!("{path}.id"), "empty"));
+    }
+    let size = required(dto.file_size, path, "file_size", "a byte count")?.0;
+    let receipt = Receipt {
+        // `file_name` may lack an extension (qonto.md §2.3); the layout adds one.
+        file_name: dto
+            .file_name
+            .ok()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| id.clone()),
+        id: ReceiptId::new(id),
+        content_type: dto.file_content_type.ok().filter(|t| !t.is_empty()),
+        size,
+        created_at: optional(dto.created_at, path, "created_at", "a timestamp")?
+            .map_or(fallback_created, |t| t.0),
+        transaction: transaction.clone(),
+    };
+    Ok((receipt, dto.url.ok()))
+}
+
+/// What `GET /v2/attachments/{id}` says about the file (qonto.md §2.3).
+pub(crate) fn fresh_url(dto: AttachmentDto) -> Result<(SecretString, u64)> {
+    let url = required(dto.url, "attachment", "url", "a URL")?;
+    let size = required(dto.file_size, "attachment", "file_size", "a byte count")?.0;
+    Ok((url, size))
+}
+
+/// The amount signed from `side`: `amount_cents` first, else `amount` parsed exactly
+/// (qonto.md §2.2: `amount` is always positive, the sign lives in `side`).
+fn signed_cents(
+    amount_cents: Lenient<Int>,
+    amount: Lenient<Cents>,
+    side: Lenient<String>,
+    path: &str,
+) -> Result<i64> {
+    let cents = match (amount_cents, amount) {
+        (Lenient::Present(Int(cents)), _) => cents,
+        (_, Lenient::Present(Cents(cents))) => cents,
+        (Lenient::Invalid(kind), _) => {
+            return Err(malformed(
+                format!("{path}.amount_cents"),
+                format!("expected an integer, got {kind}"),
+            ));
+        }
+        (Lenient::Missing, Lenient::Invalid(kind)) => {
+            return Err(malformed(
+                format!("{path}.amount"),
+                format!("expected a decimal amount, got {kind}"),
+            ));
+        }
+        (Lenient::Missing, Lenient::Missing) => {
+            return Err(malformed(format!("{path}.amount_cents"), "missing"));
+        }
+    };
+    let magnitude = cents
+        .checked_abs()
+        .ok_or_else(|| malformed(format!("{path}.amount_cents"), "out of range"))?;
+    match side.ok().map(|s| s.to_ascii_lowercase()).as_deref() {
+        Some("debit") => Ok(-magnitude),
+        Some("credit") => Ok(magnitude),
+        // A guessed sign would put a wrong amount in the archive: fail instead.
+        Some(_) => Err(malformed(
+            format!("{path}.side"),
+            "neither credit nor debit",
+        )),
+        None => Err(malformed(format!("{path}.side"), "missing")),
+    }
+}
+
+/// Open enum: unknown statuses are kept as they are (qonto.md §2.2, `reversed` UNCERTAIN).
+fn status(text: Option<&str>) -> TransactionStatus {
+    match text.map(str::to_ascii_lowercase).as_deref() {
+        Some("pending") => TransactionStatus::Pending,
+        Some("completed") => TransactionStatus::Completed,
+        Some("declined") => TransactionStatus::Declined,
+        Some("reversed") => TransactionStatus::Reversed,
+        Some(other) => TransactionStatus::Other(other.to_owned()),
+        None => TransactionStatus::Other(String::new()),
+    }
+}
+
+/// Reads an object into a lenient DTO.
+pub(crate) fn object<T: DeserializeOwned>(value: Value, path: &str) -> Result<T> {
+    if !value.is_object() {
+        let kind = super::model::kind_of(&value);
+        return Err(malformed(path, format!("expected an object, got {kind}")));
+    }
+    serde_json::from_value(value).map_err(|_| malformed(path, "unreadable object"))
+}
+
+/// A required field, or an error naming it.
+pub(crate) fn required<T>(value: Lenient<T>, path: &str, field: &str, what: &str) -> Result<T> {
+    match value {
+        Lenient::Present(v) => Ok(v),
+        Lenient::Missing => Err(malformed(join(path, field), "missing")),
+        Lenient::Invalid(kind) => Err(malformed(
+            join(path, field),
+            format!("expected {what}, got {kind}"),
+        )),
+    }
+}
+
+/// An optional field: missing is fine, unreadable is an error naming it.
+fn optional<T>(value: Lenient<T>, path: &str, field: &str, what: &str) -> Result<Option<T>> {
+    match value {
+        Lenient::Invalid(kind) => Err(malformed(
+            join(path, field),
+            format!("expected {what}, got {kind}"),
+        )),
+        other => Ok(other.ok()),
+    }
+}
+
+fn join(path: &str, field: &str) -> String {
+    if path.is_empty() {
+        field.to_owned()
+    } else {
+        format!("{path}.{field}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const KEYS: &[&str] = &[
+        "id",
+        "transaction_id",
+        "amount",
+        "amount_cents",
+        "currency",
+        "side",
+        "status",
+        "label",
+        "clean_counterparty_name",
+        "reference",
+        "emitted_at",
+        "settled_at",
+        "created_at",
+        "updated_at",
+        "attachments",
+        "attachment_ids",
+        "file_size",
+        "file_name",
+        "file_content_type",
+        "url",
+    ];
+
+    fn leaf() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            prop_oneof![
+                Just("debit".to_owned()),
+                Just("EUR".to_owned()),
+                Just("2026-05-15T08:01:44.000Z".to_owned()),
+                Just("10,00".to_owned()),
+                Just("-92233720368547758.08".to_owned()),
+                ".{0,12}",
+            ]
+            .prop_map(Value::String),
+        ]
+    }
+
+    fn json() -> impl Strategy<Value = Value> {
+        leaf().prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((prop::sample::select(KEYS), inner), 0..8).prop_map(
+                    |pairs| Value::Object(
+                        pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+                    )
+                ),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Whatever the server sends, decoding returns (never panics), and every error
+        /// names a field under the item's path.
+        #[test]
+        fn decoding_never_panics(value in json(), day in 0u32..40) {
+            let start = NaiveDate::from_ymd_opt(2026, 5, 1)
+                .and_then(|d| d.checked_add_days(chrono::Days::new(u64::from(day))));
+            let account = AccountId::new("acc");
+            match transaction(value, "transactions[0]", &account, start) {
+                Ok(listed) => {
+                    for receipt in listed.receipts {
+                        if let Err(crate::Error::Malformed { field, .. }) = receipt {
+                            prop_assert!(field.starts_with("transactions[0]"));
+                        }
+                    }
+                }
+                Err(crate::Error::Malformed { field, .. }) => {
+                    prop_assert!(field.starts_with("transactions[0]"));
+                }
+                Err(other) => prop_assert!(false, "unexpected error {other}"),
+            }
+        }
+
+        #[test]
+        fn amounts_never_panic(text in ".{0,30}") {
+            let _ = super::super::model::decimal_to_cents(&text);
+        }
+    }
+}

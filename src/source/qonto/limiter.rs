@@ -1,0 +1,122 @@
+//! A client-side token bucket, so a sync stays well under Qonto's limits.
+
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How fast [`QontoSource`](super::QontoSource) may call the Qonto API.
+///
+/// Qonto allows 1,000 requests per 10 s and 10,000 per 10 min, per IP address
+/// (qonto.md §3). The default, a burst of 100 then 15 requests a second, stays under
+/// both: at most 250 requests in any 10 s and 9,100 in any 10 min. Downloads from
+/// pre-signed URLs go to the storage host, not to Qonto, and are not counted.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct QontoRateLimit {
+    burst: u32,
+    per_second: f64,
+}
+
+impl Default for QontoRateLimit {
+    fn default() -> Self {
+        Self {
+            burst: 100,
+            per_second: 15.0,
+        }
+    }
+}
+
+impl QontoRateLimit {
+    /// At most `burst` requests at once, then `per_second` a second (both at least 1).
+    pub fn new(burst: u32, per_second: f64) -> Self {
+        let per_second = if per_second.is_finite() {
+            per_second.max(1.0)
+        } else {
+            1.0
+        };
+        Self {
+            burst: burst.max(1),
+            per_second,
+        }
+    }
+
+    /// No client-side limit (for tests against a local fake).
+    pub fn unlimited() -> Self {
+        Self {
+            burst: u32::MAX,
+            per_second: f64::INFINITY,
+        }
+    }
+
+    fn is_unlimited(&self) -> bool {
+        self.per_second.is_infinite()
+    }
+}
+
+/// The bucket itself. Tokens may go negative: each caller reserves its slot and
+/// sleeps until it comes, so waiting callers are served in order.
+#[derive(Debug)]
+pub(crate) struct RateLimiter {
+    limit: QontoRateLimit,
+    state: tokio::sync::Mutex<(f64, Instant)>,
+}
+
+impl RateLimiter {
+    pub(crate) fn new(limit: QontoRateLimit) -> Self {
+        Self {
+            limit,
+            state: tokio::sync::Mutex::new((f64::from(limit.burst), Instant::now())),
+        }
+    }
+
+    /// Waits for a slot.
+    pub(crate) async fn acquire(&self) {
+        if self.limit.is_unlimited() {
+            return;
+        }
+        let wait = {
+            let mut state = self.state.lock().await;
+            let now = Instant::now();
+            let refill = now.duration_since(state.1).as_secs_f64() * self.limit.per_second;
+            state.0 = (state.0 + refill).min(f64::from(self.limit.burst)) - 1.0;
+            state.1 = now;
+            if state.0 >= 0.0 {
+                Duration::ZERO
+            } else {
+                Duration::from_secs_f64(-state.0 / self.limit.per_second)
+            }
+        };
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn bursts_then_paces() {
+        let limiter = RateLimiter::new(QontoRateLimit::new(3, 100.0));
+        let start = Instant::now();
+        for _ in 0..3 {
+            limiter.acquire().await;
+        }
+        assert!(start.elapsed() < Duration::from_millis(5));
+        for _ in 0..10 {
+            limiter.acquire().await;
+        }
+        let elapsed = start.elapsed();
+        assert!(
+            elapsed >= Duration::from_millis(95) && elapsed < Duration::from_secs(2),
+            "{elapsed:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn unlimited_never_waits() {
+        let limiter = RateLimiter::new(QontoRateLimit::unlimited());
+        for _ in 0..10_000 {
+            limiter.acquire().await;
+        }
+    }
+}
