@@ -231,6 +231,7 @@ impl AccessTokenProvider for MicrosoftTokenProvider {
                 Ok(token)
             }
             Err(e) => {
+                tracing::warn!(error = %e, "Microsoft token refresh failed");
                 if let Error::ConsentRevoked { hint, .. } = &e {
                     state.revoked = Some(hint.clone());
                 }
