@@ -133,7 +133,7 @@ impl MicrosoftTokenProvider {
     }
 
     /// Signs out: forgets the tokens here and in the store. The app's consent stays on the
-    /// Microsoft account until the user removes it at https://account.live.com/consent/Manage.
+    /// Microsoft account until the user removes it at <https://account.live.com/consent/Manage>.
     pub async fn disconnect(&self) -> Result<()> {
         let mut state = self.state.lock().await;
         self.store.clear().await?;

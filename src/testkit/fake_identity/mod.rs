@@ -270,7 +270,12 @@ impl FakeIdentity {
 impl IdState {
     fn new_access_token(&mut self) -> String {
         let token = random("fake-at-", 40);
-        let expiry = Instant::now() + self.config.access_token_lifetime;
+        // Capped so that a huge configured lifetime cannot overflow the clock.
+        let lifetime = self
+            .config
+            .access_token_lifetime
+            .min(Duration::from_secs(10 * 365 * 86_400));
+        let expiry = Instant::now() + lifetime;
         self.access_tokens.insert(token.clone(), expiry);
         token
     }
