@@ -148,13 +148,8 @@ impl IdState {
                 "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.",
             );
         }
-        if form.get("client_id") != Some(&self.config.client_id) {
-            return oauth_error(
-                400,
-                "unauthorized_client",
-                700016,
-                "Application was not found in the directory.",
-            );
+        if let Some(refused) = self.check_client(&form) {
+            return refused;
         }
         match grant.as_str() {
             "authorization_code" => self.redeem_code(&form),
@@ -167,6 +162,18 @@ impl IdState {
                 "The app requested an unsupported grant type.",
             ),
         }
+    }
+
+    /// An unknown client id is `unauthorized_client` (AADSTS700016), as on Microsoft.
+    fn check_client(&self, form: &HashMap<String, String>) -> Option<FakeResponse> {
+        (form.get("client_id") != Some(&self.config.client_id)).then(|| {
+            oauth_error(
+                400,
+                "unauthorized_client",
+                700016,
+                "Application was not found in the directory.",
+            )
+        })
     }
 
     fn redeem_code(&mut self, form: &HashMap<String, String>) -> FakeResponse {
@@ -257,13 +264,8 @@ impl IdState {
 
     fn device_code(&mut self, request: &FakeRequest) -> FakeResponse {
         let form = form(request);
-        if form.get("client_id") != Some(&self.config.client_id) {
-            return oauth_error(
-                400,
-                "unauthorized_client",
-                700016,
-                "Application was not found in the directory.",
-            );
+        if let Some(refused) = self.check_client(&form) {
+            return refused;
         }
         let device_code = random("fake-dc-", 40);
         let user_code = random("", 8).to_uppercase();
