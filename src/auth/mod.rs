@@ -1,5 +1,6 @@
 //! Credentials: secret newtypes and the access-token provider the HTTP connectors use.
 
+pub mod microsoft;
 mod secret;
 
 pub use secret::SecretString;

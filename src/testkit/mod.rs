@@ -3,6 +3,7 @@
 //! new connectors can run the same checks.
 
 pub mod fake_graph;
+pub mod fake_identity;
 pub mod fake_qonto;
 pub mod faults;
 pub mod server;

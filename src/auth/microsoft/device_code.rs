@@ -1,0 +1,180 @@
+//! Device code sign-in for machines without a browser (onedrive-graph.md §1 "Device code
+//! flow"; RFC 8628).
+//!
+//! 1. `POST {tenant}/oauth2/v2.0/devicecode` with the client id and scopes.
+//! 2. Show the user code and the verification URI to the user (a caller callback).
+//! 3. Poll the token endpoint every `interval` seconds: `authorization_pending` keeps the
+//!    interval, `slow_down` adds 5 s (RFC 8628 §3.5), `expired_token`,
+//!    `authorization_declined`/`access_denied` and anything else end the wait.
+//!
+//! UNCERTAIN (§1, §12.3): Microsoft documents the flow for `/consumers`, but personal
+//! accounts on apps Microsoft has not approved are reported to always end with "The code you
+//! entered has expired". The expiry error therefore suggests the browser sign-in.
+
+use super::config::MicrosoftAuthConfig;
+use super::error::{Grant, map_request_error};
+use super::oauth::Transport;
+use super::tokens::MicrosoftTokens;
+use crate::error::Result;
+use chrono::Utc;
+use futures::future::BoxFuture;
+use oauth2::{DeviceAuthorizationResponse, ExtraDeviceAuthorizationFields, Scope};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+use url::Url;
+
+/// Microsoft's extra field in the device code answer: a ready-made instruction.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+struct MicrosoftDeviceFields {
+    #[serde(default)]
+    message: Option<String>,
+}
+
+impl ExtraDeviceAuthorizationFields for MicrosoftDeviceFields {}
+
+/// What to show the user: where to go and which code to type. `Debug` hides the code.
+#[derive(Clone)]
+pub struct DeviceCodePrompt {
+    user_code: String,
+    verification_uri: Url,
+    expires_in: Duration,
+    message: Option<String>,
+}
+
+impl fmt::Debug for DeviceCodePrompt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceCodePrompt")
+            .field("user_code", &"[redacted]")
+            .field("verification_uri", &self.verification_uri.as_str())
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DeviceCodePrompt {
+    /// The code the user types at [`verification_uri`](Self::verification_uri).
+    pub fn user_code(&self) -> &str {
+        &self.user_code
+    }
+
+    /// Where the user signs in (e.g. `https://microsoft.com/devicelogin`).
+    pub fn verification_uri(&self) -> &Url {
+        &self.verification_uri
+    }
+
+    /// How long the code stays usable (Microsoft: 900 s by default).
+    pub fn expires_in(&self) -> Duration {
+        self.expires_in
+    }
+
+    /// Microsoft's own instruction, or one built from the code and the URI.
+    pub fn instructions(&self) -> String {
+        match &self.message {
+            Some(m) if !m.trim().is_empty() => m.clone(),
+            _ => format!(
+                "To sign in, open {} and enter the code {}",
+                self.verification_uri, self.user_code
+            ),
+        }
+    }
+}
+
+/// How the device flow waits between polls.
+pub type SleepFn = Arc<dyn Fn(Duration) -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// Options of [`sign_in_with_device_code`].
+#[derive(Clone)]
+pub struct DeviceCodeOptions {
+    timeout: Option<Duration>,
+    sleep: SleepFn,
+}
+
+impl fmt::Debug for DeviceCodeOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceCodeOptions")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for DeviceCodeOptions {
+    fn default() -> Self {
+        Self {
+            timeout: None,
+            sleep: Arc::new(|d| Box::pin(tokio::time::sleep(d))),
+        }
+    }
+}
+
+impl DeviceCodeOptions {
+    /// Gives up after `timeout` (default: the code's own `expires_in`).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Replaces the wait between polls (default `tokio::time::sleep`); tests record the
+    /// requested intervals instead of sleeping through them.
+    pub fn with_sleep(mut self, sleep: SleepFn) -> Self {
+        self.sleep = sleep;
+        self
+    }
+}
+
+/// Signs in with a device code: `show` receives what to tell the user, then the token
+/// endpoint is polled until the user finishes, declines, or the code expires.
+///
+/// # Errors
+/// - [`Error::Permanent`](crate::Error::Permanent) on `expired_token`, with a hint that
+///   personal accounts may be blocked from this flow and the browser sign-in works.
+/// - [`Error::ConsentRevoked`](crate::Error::ConsentRevoked): the user declined.
+/// - [`Error::Config`](crate::Error::Config): the app is refused (for example "Allow public
+///   client flows" is off: AADSTS7000218, §1).
+/// - Transient errors when the device code itself cannot be obtained.
+pub async fn sign_in_with_device_code(
+    config: &MicrosoftAuthConfig,
+    options: &DeviceCodeOptions,
+    show: impl FnOnce(&DeviceCodePrompt) + Send,
+) -> Result<MicrosoftTokens> {
+    let client = config.oauth_client();
+    let http = Transport(config.http());
+    let scopes = config.scopes();
+    let details: DeviceAuthorizationResponse<MicrosoftDeviceFields> = config
+        .retry()
+        .retry(|_| {
+            let request = client
+                .exchange_device_code()
+                .add_scopes(scopes.iter().cloned().map(Scope::new));
+            let http = &http;
+            async move {
+                request
+                    .request_async(http)
+                    .await
+                    .map_err(|e| map_request_error(Grant::Device, config.client_id(), e))
+            }
+        })
+        .await?;
+    let prompt = DeviceCodePrompt {
+        user_code: details.user_code().secret().clone(),
+        verification_uri: details.verification_uri().url().clone(),
+        expires_in: details.expires_in(),
+        message: details.extra_fields().message.clone(),
+    };
+    tracing::info!(
+        interval_s = details.interval().as_secs(),
+        expires_in_s = details.expires_in().as_secs(),
+        "waiting for the device code sign-in"
+    );
+    show(&prompt);
+    let sleep = options.sleep.clone();
+    // oauth2 polls as RFC 8628 says: same interval on authorization_pending, +5 s on
+    // slow_down, and backs off (at most 10 s) while the endpoint cannot be reached.
+    let response = client
+        .exchange_device_access_token(&details)
+        .request_async(&http, move |d| sleep(d), options.timeout)
+        .await
+        .map_err(|e| map_request_error(Grant::Device, config.client_id(), e))?;
+    MicrosoftTokens::from_response(&response, None, &scopes, Utc::now())
+}

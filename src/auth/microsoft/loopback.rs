@@ -1,0 +1,225 @@
+//! The one-shot loopback HTTP listener that receives the browser's redirect after sign-in.
+//!
+//! Minimal HTTP/1.1: read one request head, answer a small page, close. Each connection is
+//! served on its own task, so a browser's idle pre-connection cannot hold up the real one.
+
+use crate::auth::SecretString;
+use crate::error::{Error, Result};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+use url::Url;
+
+/// The largest request head read; a redirect with a code and a state fits in a few KiB.
+const MAX_HEAD: usize = 16 * 1024;
+/// How long one connection may take to send its request.
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the browser brought back, its `state` already checked.
+pub(crate) enum Redirect {
+    /// The authorization code.
+    Code(SecretString),
+    /// Microsoft's (or the user's) refusal: `error` and `error_description`.
+    Error {
+        code: String,
+        description: Option<String>,
+    },
+}
+
+/// Listens on `127.0.0.1` (and, best effort, `[::1]` on the same port, since a browser may
+/// resolve `localhost` to either).
+pub(crate) struct LoopbackListener {
+    v4: TcpListener,
+    v6: Option<TcpListener>,
+    port: u16,
+}
+
+impl LoopbackListener {
+    /// Binds a random free port.
+    pub(crate) async fn bind(also_ipv6: bool) -> Result<Self> {
+        let v4 = TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(|e| Error::io("listen on", "127.0.0.1:0", e))?;
+        let port = v4
+            .local_addr()
+            .map_err(|e| Error::io("listen on", "127.0.0.1:0", e))?
+            .port();
+        let v6 = if also_ipv6 {
+            TcpListener::bind(("::1", port)).await.ok()
+        } else {
+            None
+        };
+        Ok(Self { v4, v6, port })
+    }
+
+    /// The port bound.
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves connections until one brings a redirect whose `state` equals `expected`.
+    ///
+    /// Requests with another (or no) `state` are answered 400 and ignored: a forged
+    /// redirect (CSRF) must neither be exchanged nor end the wait for the real one.
+    pub(crate) async fn wait(self, expected: &str) -> Redirect {
+        let expected: Arc<str> = Arc::from(expected);
+        let mut connections = JoinSet::new();
+        loop {
+            tokio::select! {
+                accepted = self.v4.accept() => {
+                    if let Ok((stream, _)) = accepted {
+                        connections.spawn(serve(stream, expected.clone()));
+                    }
+                }
+                accepted = accept_maybe(self.v6.as_ref()) => {
+                    if let Ok((stream, _)) = accepted {
+                        connections.spawn(serve(stream, expected.clone()));
+                    }
+                }
+                Some(served) = connections.join_next(), if !connections.is_empty() => {
+                    if let Ok(Some(redirect)) = served {
+                        return redirect;
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn accept_maybe(
+    listener: Option<&TcpListener>,
+) -> std::io::Result<(TcpStream, std::net::SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Reads one request, answers it, and says what it brought.
+async fn serve(mut stream: TcpStream, expected: Arc<str>) -> Option<Redirect> {
+    let head = tokio::time::timeout(READ_TIMEOUT, read_head(&mut stream))
+        .await
+        .ok()
+        .flatten()?;
+    let (status, page, redirect) = decide(&head, &expected);
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\n\
+         Cache-Control: no-store\r\nConnection: close\r\n\r\n{page}",
+        page.len()
+    );
+    // The answer is a courtesy to the browser; the redirect counts even if it fails.
+    let _ = stream.write_all(response.as_bytes()).await;
+    let _ = stream.shutdown().await;
+    redirect
+}
+
+async fn read_head(stream: &mut TcpStream) -> Option<String> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 2048];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        if buf.len() > MAX_HEAD {
+            return None;
+        }
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(chunk.get(..n)?);
+    }
+    String::from_utf8(buf).ok()
+}
+
+fn decide(head: &str, expected: &str) -> (&'static str, String, Option<Redirect>) {
+    let mut parts = head.lines().next().unwrap_or("").split_whitespace();
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let url = match target.strip_prefix('/') {
+        Some(rest) => Url::parse(&format!("http://localhost/{rest}")).ok(),
+        None => None,
+    };
+    let Some(url) = url.filter(|u| method == "GET" && u.path() == "/") else {
+        return ("404 Not Found", page("Not found", "Nothing here."), None);
+    };
+    let param = |name: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    // CSRF (RFC 6749 §10.12): only a redirect carrying the state this sign-in sent counts.
+    if !param("state").is_some_and(|s| constant_time_eq(s.as_bytes(), expected.as_bytes())) {
+        tracing::warn!("ignored a sign-in redirect whose state does not match this sign-in");
+        let text = "This page does not belong to the sign-in receipt-sync is waiting for. \
+                    Close this tab and use the link receipt-sync gave you.";
+        return (
+            "400 Bad Request",
+            page("Sign-in link not recognised", text),
+            None,
+        );
+    }
+    if let Some(code) = param("error") {
+        let text = "Sign-in was not completed. You can close this tab; receipt-sync explains \
+                    what happened in the terminal.";
+        let redirect = Redirect::Error {
+            code,
+            description: param("error_description"),
+        };
+        return (
+            "200 OK",
+            page("Sign-in not completed", text),
+            Some(redirect),
+        );
+    }
+    match param("code") {
+        Some(code) if !code.is_empty() => {
+            let text = "receipt-sync received the sign-in. You can close this tab.";
+            let redirect = Redirect::Code(SecretString::new(code));
+            ("200 OK", page("Signed in", text), Some(redirect))
+        }
+        _ => (
+            "400 Bad Request",
+            page("Sign-in link incomplete", "The link carries no code."),
+            None,
+        ),
+    }
+}
+
+fn page(title: &str, text: &str) -> String {
+    // Both strings are constants of this module: nothing from the request is echoed.
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head>\
+         <body><h1>{title}</h1><p>{text}</p></body></html>"
+    )
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decides_on_state_path_and_params() {
+        let (s, _, r) = decide("GET /?code=abc&state=xyz HTTP/1.1\r\n\r\n", "xyz");
+        assert!(
+            s.starts_with("200") && matches!(r, Some(Redirect::Code(c)) if c.expose() == "abc")
+        );
+        let (s, _, r) = decide("GET /?code=abc&state=forged HTTP/1.1\r\n\r\n", "xyz");
+        assert!(s.starts_with("400") && r.is_none());
+        let (s, _, r) = decide("GET /?code=abc HTTP/1.1\r\n\r\n", "xyz");
+        assert!(s.starts_with("400") && r.is_none());
+        let (s, _, r) = decide("GET /favicon.ico HTTP/1.1\r\n\r\n", "xyz");
+        assert!(s.starts_with("404") && r.is_none());
+        let (_, _, r) = decide("POST /?code=a&state=xyz HTTP/1.1\r\n\r\n", "xyz");
+        assert!(r.is_none());
+        let (_, _, r) = decide(
+            "GET /?error=access_denied&state=xyz HTTP/1.1\r\n\r\n",
+            "xyz",
+        );
+        assert!(matches!(r, Some(Redirect::Error { code, .. }) if code == "access_denied"));
+        let (s, _, r) = decide("garbage", "xyz");
+        assert!(s.starts_with("404") && r.is_none());
+    }
+}
