@@ -107,3 +107,48 @@ async fn fault_wrappers_without_faults_are_transparent() {
     let report = testkit::sink::run_all(&FaultySink::new(local, FaultPlan::seeded(2))).await;
     expect_ran(&report, &["no_delta", "rename_folder"]);
 }
+
+#[tokio::test]
+async fn qonto_source_over_the_fake_qonto() {
+    use receipt_sync::http::RetryConfig;
+    use receipt_sync::testkit::fake_qonto::FakeQonto;
+    let qonto = FakeQonto::start().await.unwrap();
+    let main = qonto.add_account("Main");
+    let travel = qonto.add_account("Travel");
+    qonto.add_receipts(&main.id, 6, 2_000);
+    qonto.add_receipts(&travel.id, 3, 500);
+    let source = qonto
+        .source_builder()
+        .with_retry(RetryConfig::fast())
+        .build()
+        .unwrap();
+    let report = testkit::source::run_all(&source).await;
+    expect_ran(&report, &["checkpoints_resume", "open", "concurrent_opens"]);
+}
+
+#[tokio::test]
+async fn onedrive_sink_over_the_fake_graph() {
+    use receipt_sync::auth::StaticToken;
+    use receipt_sync::http::RetryConfig;
+    use receipt_sync::sink::OneDriveSink;
+    use receipt_sync::testkit::fake_graph::FakeGraph;
+    use std::sync::Arc;
+    let graph = FakeGraph::start().await.unwrap();
+    let sink = OneDriveSink::builder(Arc::new(StaticToken::new("test-token")))
+        .with_base_url(graph.base_url())
+        .with_retry(RetryConfig::fast())
+        .build()
+        .unwrap();
+    let report = testkit::sink::run_all(&sink).await;
+    expect_ran(
+        &report,
+        &[
+            "delta",
+            "quota",
+            "case_insensitive",
+            "longest_name",
+            "rename_folder",
+        ],
+    );
+    assert!(report.skipped.is_empty(), "{report}");
+}
