@@ -10,7 +10,7 @@
 //! No async, no I/O, no clock (`now` is an option): the same inputs give the same plan,
 //! which is what lets the property tests replay any history.
 //!
-//! The deletion rules live in [`reconcile`]; this module does the rest: eligibility,
+//! The deletion rules live in [`reconcile`](mod@reconcile); this module does the rest: eligibility,
 //! where new receipts go, which folders to create or rename, and the order of it all.
 
 mod action;
