@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod error;
+mod fs_util;
 pub mod http;
 pub mod layout;
 pub mod model;

@@ -12,6 +12,7 @@
 
 use super::{STATE_VERSION, StateChange, StateLock, StateStore, SyncState};
 use crate::error::{Error, Result};
+use crate::fs_util::{blocking, sync_dir};
 use async_trait::async_trait;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -196,23 +197,6 @@ fn open_owner_only(options: &mut OpenOptions, path: &Path) -> Result<File> {
         options.mode(0o600);
     }
     options.open(path).map_err(|e| Error::io("open", path, e))
-}
-
-fn sync_dir(dir: &Path) -> Result<()> {
-    #[cfg(unix)]
-    {
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| Error::io("sync folder", dir, e))?;
-    }
-    let _ = dir;
-    Ok(())
-}
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|_| Error::Cancelled)?
 }
 
 #[async_trait]

@@ -3,6 +3,7 @@
 
 use super::tokens::MicrosoftTokens;
 use crate::error::{Error, Result};
+use crate::fs_util::{blocking, sync_dir};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -189,12 +190,6 @@ impl FileTokenStore {
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|_| Error::Cancelled)?
-}
-
 #[async_trait]
 impl TokenStore for FileTokenStore {
     async fn load(&self) -> Result<Option<MicrosoftTokens>> {
@@ -264,15 +259,4 @@ fn create_private_dir(dir: &Path) -> Result<()> {
     builder
         .create(dir)
         .map_err(|e| Error::io("create folder", dir, e))
-}
-
-fn sync_dir(dir: &Path) -> Result<()> {
-    #[cfg(unix)]
-    {
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| Error::io("sync folder", dir, e))?;
-    }
-    let _ = dir;
-    Ok(())
 }

@@ -5,7 +5,7 @@
 use super::SERVICE;
 use crate::error::{Error, Result};
 use crate::model::{ArchivePath, EntryKind, SinkEntry, SinkItemId};
-use std::fs::{self, File};
+use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -92,19 +92,6 @@ pub(super) fn same_file(a: &fs::Metadata, b: &fs::Metadata) -> bool {
         let _ = (a, b);
         false
     }
-}
-
-/// Makes a folder's entries (a new name, a removed name) durable.
-pub(super) fn sync_dir(dir: &Path) -> Result<()> {
-    #[cfg(unix)]
-    {
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| Error::io("sync folder", dir, e))?;
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
 }
 
 /// Every real file and folder under `root`, parents before children, siblings by

@@ -24,6 +24,7 @@ mod fs;
 
 use super::{ArchiveSink, Quota, SinkCapabilities, names};
 use crate::error::{Error, Result};
+use crate::fs_util::{blocking, sync_dir};
 use crate::model::{ArchivePath, Body, EntryKind, ScanCursor, ScanUpdate, SinkEntry, SinkItemId};
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -94,12 +95,6 @@ impl LocalDirSink {
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|_| Error::Cancelled)?
-}
-
 fn already_exists(path: &ArchivePath) -> Error {
     Error::AlreadyExists {
         what: path.to_string(),
@@ -131,7 +126,7 @@ impl ArchiveSink for LocalDirSink {
             let parent = fs::real_folder(&root, path.parent().as_ref(), "create folder")?;
             let abs = parent.join(path.file_name());
             match std::fs::create_dir(&abs) {
-                Ok(()) => fs::sync_dir(&parent)?,
+                Ok(()) => sync_dir(&parent)?,
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     let meta = fs::probe(&abs)?;
                     if !meta.is_some_and(|m| m.file_type().is_dir()) {
@@ -211,7 +206,7 @@ impl ArchiveSink for LocalDirSink {
             // skip it), so only the parent folder is fsynced.
             temp.close()
                 .map_err(|e| Error::io("remove temporary file", &*root, e))?;
-            fs::sync_dir(&parent)?;
+            sync_dir(&parent)?;
             Ok(fs::entry(&target, EntryKind::File { size: expected }))
         })
         .await
@@ -249,7 +244,7 @@ impl ArchiveSink for LocalDirSink {
                 return Err(already_exists(&target));
             }
             std::fs::rename(&from, &to).map_err(|e| Error::io("rename", from, e))?;
-            fs::sync_dir(&parent)?;
+            sync_dir(&parent)?;
             Ok(fs::entry(&target, EntryKind::Folder))
         })
         .await
