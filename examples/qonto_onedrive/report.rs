@@ -34,10 +34,12 @@ pub fn explain(error: &Error) -> (u8, String) {
             ),
         ),
         _ => match error.kind() {
-            ErrorKind::Unauthorized | ErrorKind::Forbidden => (
+            ErrorKind::Unauthorized => (
                 BAD_CREDENTIALS,
                 format!("credentials refused: {error}; check QONTO_LOGIN / QONTO_SECRET_KEY"),
             ),
+            // The error's own hint says what to do (a missing scope, the AppFolder bug).
+            ErrorKind::Forbidden => (BAD_CREDENTIALS, format!("access refused: {error}")),
             ErrorKind::ConsentRevoked => (
                 CONSENT_REVOKED,
                 format!(
