@@ -155,8 +155,10 @@ async fn run(cli: Cli) -> Result<u8> {
         }
         Command::Plan => {
             let report = syncer(&cli, true)?.run().await?;
-            if let Some(stop) = &report.stopped {
-                return Err(clone_error(stop));
+            if report.stopped.is_some() {
+                let (code, reason) = report::code_of(&report);
+                eprintln!("qonto-onedrive: {}", reason.unwrap_or_default());
+                return Ok(code);
             }
             let plan = report.plan.unwrap_or_default();
             if cli.json {
@@ -200,18 +202,6 @@ async fn run(cli: Cli) -> Result<u8> {
             );
             Ok(report::OK)
         }
-    }
-}
-
-/// The stop reason is re-raised as the command's error; `Error` is not `Clone`, so its
-/// kind and message are kept.
-fn clone_error(error: &Error) -> Error {
-    match error {
-        Error::QuotaExceeded { needed, remaining } => Error::QuotaExceeded {
-            needed: *needed,
-            remaining: *remaining,
-        },
-        other => Error::Config(other.to_string()),
     }
 }
 

@@ -190,6 +190,8 @@ async fn a_bad_qonto_key_exits_3() {
     assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
     assert!(run.stderr.contains("QONTO_SECRET_KEY"), "{}", run.stderr);
     assert!(!run.stderr.contains("wrong-key"));
+    let plan = w.run(&["plan"], &[("QONTO_SECRET_KEY", "wrong-key")]).await;
+    assert_eq!(plan.code, 3, "{}", plan.stderr);
     assert_eq!(w.archived_files(), 0);
 }
 
