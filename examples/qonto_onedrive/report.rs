@@ -1,0 +1,164 @@
+//! What the tool tells the user: progress, the report (text or JSON), the exit code.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use receipt_sync::sync::{SyncEvent, SyncObserver, SyncReport};
+use receipt_sync::{Error, ErrorKind};
+use std::io::IsTerminal;
+
+/// Every receipt is where it should be.
+pub const OK: u8 = 0;
+/// Some receipts failed; the next run retries them.
+pub const INCOMPLETE: u8 = 1;
+/// Bad usage or configuration (clap also exits with 2 on a bad command line).
+pub const CONFIG: u8 = 2;
+/// Qonto or Microsoft refused the credentials.
+pub const BAD_CREDENTIALS: u8 = 3;
+/// The OneDrive sign-in is no longer valid: run `login`.
+pub const CONSENT_REVOKED: u8 = 4;
+/// The drive is full.
+pub const DRIVE_FULL: u8 = 5;
+/// Another sync is running on the same state.
+pub const ALREADY_RUNNING: u8 = 6;
+/// Anything else stopped the run (network, service errors).
+pub const FAILED: u8 = 7;
+
+/// The exit code and a one-line reason a person can act on.
+pub fn explain(error: &Error) -> (u8, String) {
+    match error {
+        Error::QuotaExceeded { needed, remaining } => (
+            DRIVE_FULL,
+            format!(
+                "the drive is full: this sync needs {} more, {} are left; free up or buy space, then run sync again",
+                human(*needed),
+                human(*remaining)
+            ),
+        ),
+        _ => match error.kind() {
+            ErrorKind::Unauthorized => (
+                BAD_CREDENTIALS,
+                format!("credentials refused: {error}; check QONTO_LOGIN / QONTO_SECRET_KEY"),
+            ),
+            // The error's own hint says what to do (a missing scope, the AppFolder bug).
+            ErrorKind::Forbidden => (BAD_CREDENTIALS, format!("access refused: {error}")),
+            ErrorKind::ConsentRevoked => (
+                CONSENT_REVOKED,
+                format!(
+                    "OneDrive access is no longer granted ({error}); run `qonto-onedrive login`"
+                ),
+            ),
+            ErrorKind::AlreadyRunning => (
+                ALREADY_RUNNING,
+                format!("another sync is running ({error}); wait for it to finish"),
+            ),
+            ErrorKind::Config => (CONFIG, error.to_string()),
+            _ => (FAILED, error.to_string()),
+        },
+    }
+}
+
+/// The exit code of a finished pass.
+pub fn code_of(report: &SyncReport) -> (u8, Option<String>) {
+    match &report.stopped {
+        Some(error) => {
+            let (code, line) = explain(error);
+            (code, Some(line))
+        }
+        None if report.is_complete() => (OK, None),
+        None => (
+            INCOMPLETE,
+            Some(format!(
+                "{} receipt(s) could not be archived this time; the next sync retries them",
+                report.failures.len().max(1)
+            )),
+        ),
+    }
+}
+
+/// The machine-readable report.
+pub fn json(report: &SyncReport) -> serde_json::Value {
+    let (code, reason) = code_of(report);
+    serde_json::json!({
+        "complete": report.is_complete(),
+        "exit_code": code,
+        "reason": reason,
+        "receipts_read": report.receipts_read,
+        "planned": report.planned,
+        "done": report.done,
+        "bytes_written": report.bytes_written,
+        "failures": report.failures.iter().map(|f| serde_json::json!({
+            "receipt": f.receipt.as_ref().map(|r| r.as_str().to_owned()),
+            "path": f.path.as_ref().map(ToString::to_string),
+            "message": f.message,
+        })).collect::<Vec<_>>(),
+        "duration_ms": report.duration.as_millis() as u64,
+    })
+}
+
+/// Bytes for a person.
+pub fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// Progress: a bar on a terminal, plain lines otherwise (none with `--json`).
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    lines: bool,
+}
+
+impl Progress {
+    /// Picks the form from where stderr goes.
+    pub fn new(quiet: bool) -> Self {
+        let terminal = std::io::stderr().is_terminal();
+        let bar = (terminal && !quiet).then(|| {
+            let bar = ProgressBar::new(0);
+            if let Ok(style) =
+                ProgressStyle::with_template("{spinner} [{bar:30}] {bytes}/{total_bytes} {msg}")
+            {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar
+        });
+        Self {
+            bar,
+            lines: !terminal && !quiet,
+        }
+    }
+
+    /// Clears the bar.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl SyncObserver for Progress {
+    fn on_event(&self, event: &SyncEvent) {
+        match (event, &self.bar) {
+            (SyncEvent::Planned { bytes, .. }, Some(bar)) => bar.set_length(*bytes),
+            (SyncEvent::Bytes { bytes, .. }, Some(bar)) => bar.inc(*bytes),
+            (SyncEvent::Finished { kind, path }, Some(bar)) => {
+                bar.set_message(format!("{kind} {}", path.file_name()));
+            }
+            (SyncEvent::Finished { kind, path }, None) if self.lines => {
+                eprintln!("{kind} {path}");
+            }
+            (SyncEvent::Failed { path, error, .. }, _) if self.lines || self.bar.is_some() => {
+                let path = path.as_ref().map(ToString::to_string).unwrap_or_default();
+                eprintln!("failed {path}: {error}");
+            }
+            _ => {}
+        }
+    }
+}
