@@ -180,7 +180,9 @@ fn trim_edges(s: &str) -> &str {
     s.trim_start_matches(' ').trim_end_matches([' ', '.'])
 }
 
-/// A short, stable, case-insensitive tag of `id`: 8 characters of a 40-bit FNV-1a hash
+/// A short, stable, case-insensitive tag of `id`: 8 characters (40 bits) of a 64-bit
+/// FNV-1a hash, mixed by MurmurHash3's finalizer so that ids differing only in their
+/// last characters (consecutive UUIDs) still differ in every tag character, written
 /// in Crockford's base 32 (lower case, no `i l o u`).
 ///
 /// Written here, not taken from `std`, so that it never changes between Rust releases:
@@ -192,6 +194,11 @@ pub fn short_tag(id: &str) -> String {
         hash ^= u64::from(b);
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    hash ^= hash >> 33;
     (0..8)
         .map(|i| ALPHABET[((hash >> (i * 5)) & 31) as usize] as char)
         .collect()
@@ -254,10 +261,10 @@ mod tests {
     #[test]
     fn tags_are_stable() {
         // Pinned: archive names depend on these never changing.
-        assert_eq!(short_tag(""), "5s8422jw");
+        assert_eq!(short_tag(""), "69aj9x2c");
         assert_eq!(
             short_tag("6f7bc2f1-0b7c-4d55-9f16-23c5b1b0d5aa"),
-            "3xv93kxe"
+            "8hszn3sj"
         );
         assert_ne!(short_tag("a"), short_tag("b"));
     }

@@ -20,7 +20,7 @@ pub(super) struct SourceReader<'a> {
 }
 
 impl SourceReader<'_> {
-    /// Reads every account; returns how many receipts were read.
+    /// Reads every account; returns how many new or changed receipts were read.
     pub async fn read_all(
         &self,
         accounts: &[BankAccount],
@@ -50,6 +50,13 @@ impl SourceReader<'_> {
         while let Some(item) = stream.next().await {
             match item {
                 Ok(SourceEvent::Receipt(receipt)) => {
+                    // Reads overlap (a watermark is re-read with a margin): what the state
+                    // already has, unchanged, is neither counted nor recorded again.
+                    let known = state.receipts.get(&receipt.id) == Some(&*receipt)
+                        && !state.vanished.contains_key(&receipt.id);
+                    if known {
+                        continue;
+                    }
                     read += 1;
                     batch.push(*receipt);
                     if batch.len() >= BATCH {
@@ -57,11 +64,12 @@ impl SourceReader<'_> {
                     }
                 }
                 Ok(SourceEvent::Checkpoint(watermark)) => {
-                    let advance = StateChange::WatermarkAdvanced {
+                    let moved = state.watermarks.get(&account.id) != Some(&watermark);
+                    let advance = moved.then(|| StateChange::WatermarkAdvanced {
                         account: account.id.clone(),
                         watermark,
-                    };
-                    self.flush(state, &mut batch, Some(advance)).await?;
+                    });
+                    self.flush(state, &mut batch, advance).await?;
                 }
                 Err(error) if error.stops_sync() => {
                     self.flush(state, &mut batch, None).await?;
