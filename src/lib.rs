@@ -17,3 +17,28 @@ pub mod sync;
 pub mod testkit;
 
 pub use error::{Error, ErrorKind, Result};
+
+/// Every Rust block of the guides under `docs/` compiles, as doc tests.
+#[cfg(doctest)]
+mod guides {
+    #[doc = include_str!("../docs/architecture.md")]
+    struct Architecture;
+    #[doc = include_str!("../docs/deletion-rules.md")]
+    struct DeletionRules;
+    #[doc = include_str!("../docs/getting-started.md")]
+    struct GettingStarted;
+    #[doc = include_str!("../docs/running-daily.md")]
+    struct RunningDaily;
+    #[doc = include_str!("../docs/embedding.md")]
+    struct Embedding;
+    #[doc = include_str!("../docs/writing-a-sink.md")]
+    struct WritingASink;
+    #[doc = include_str!("../docs/troubleshooting.md")]
+    struct Troubleshooting;
+    #[doc = include_str!("../docs/api-notes-qonto.md")]
+    struct ApiNotesQonto;
+    #[doc = include_str!("../docs/api-notes-onedrive.md")]
+    struct ApiNotesOneDrive;
+    #[doc = include_str!("../docs/api-notes-microsoft-identity.md")]
+    struct ApiNotesMicrosoftIdentity;
+}
