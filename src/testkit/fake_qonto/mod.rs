@@ -364,6 +364,14 @@ impl FakeQonto {
         self.mirror.requests()
     }
 
+    /// Delays every answer of every host (API and both download hosts) by `latency` from
+    /// now on, as a distant server would: for benchmarks.
+    pub fn set_latency(&self, latency: Duration) {
+        self.api.set_latency(latency);
+        self.downloads.set_latency(latency);
+        self.mirror.set_latency(latency);
+    }
+
     /// Forgets every host's request counts.
     pub fn reset_requests(&self) {
         self.api.reset_requests();
