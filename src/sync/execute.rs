@@ -190,7 +190,8 @@ impl Executor<'_> {
         Ok(renamed)
     }
 
-    /// Creates folders, parents first; returns the ones that could not be created.
+    /// Creates folders, parents first: each level at once (its folders' parents all
+    /// exist by then). Returns the ones that could not be created.
     async fn create_folders(
         &self,
         plan: &Plan,
@@ -199,40 +200,62 @@ impl Executor<'_> {
         report: &mut SyncReport,
     ) -> Result<HashSet<PathKey>> {
         let mut failed = HashSet::new();
-        for action in &plan.actions {
-            let Action::CreateFolder { path } = action else {
-                continue;
-            };
-            if path.ancestors().any(|a| failed.contains(&a.key())) {
-                failed.insert(path.key());
-                continue;
-            }
-            self.observer.on_event(&SyncEvent::Started {
-                kind: "create-folder",
-                path: path.clone(),
-            });
-            match self
-                .config
-                .retry
-                .retry(|_| self.sink.create_folder(path))
-                .await
-            {
-                Ok(entry) => {
-                    index.insert(path, entry.id.clone(), EntryKind::Folder);
-                    self.recorder
-                        .record(state, vec![StateChange::ItemWritten(entry)])
-                        .await?;
-                    report.add_done("create-folder");
-                    self.observer.on_event(&SyncEvent::Finished {
+        let folders: Vec<&ArchivePath> = plan
+            .actions
+            .iter()
+            .filter_map(|action| match action {
+                Action::CreateFolder { path } => Some(path),
+                _ => None,
+            })
+            .collect();
+        // The plan lists folders by depth, so each level is one contiguous run.
+        for level in folders.chunk_by(|a, b| a.depth() == b.depth()) {
+            let (blocked, ready): (Vec<&ArchivePath>, Vec<&ArchivePath>) = level
+                .iter()
+                .partition(|path| path.ancestors().any(|a| failed.contains(&a.key())));
+            failed.extend(blocked.iter().map(|path| path.key()));
+            let results: Vec<(&ArchivePath, Result<SinkEntry>)> = stream::iter(ready)
+                .map(|path| async move {
+                    self.observer.on_event(&SyncEvent::Started {
                         kind: "create-folder",
                         path: path.clone(),
                     });
+                    let created = self
+                        .config
+                        .retry
+                        .retry(|_| self.sink.create_folder(path))
+                        .await;
+                    (path, created)
+                })
+                .buffered(self.config.concurrency.max(1))
+                .collect()
+                .await;
+            // Every folder created is recorded before a stop is acted upon.
+            let mut stop = None;
+            for (path, created) in results {
+                match created {
+                    Ok(entry) => {
+                        index.insert(path, entry.id.clone(), EntryKind::Folder);
+                        self.recorder
+                            .record(state, vec![StateChange::ItemWritten(entry)])
+                            .await?;
+                        report.add_done("create-folder");
+                        self.observer.on_event(&SyncEvent::Finished {
+                            kind: "create-folder",
+                            path: path.clone(),
+                        });
+                    }
+                    Err(error) if error.stops_sync() => {
+                        stop.get_or_insert(error);
+                    }
+                    Err(error) => {
+                        failed.insert(path.key());
+                        self.fail(report, None, Some(path.clone()), &error);
+                    }
                 }
-                Err(error) if error.stops_sync() => return Err(error),
-                Err(error) => {
-                    failed.insert(path.key());
-                    self.fail(report, None, Some(path.clone()), &error);
-                }
+            }
+            if let Some(error) = stop {
+                return Err(error);
             }
         }
         Ok(failed)

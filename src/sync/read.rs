@@ -7,7 +7,7 @@ use crate::model::{BankAccount, Receipt};
 use crate::source::{ReceiptQuery, ReceiptSource, SourceEvent};
 use crate::state::{StateChange, SyncState};
 use chrono::NaiveDate;
-use futures::StreamExt;
+use futures::{StreamExt, stream};
 
 /// Receipts are recorded in batches of this many, and at every checkpoint.
 const BATCH: usize = 500;
@@ -20,34 +20,28 @@ pub(super) struct SourceReader<'a> {
 }
 
 impl SourceReader<'_> {
-    /// Reads every account; returns how many new or changed receipts were read.
+    /// Reads every account, all at once (their listings are independent, so their
+    /// latencies overlap); returns how many new or changed receipts were read.
     pub async fn read_all(
         &self,
         accounts: &[BankAccount],
         state: &mut SyncState,
         report: &mut SyncReport,
     ) -> Result<u64> {
-        let mut total = 0;
-        for account in accounts {
-            total += self.read_account(account, state, report).await?;
-        }
-        Ok(total)
-    }
-
-    async fn read_account(
-        &self,
-        account: &BankAccount,
-        state: &mut SyncState,
-        report: &mut SyncReport,
-    ) -> Result<u64> {
-        let query = ReceiptQuery::all()
-            .since(state.watermarks.get(&account.id).cloned())
-            .start_date(self.start_date)
-            .include_declined(self.include_declined);
-        let mut stream = self.source.receipts(&account.id, &query);
+        let streams = accounts.iter().map(|account| {
+            let query = ReceiptQuery::all()
+                .since(state.watermarks.get(&account.id).cloned())
+                .start_date(self.start_date)
+                .include_declined(self.include_declined);
+            let id = account.id.clone();
+            self.source
+                .receipts(&account.id, &query)
+                .map(move |item| (id.clone(), item))
+        });
+        let mut merged = stream::select_all(streams);
         let mut batch: Vec<Receipt> = Vec::new();
         let mut read = 0;
-        while let Some(item) = stream.next().await {
+        while let Some((account, item)) = merged.next().await {
             match item {
                 Ok(SourceEvent::Receipt(receipt)) => {
                     // Reads overlap (a watermark is re-read with a margin): what the state
@@ -64,9 +58,11 @@ impl SourceReader<'_> {
                     }
                 }
                 Ok(SourceEvent::Checkpoint(watermark)) => {
-                    let moved = state.watermarks.get(&account.id) != Some(&watermark);
+                    // Everything read so far is recorded with the account's new position,
+                    // so the position never runs ahead of what the state holds.
+                    let moved = state.watermarks.get(&account) != Some(&watermark);
                     let advance = moved.then(|| StateChange::WatermarkAdvanced {
-                        account: account.id.clone(),
+                        account: account.clone(),
                         watermark,
                     });
                     self.flush(state, &mut batch, advance).await?;
@@ -78,7 +74,7 @@ impl SourceReader<'_> {
                 Err(error) => {
                     // One unreadable receipt never stops the others; the source keeps the
                     // watermark before it, so it is read again next time.
-                    tracing::warn!(account = %account.id, %error, "a receipt could not be read");
+                    tracing::warn!(%account, %error, "a receipt could not be read");
                     report.failures.push(Failure::new(None, None, &error));
                 }
             }
