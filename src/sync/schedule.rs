@@ -143,6 +143,57 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn run_daily_exports_at_once_then_waits_and_stops_on_shutdown() {
+        use crate::sink::InMemorySink;
+        use crate::source::InMemorySource;
+        use crate::state::InMemoryStateStore;
+        use crate::sync::{SyncConfig, Syncer};
+        use std::sync::Arc;
+
+        let bank = InMemorySource::new();
+        let account = bank.add_account_named("acc", "Main");
+        let day = NaiveDate::from_ymd_opt(2026, 11, 3).unwrap();
+        bank.add_receipt(
+            InMemorySource::receipt("r", &account, day, "Shop", -100),
+            &b"pdf"[..],
+        );
+        let drive = InMemorySink::new();
+        let syncer = Syncer::new(
+            Arc::new(bank),
+            Arc::new(drive.clone()),
+            Arc::new(InMemoryStateStore::new()),
+            SyncConfig::default(),
+        );
+        let (ran_tx, ran_rx) = tokio::sync::oneshot::channel::<()>();
+        let mut ran_tx = Some(ran_tx);
+        let mut reports = Vec::new();
+        // Shut down once the first pass has reported: the next one is hours away.
+        let shutdown = async {
+            let _ = ran_rx.await;
+        };
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            run_daily(
+                &syncer,
+                hm(23, 30),
+                chrono_tz::Europe::Paris,
+                |report| {
+                    reports.push(report.map(|r| r.count("upload")));
+                    if let Some(tx) = ran_tx.take() {
+                        let _ = tx.send(());
+                    }
+                },
+                shutdown,
+            ),
+        )
+        .await
+        .expect("run_daily returns on shutdown");
+        assert_eq!(reports.len(), 1);
+        assert_eq!(reports[0].as_ref().ok(), Some(&1));
+        assert_eq!(drive.files().len(), 1);
+    }
+
     const ZONES: &[Tz] = &[
         chrono_tz::Europe::Paris,
         chrono_tz::America::New_York,
