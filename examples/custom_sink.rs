@@ -8,7 +8,7 @@
 //! (`receipt_sync::testkit::sink::run_all`), then syncs a few receipts into it.
 //!
 //! ```sh
-//! cargo run --example custom_sink --features testkit
+//! cargo run --example custom_sink
 //! ```
 
 use async_trait::async_trait;

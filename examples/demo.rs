@@ -13,7 +13,7 @@
 //! leaves a copy of the archive in `./demo-archive/` (cleared first).
 //!
 //! ```sh
-//! cargo run --example demo --features testkit
+//! cargo run --example demo
 //! ```
 
 #[path = "demo/org.rs"]

@@ -2,7 +2,7 @@
 //! other OneDrive clients (rclone) against the same server as receipt-sync.
 //!
 //! ```text
-//! cargo run --release --features testkit --example fake_graph_server
+//! cargo run --release --example fake_graph_server
 //! ```
 //!
 //! It prints one JSON line with its URLs (`base_url` for receipt-sync, `tenant_url` and

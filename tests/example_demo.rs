@@ -1,4 +1,4 @@
-//! The demo (`cargo run --example demo --features testkit`) runs here as a test: the same
+//! The demo (`cargo run --example demo`) runs here as a test: the same
 //! code, included from `examples/demo/`, with its output captured and checked.
 #![cfg(feature = "testkit")]
 

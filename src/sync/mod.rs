@@ -225,7 +225,7 @@ impl Syncer {
             let plan = plan(&state, &layout, &options);
             report.planned = plan.counts();
             self.observer.on_event(&SyncEvent::Planned {
-                counts: plan.counts(),
+                counts: report.planned.clone(),
                 bytes: plan.bytes_to_write(),
             });
             if self.config.dry_run {
