@@ -308,3 +308,32 @@ async fn names_the_archive_cannot_hold_are_skipped_or_refused() {
     assert_eq!(kind(colon), ErrorKind::Rejected);
     assert!(sink.quota().await.unwrap().is_none());
 }
+
+/// A cancelled sync drops its write futures, but work already handed to the blocking
+/// pool runs on. A scan right after must already see every file that will land, or
+/// the next sync would copy those receipts a second time.
+#[tokio::test]
+async fn a_scan_after_cancelled_writes_sees_every_file_that_lands() {
+    let (_dir, sink) = setup();
+    sink.create_folder(&p("a")).await.unwrap();
+    for round in 0..20 {
+        let writes: Vec<_> = (0..32)
+            .map(|i| {
+                let sink = sink.clone();
+                tokio::spawn(async move {
+                    let body = Body::from_bytes(Bytes::from(vec![b'x'; 64]));
+                    sink.write_file(&p(&format!("a/{round} {i}.pdf")), body)
+                        .await
+                })
+            })
+            .collect();
+        // Let the writes reach the blocking pool, then cancel them all.
+        for _ in 0..3 {
+            tokio::task::yield_now().await;
+        }
+        writes.iter().for_each(tokio::task::JoinHandle::abort);
+        let first = names(&sink).await;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert_eq!(first, names(&sink).await, "a file landed after the scan");
+    }
+}

@@ -562,3 +562,78 @@ fn the_same_receipt_is_never_downloaded_twice_in_a_quiet_day() {
         assert_eq!(drive.writes(), writes);
     });
 }
+
+/// Found by CI: a sync cancelled while a local write sat in the blocking pool; the
+/// write landed after the next scan, and the receipt was copied twice. The race is
+/// rare, so the history runs several times (`a_scan_after_cancelled_writes_sees_every_file_that_lands`
+/// in `local_dir_sink.rs` pins the cause).
+#[test]
+fn regression_a_cancelled_local_write_lands_after_the_next_scan() {
+    let steps = vec![
+        Step::NewReceipt {
+            account: 1,
+            month: 3,
+            day: 9,
+            size: 133,
+            declined: false,
+        },
+        Step::DeleteFile(190),
+        Step::NewReceipt {
+            account: 0,
+            month: 2,
+            day: 18,
+            size: 512,
+            declined: false,
+        },
+        Step::NewReceipt {
+            account: 1,
+            month: 2,
+            day: 26,
+            size: 2360,
+            declined: false,
+        },
+        Step::NewReceipt {
+            account: 0,
+            month: 1,
+            day: 8,
+            size: 2803,
+            declined: true,
+        },
+        Step::EditLabel(185),
+        Step::Rename(221),
+        Step::Reset,
+        Step::MoveFile(74, 198),
+        Step::FaultySync {
+            seed: 17675039722615841312,
+            transient: 14,
+            crash: Some((2, true)),
+        },
+        Step::MoveFile(121, 49),
+        Step::NewReceipt {
+            account: 0,
+            month: 3,
+            day: 23,
+            size: 110,
+            declined: false,
+        },
+        Step::FaultySync {
+            seed: 1057248177787358100,
+            transient: 17,
+            crash: None,
+        },
+        Step::Rename(204),
+        Step::Rename(121),
+        Step::Reset,
+        Step::Sync,
+        Step::DeleteFile(160),
+        Step::RenameAccount(232),
+        Step::EditLabel(87),
+        Step::RemoveAtBank(118),
+        Step::CancelledSync(6),
+        Step::Reset,
+    ];
+    for _ in 0..20 {
+        let drive = LocalDrive::new();
+        runtime().block_on(run_history(&drive, &steps)).unwrap();
+    }
+}

@@ -11,7 +11,10 @@
 //!    then hard-linked to its name, which fails rather than replace anything that is
 //!    there; the temporary name is then removed and the file's folder fsynced. A
 //!    failure at any step removes the temporary file.
-//! 3. Blocking calls run on tokio's blocking pool.
+//! 3. Blocking calls run on tokio's blocking pool. A change handed to the pool runs to
+//!    its end even when the caller's future is dropped (a cancelled sync), so a scan
+//!    first waits for every such change of this sink and its clones: it never misses a
+//!    file that would land after it and be copied a second time.
 //!
 //! # Assumptions
 //! - Nobody swaps a folder for a symbolic link between the check and the write (std
@@ -31,6 +34,7 @@ use futures::StreamExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
+use tokio::sync::RwLock;
 
 const SERVICE: &str = "local";
 
@@ -43,6 +47,9 @@ const MAX_NAME_BYTES: usize = 255;
 #[derive(Clone, Debug)]
 pub struct LocalDirSink {
     root: Arc<PathBuf>,
+    /// Changes hold a read share for as long as they run on the blocking pool; a scan
+    /// takes the write side, so it sees the folder after every change started before it.
+    changes: Arc<RwLock<()>>,
 }
 
 impl LocalDirSink {
@@ -63,12 +70,27 @@ impl LocalDirSink {
         }
         Ok(Self {
             root: Arc::new(root),
+            changes: Arc::default(),
         })
     }
 
     /// The archive's folder.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Runs a change of the folder on the blocking pool, holding a share of `changes`
+    /// until it ends, whether or not the caller still waits for it.
+    async fn change<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let share = self.changes.clone().read_owned().await;
+        blocking(move || {
+            let _share = share;
+            f()
+        })
+        .await
     }
 
     /// Refuses names this sink cannot hold: OneDrive's rules, the 255-byte limit,
@@ -112,6 +134,7 @@ impl ArchiveSink for LocalDirSink {
 
     async fn scan(&self, _cursor: Option<&ScanCursor>) -> Result<ScanUpdate> {
         let root = self.root.clone();
+        let _no_change_running = self.changes.write().await;
         let entries = blocking(move || fs::scan(&root)).await?;
         Ok(ScanUpdate::Full {
             entries,
@@ -122,7 +145,7 @@ impl ArchiveSink for LocalDirSink {
     async fn create_folder(&self, path: &ArchivePath) -> Result<SinkEntry> {
         self.check(path, "create folder")?;
         let (root, path) = (self.root.clone(), path.clone());
-        blocking(move || {
+        self.change(move || {
             let parent = fs::real_folder(&root, path.parent().as_ref(), "create folder")?;
             let abs = parent.join(path.file_name());
             match std::fs::create_dir(&abs) {
@@ -150,19 +173,20 @@ impl ArchiveSink for LocalDirSink {
         let expected = body.len();
         let (root, target) = (self.root.clone(), path.clone());
         // 1. Check the place, and open a temporary file in the root.
-        let (file, temp) = blocking(move || {
-            let parent = fs::real_folder(&root, target.parent().as_ref(), "write")?;
-            if fs::probe(&parent.join(target.file_name()))?.is_some() {
-                return Err(already_exists(&target));
-            }
-            let temp = tempfile::Builder::new()
-                .prefix(fs::TEMP_PREFIX)
-                .suffix(fs::TEMP_SUFFIX)
-                .tempfile_in(&*root)
-                .map_err(|e| Error::io("create a temporary file in", &*root, e))?;
-            Ok(temp.into_parts())
-        })
-        .await?;
+        let (file, temp) = self
+            .change(move || {
+                let parent = fs::real_folder(&root, target.parent().as_ref(), "write")?;
+                if fs::probe(&parent.join(target.file_name()))?.is_some() {
+                    return Err(already_exists(&target));
+                }
+                let temp = tempfile::Builder::new()
+                    .prefix(fs::TEMP_PREFIX)
+                    .suffix(fs::TEMP_SUFFIX)
+                    .tempfile_in(&*root)
+                    .map_err(|e| Error::io("create a temporary file in", &*root, e))?;
+                Ok(temp.into_parts())
+            })
+            .await?;
         // 2. Stream the body into it. On any error `temp` is dropped, which removes it.
         let mut file = tokio::fs::File::from_std(file);
         let mut stream = body.into_stream();
@@ -188,7 +212,7 @@ impl ArchiveSink for LocalDirSink {
         let file = file.into_std().await;
         // 3. Make it durable, then give it its name without replacing anything.
         let (root, target) = (self.root.clone(), path.clone());
-        blocking(move || {
+        self.change(move || {
             file.sync_all()
                 .map_err(|e| Error::io("sync", temp.to_path_buf(), e))?;
             drop(file);
@@ -227,7 +251,7 @@ impl ArchiveSink for LocalDirSink {
         let target = names::renamed(path, new_name, SERVICE)?;
         self.check(&target, "rename folder to")?;
         let (root, path) = (self.root.clone(), path.clone());
-        blocking(move || {
+        self.change(move || {
             let parent = fs::real_folder(&root, path.parent().as_ref(), "rename folder")?;
             let from = parent.join(path.file_name());
             let to = parent.join(target.file_name());
