@@ -84,6 +84,7 @@ fn archived_state(n: usize) -> SyncState {
                 account,
                 folder_name: None,
                 folder_id: None,
+                full_read_at: None,
             },
         );
     }

@@ -31,6 +31,9 @@ pub struct AccountRecord {
     pub folder_name: Option<String>,
     /// The folder's id in the archive, once created or adopted.
     pub folder_id: Option<SinkItemId>,
+    /// When a read of the whole account (not from a watermark) last finished.
+    #[serde(default)]
+    pub full_read_at: Option<DateTime<Utc>>,
 }
 
 /// Where and how a receipt was archived.
@@ -177,6 +180,13 @@ pub enum StateChange {
         /// Why.
         tombstone: Tombstone,
     },
+    /// A read of a whole account finished without a failure.
+    FullReadFinished {
+        /// The account.
+        account: AccountId,
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// A run ended.
     RunFinished(RunSummary),
     /// The source no longer has a receipt that was never archived.
@@ -210,6 +220,7 @@ impl SyncState {
                             account: account.clone(),
                             folder_name: None,
                             folder_id: None,
+                            full_read_at: None,
                         });
                 }
             }
@@ -235,6 +246,11 @@ impl SyncState {
                 entry,
                 ids_are_paths,
             } => self.apply_folder_rename(from, to, entry, *ids_are_paths),
+            StateChange::FullReadFinished { account, at } => {
+                if let Some(rec) = self.accounts.get_mut(account) {
+                    rec.full_read_at = Some(*at);
+                }
+            }
             StateChange::RunFinished(summary) => self.last_run = Some(summary.clone()),
             StateChange::Exported { receipt, record } => {
                 self.tombstones.remove(receipt);

@@ -47,6 +47,11 @@ pub struct SyncConfig {
     pub include_declined: bool,
     /// How failed uploads are retried within a run.
     pub retry: RetryConfig,
+    /// How often each account is read whole rather than from its watermark (default
+    /// 7 days; `None`: only the first time). A source that fails to show a change after
+    /// the watermark (a receipt attached without its transaction's `updated_at` moving)
+    /// loses nothing for longer than this.
+    pub full_read_every: Option<chrono::TimeDelta>,
 }
 
 impl Default for SyncConfig {
@@ -58,6 +63,7 @@ impl Default for SyncConfig {
             dry_run: false,
             include_declined: false,
             retry: RetryConfig::default(),
+            full_read_every: Some(chrono::TimeDelta::days(7)),
         }
     }
 }
@@ -96,6 +102,12 @@ impl SyncConfig {
     /// Sets the retry policy.
     pub fn with_retry(mut self, retry: RetryConfig) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// Sets how often each account is read whole (`None`: only the first time).
+    pub fn with_full_read_every(mut self, every: Option<chrono::TimeDelta>) -> Self {
+        self.full_read_every = every;
         self
     }
 }
@@ -275,6 +287,7 @@ impl Syncer {
             recorder,
             start_date: self.config.start_date,
             include_declined: self.config.include_declined,
+            full_read_every: self.config.full_read_every,
         };
         report.receipts_read = reader.read_all(&accounts, state, report).await?;
         self.observer.on_event(&SyncEvent::SourceRead {

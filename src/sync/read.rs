@@ -3,11 +3,12 @@
 use super::events::{Failure, SyncReport};
 use super::execute::Recorder;
 use crate::error::Result;
-use crate::model::{BankAccount, Receipt};
+use crate::model::{AccountId, BankAccount, Receipt};
 use crate::source::{ReceiptQuery, ReceiptSource, SourceEvent};
 use crate::state::{StateChange, SyncState};
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use futures::{StreamExt, stream};
+use std::collections::BTreeSet;
 
 /// Receipts are recorded in batches of this many, and at every checkpoint.
 const BATCH: usize = 500;
@@ -17,6 +18,7 @@ pub(super) struct SourceReader<'a> {
     pub recorder: &'a Recorder,
     pub start_date: Option<NaiveDate>,
     pub include_declined: bool,
+    pub full_read_every: Option<TimeDelta>,
 }
 
 impl SourceReader<'_> {
@@ -28,20 +30,38 @@ impl SourceReader<'_> {
         state: &mut SyncState,
         report: &mut SyncReport,
     ) -> Result<u64> {
+        let now = Utc::now();
         let streams = accounts.iter().map(|account| {
+            let whole = self.reads_whole(&account.id, state, now);
+            let since = if whole {
+                None
+            } else {
+                state.watermarks.get(&account.id).cloned()
+            };
             let query = ReceiptQuery::all()
-                .since(state.watermarks.get(&account.id).cloned())
+                .since(since)
                 .start_date(self.start_date)
                 .include_declined(self.include_declined);
             let id = account.id.clone();
+            // `None` marks the end of the account's listing.
             self.source
                 .receipts(&account.id, &query)
-                .map(move |item| (id.clone(), item))
+                .map(Some)
+                .chain(stream::iter([None]))
+                .map(move |item| (id.clone(), whole, item))
         });
         let mut merged = stream::select_all(streams);
         let mut batch: Vec<Receipt> = Vec::new();
         let mut read = 0;
-        while let Some((account, item)) = merged.next().await {
+        let mut failed: BTreeSet<AccountId> = BTreeSet::new();
+        while let Some((account, whole, item)) = merged.next().await {
+            let Some(item) = item else {
+                if whole && !failed.contains(&account) {
+                    let finished = StateChange::FullReadFinished { account, at: now };
+                    self.flush(state, &mut batch, Some(finished)).await?;
+                }
+                continue;
+            };
             match item {
                 Ok(SourceEvent::Receipt(receipt)) => {
                     // Reads overlap (a watermark is re-read with a margin): what the state
@@ -76,11 +96,25 @@ impl SourceReader<'_> {
                     // watermark before it, so it is read again next time.
                     tracing::warn!(%account, %error, "a receipt could not be read");
                     report.failures.push(Failure::new(None, None, &error));
+                    failed.insert(account);
                 }
             }
         }
         self.flush(state, &mut batch, None).await?;
         Ok(read)
+    }
+
+    /// Whether to read the account whole: the first time, and then every
+    /// `full_read_every`, in case the source failed to show a change after the watermark.
+    fn reads_whole(&self, account: &AccountId, state: &SyncState, now: DateTime<Utc>) -> bool {
+        if !state.watermarks.contains_key(account) {
+            return true;
+        }
+        let Some(every) = self.full_read_every else {
+            return false;
+        };
+        let last = state.accounts.get(account).and_then(|r| r.full_read_at);
+        last.is_none_or(|at| now - at >= every)
     }
 
     async fn flush(

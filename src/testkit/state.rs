@@ -138,6 +138,7 @@ fn sample_state() -> SyncState {
             },
             folder_name: Some("Main".into()),
             folder_id: Some(SinkItemId::new("f1")),
+            full_read_at: None,
         },
     );
     state.exported.insert(

@@ -55,6 +55,7 @@ impl Sim {
                 account,
                 folder_name: None,
                 folder_id: None,
+                full_read_at: None,
             },
         );
     }
