@@ -479,3 +479,38 @@ async fn a_refused_connection_is_transient() {
     let err = sink.quota().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Transient, "{err}");
 }
+
+/// A server that accepts connections and never answers: every request gives up with a
+/// transient error after the idle timeout; nothing waits forever.
+#[tokio::test]
+async fn a_server_that_never_answers_times_out_as_a_transient_error() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            open.push(socket);
+        }
+    });
+    let sink = builder(&format!("http://{address}/v1.0"))
+        .with_retry(RetryConfig::none())
+        .with_timeouts(
+            Duration::from_millis(500),
+            Duration::from_millis(200),
+            Duration::from_secs(2),
+        )
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let error = tokio::time::timeout(Duration::from_secs(10), sink.quota())
+        .await
+        .expect("the request is bounded by its timeouts")
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Transient, "{error}");
+    assert!(error.to_string().contains("timed out"), "{error}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the idle timeout fired first"
+    );
+    held.abort();
+}

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::http::RetryConfig;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 use url::Url;
 
 /// Graph's production endpoint.
@@ -24,6 +25,13 @@ pub const FRAGMENT_UNIT: u64 = 327_680;
 pub const MAX_FRAGMENT_SIZE: u64 = 60 * 1024 * 1024;
 /// The largest simple upload accepted by the current Graph documentation (onedrive-graph.md §3).
 const MAX_SIMPLE_UPLOAD_CUTOFF: u64 = 250 * 1000 * 1000;
+
+/// The default connect timeout.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default longest silence while a response is awaited or read.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The default bound on one whole request, body included: a 60 MiB fragment at 100 KB/s.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Where the archive lives in the drive.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,6 +59,15 @@ pub struct OneDriveSinkBuilder {
     pub(crate) simple_upload_cutoff: u64,
     pub(crate) fragment_size: u64,
     pub(crate) use_delta: bool,
+    pub(crate) timeouts: Timeouts,
+}
+
+/// The bounds on every request of the default clients: nothing waits forever.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Timeouts {
+    connect: Duration,
+    idle: Duration,
+    request: Duration,
 }
 
 impl fmt::Debug for OneDriveSinkBuilder {
@@ -63,6 +80,7 @@ impl fmt::Debug for OneDriveSinkBuilder {
             .field("simple_upload_cutoff", &self.simple_upload_cutoff)
             .field("fragment_size", &self.fragment_size)
             .field("use_delta", &self.use_delta)
+            .field("timeouts", &self.timeouts)
             .finish_non_exhaustive()
     }
 }
@@ -85,7 +103,26 @@ impl OneDriveSinkBuilder {
             simple_upload_cutoff: DEFAULT_SIMPLE_UPLOAD_CUTOFF,
             fragment_size: DEFAULT_FRAGMENT_SIZE,
             use_delta: true,
+            timeouts: Timeouts {
+                connect: DEFAULT_CONNECT_TIMEOUT,
+                idle: DEFAULT_IDLE_TIMEOUT,
+                request: DEFAULT_REQUEST_TIMEOUT,
+            },
         }
+    }
+
+    /// The timeouts of the default clients (not of clients given with
+    /// [`with_http_client`](Self::with_http_client)): to connect, of silence while a
+    /// response is awaited or read, and of one whole request, body included (defaults
+    /// [`DEFAULT_CONNECT_TIMEOUT`], [`DEFAULT_IDLE_TIMEOUT`], [`DEFAULT_REQUEST_TIMEOUT`]).
+    /// A timeout is a transient error, retried with the retry policy.
+    pub fn with_timeouts(mut self, connect: Duration, idle: Duration, request: Duration) -> Self {
+        self.timeouts = Timeouts {
+            connect,
+            idle,
+            request,
+        };
+        self
     }
 
     /// The Graph endpoint (default [`DEFAULT_BASE_URL`]). `http://` is accepted only
@@ -212,8 +249,14 @@ impl OneDriveSinkBuilder {
             None => "/me/drive".to_owned(),
         };
         let client = GraphClient::new(super::request::ClientParts {
-            api: self.http.unwrap_or_else(default_client),
-            upload: self.upload_http.unwrap_or_else(default_client),
+            api: match self.http {
+                Some(client) => client,
+                None => default_client(self.timeouts)?,
+            },
+            upload: match self.upload_http {
+                Some(client) => client,
+                None => default_client(self.timeouts)?,
+            },
             base,
             drive_path,
             tokens: self.tokens,
@@ -236,12 +279,16 @@ impl OneDriveSinkBuilder {
     }
 }
 
-fn default_client() -> reqwest::Client {
-    // No redirects: a redirect target must never receive the bearer token.
+fn default_client(timeouts: Timeouts) -> Result<reqwest::Client> {
+    // No redirects: a redirect target must never receive the bearer token. (Falling
+    // back to `Client::default()` on failure would follow redirects: refuse instead.)
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(timeouts.connect)
+        .read_timeout(timeouts.idle)
+        .timeout(timeouts.request)
         .build()
-        .unwrap_or_default()
+        .map_err(|e| Error::Config(format!("the HTTP client could not be built: {e}")))
 }
 
 /// Parses a base URL: `https://`, or `http://` to a loopback host only.
