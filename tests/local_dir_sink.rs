@@ -337,3 +337,36 @@ async fn a_scan_after_cancelled_writes_sees_every_file_that_lands() {
         assert_eq!(first, names(&sink).await, "a file landed after the scan");
     }
 }
+
+/// A process killed mid-write leaves its temporary file in the root; a scan a day
+/// later removes it. A fresh one may be a write in progress and stays, and a link with
+/// a temporary name is never followed.
+#[tokio::test]
+async fn temporary_files_a_day_old_are_removed_by_a_scan() {
+    let (dir, sink) = setup();
+    let stale = sink.root().join(".receipt-sync-old.tmp");
+    fs::write(&stale, "left by a killed process").unwrap();
+    let two_days = std::time::Duration::from_secs(2 * 24 * 3600);
+    fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - two_days)
+        .unwrap();
+    fs::write(sink.root().join(".receipt-sync-new.tmp"), "being written").unwrap();
+    let secret = dir.path().join("outside/secret.txt");
+    fs::File::options()
+        .write(true)
+        .open(&secret)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - two_days)
+        .unwrap();
+    symlink(&secret, sink.root().join(".receipt-sync-link.tmp")).unwrap();
+
+    assert!(names(&sink).await.is_empty());
+    assert_eq!(
+        on_disk(sink.root()),
+        [".receipt-sync-link.tmp", ".receipt-sync-new.tmp"]
+    );
+    assert_eq!(fs::read_to_string(&secret).unwrap(), "secret");
+}

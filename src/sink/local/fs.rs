@@ -17,6 +17,26 @@ pub(super) fn is_temp_name(name: &str) -> bool {
     name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX)
 }
 
+/// A temporary file untouched for this long was left by a process that died mid-write
+/// (a live write touches its file with every chunk); scans remove it.
+const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Removes the temporary file `item` of the root if it is stale. Best effort: a failure
+/// leaves it for the next scan.
+fn remove_if_stale(item: &fs::DirEntry) {
+    let stale = item.metadata().is_ok_and(|meta| {
+        meta.is_file()
+            && meta
+                .modified()
+                .ok()
+                .and_then(|at| at.elapsed().ok())
+                .is_some_and(|age| age >= STALE_TEMP_AGE)
+    });
+    if stale && let Err(error) = fs::remove_file(item.path()) {
+        tracing::warn!(file = %item.path().display(), %error, "could not remove a stale temporary file");
+    }
+}
+
 /// The entry the sink reports for `path`: its id is the path itself.
 pub(super) fn entry(path: &ArchivePath, kind: EntryKind) -> SinkEntry {
     SinkEntry {
@@ -96,7 +116,8 @@ pub(super) fn same_file(a: &fs::Metadata, b: &fs::Metadata) -> bool {
 
 /// Every real file and folder under `root`, parents before children, siblings by
 /// name. Symbolic links, temporary files, other special files and names that are
-/// not valid archive names (not UTF-8, or holding a `\`) are skipped.
+/// not valid archive names (not UTF-8, or holding a `\`) are skipped; temporary files
+/// a killed process left in the root a day ago or more are removed.
 pub(super) fn scan(root: &Path) -> Result<Vec<SinkEntry>> {
     let mut out = Vec::new();
     let mut stack: Vec<(PathBuf, Option<ArchivePath>)> = vec![(root.to_owned(), None)];
@@ -115,6 +136,9 @@ pub(super) fn scan(root: &Path) -> Result<Vec<SinkEntry>> {
                 continue;
             };
             if is_temp_name(&name) {
+                if rel.is_none() {
+                    remove_if_stale(&item);
+                }
                 continue;
             }
             let path = match &rel {

@@ -10,7 +10,8 @@
 //!    memory stays bounded) into `.receipt-sync-<random>.tmp` in the root, fsynced,
 //!    then hard-linked to its name, which fails rather than replace anything that is
 //!    there; the temporary name is then removed and the file's folder fsynced. A
-//!    failure at any step removes the temporary file.
+//!    failure at any step removes the temporary file; one a killed process left behind
+//!    is removed by a scan once it is a day old.
 //! 3. Blocking calls run on tokio's blocking pool. A change handed to the pool runs to
 //!    its end even when the caller's future is dropped (a cancelled sync), so a scan
 //!    first waits for every such change of this sink and its clones: it never misses a
