@@ -49,7 +49,7 @@ impl JsonFileStateStore {
         fs::create_dir_all(&self.dir).map_err(|e| Error::io("create folder", &self.dir, e))
     }
 
-    fn load_blocking(&self) -> Result<Option<SyncState>> {
+    pub(crate) fn load_blocking(&self) -> Result<Option<SyncState>> {
         let path = self.state_path();
         let mut state = match fs::read(&path) {
             Ok(bytes) => Some(decode_state(&path, &bytes)?),

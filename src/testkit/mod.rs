@@ -2,6 +2,7 @@
 //! servers this crate tests itself with, public so that embedders and authors of
 //! new connectors can run the same checks.
 
+pub mod decode;
 pub mod fake_graph;
 pub mod fake_identity;
 pub mod fake_qonto;

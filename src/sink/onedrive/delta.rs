@@ -99,19 +99,7 @@ pub(crate) async fn full(
     let mut start = start.unwrap_or_else(|| client.delta_url(root_id));
     for _ in 0..MAX_RESYNCS {
         match enumerate(client, start).await {
-            Ok((items, link)) => {
-                let inside = inside(&items, root_id, |_| false);
-                let mut entries = Vec::with_capacity(items.len());
-                for item in &items {
-                    let Some(id) = item.id.as_deref() else {
-                        continue;
-                    };
-                    if item.deleted.is_none() && id != root_id && inside.contains(id) {
-                        entries.push(to_entry(item, root_id)?);
-                    }
-                }
-                return Ok((entries, link));
-            }
+            Ok((items, link)) => return Ok((entries(&items, root_id)?, link)),
             // Told to resync in the middle of an enumeration: start again.
             Err(Failure::Graph(g)) if g.status.as_u16() == 410 => {
                 start = g.location.unwrap_or_else(|| client.delta_url(root_id));
@@ -147,14 +135,40 @@ pub(crate) async fn follow(
         }
         Err(f) => return Err(f.into_error("read changes", client.app_folder)),
     };
+    let changes = changes(&items, root_id, known)?;
+    Ok(Followed::Changes(changes, next))
+}
+
+/// The live items of a full enumeration inside the root, as entries (pure).
+pub(crate) fn entries(items: &[DriveItem], root_id: &str) -> Result<Vec<SinkEntry>> {
+    let inside = inside(items, root_id, |_| false);
+    let mut entries = Vec::with_capacity(items.len());
+    for item in items {
+        let Some(id) = item.id.as_deref() else {
+            continue;
+        };
+        if item.deleted.is_none() && id != root_id && inside.contains(id) {
+            entries.push(to_entry(item, root_id)?);
+        }
+    }
+    Ok(entries)
+}
+
+/// The items of a delta since a cursor, as changes to the snapshot (pure); `known` says
+/// whether a folder id is already known to be in the archive.
+pub(crate) fn changes(
+    items: &[DriveItem],
+    root_id: &str,
+    known: impl Fn(&str) -> bool,
+) -> Result<Vec<SinkChange>> {
     let deleted: HashSet<&str> = items
         .iter()
         .filter(|i| i.deleted.is_some())
         .filter_map(|i| i.id.as_deref())
         .collect();
-    let inside = inside(&items, root_id, |id| known(id) && !deleted.contains(id));
+    let inside = inside(items, root_id, |id| known(id) && !deleted.contains(id));
     let mut changes = Vec::with_capacity(items.len());
-    for item in &items {
+    for item in items {
         let Some(id) = item.id.as_deref() else {
             continue;
         };
@@ -167,7 +181,7 @@ pub(crate) async fn follow(
             changes.push(SinkChange::Upsert(to_entry(item, root_id)?));
         }
     }
-    Ok(Followed::Changes(changes, next))
+    Ok(changes)
 }
 
 /// Every item under the root by listing children folder by folder (`$top=1000`,
@@ -201,7 +215,7 @@ pub(crate) async fn list_all(client: &GraphClient, root_id: &str) -> Result<Vec<
     Ok(entries)
 }
 
-fn last_wins(items: Vec<DriveItem>) -> Vec<DriveItem> {
+pub(crate) fn last_wins(items: Vec<DriveItem>) -> Vec<DriveItem> {
     let mut index: HashMap<String, usize> = HashMap::with_capacity(items.len());
     let mut slots: Vec<Option<DriveItem>> = Vec::with_capacity(items.len());
     for item in items {

@@ -23,6 +23,8 @@
 mod builder;
 mod cache;
 mod client;
+#[cfg(feature = "testkit")]
+pub(crate) mod decode;
 mod delta;
 mod error;
 mod model;
@@ -279,25 +281,25 @@ impl ArchiveSink for OneDriveSink {
     }
 
     async fn quota(&self) -> Result<Option<Quota>> {
-        let drive = self.client().get_drive().await?;
-        let Some(quota) = drive.quota else {
-            return Ok(None);
-        };
-        let Some(total) = quota.total else {
-            return Ok(None);
-        };
-        let used = quota.used.unwrap_or(0);
-        if let Some(state) = quota.state.as_deref()
-            && state != "normal"
-        {
-            tracing::warn!(state, "the OneDrive is filling up");
-        }
-        Ok(Some(Quota {
-            total,
-            used,
-            // How the fields add up is not documented (onedrive-graph.md §12.12): trust
-            // `remaining` when sent.
-            remaining: quota.remaining.unwrap_or(total.saturating_sub(used)),
-        }))
+        Ok(quota_of(self.client().get_drive().await?))
     }
+}
+
+/// The drive's space, when Graph reports a total (pure).
+pub(crate) fn quota_of(drive: model::Drive) -> Option<Quota> {
+    let quota = drive.quota?;
+    let total = quota.total?;
+    let used = quota.used.unwrap_or(0);
+    if let Some(state) = quota.state.as_deref()
+        && state != "normal"
+    {
+        tracing::warn!(state, "the OneDrive is filling up");
+    }
+    Some(Quota {
+        total,
+        used,
+        // How the fields add up is not documented (onedrive-graph.md §12.12): trust
+        // `remaining` when sent.
+        remaining: quota.remaining.unwrap_or(total.saturating_sub(used)),
+    })
 }

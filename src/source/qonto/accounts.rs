@@ -2,14 +2,14 @@
 
 use super::convert::object;
 use super::error::malformed;
-use super::model::{BankAccountDto, Lenient};
+use super::model::{BankAccountDto, Lenient, OrganizationEnvelope};
 use super::{Inner, Target};
 use crate::error::{ErrorKind, Result};
 use crate::model::{AccountId, BankAccount, CurrencyCode};
 use std::collections::HashMap;
 
 /// One account as the organisation lists it, before ids are resolved.
-struct Listed {
+pub(super) struct Listed {
     id: Option<String>,
     iban: Option<String>,
     name: Option<String>,
@@ -18,28 +18,7 @@ struct Listed {
 
 /// The organisation's accounts, remembering how to query each one.
 pub(crate) async fn list(inner: &Inner) -> Result<Vec<BankAccount>> {
-    let envelope = inner.client.organization().await?;
-    let organization = match envelope.organization {
-        Lenient::Present(org) => org,
-        _ => return Err(malformed("organization", "missing or not an object")),
-    };
-    let raw = match organization.bank_accounts {
-        Lenient::Present(list) => list,
-        Lenient::Missing => Vec::new(),
-        Lenient::Invalid(kind) => {
-            return Err(malformed(
-                "organization.bank_accounts",
-                format!("expected an array, got {kind}"),
-            ));
-        }
-    };
-    let mut listed = Vec::with_capacity(raw.len());
-    for (i, value) in raw.into_iter().enumerate() {
-        listed.push(listed_account(
-            object(value, &format!("organization.bank_accounts[{i}]"))?,
-            i,
-        )?);
-    }
+    let listed = listed_accounts(inner.client.organization().await?)?;
     // qonto.md §2.1, §8.6: the documented example of /v2/organization has no
     // `bank_accounts[].id`; /v2/bank_accounts has it, so look the IBAN up there.
     let missing = listed.iter().any(|a| a.id.is_none() && a.iban.is_some());
@@ -81,6 +60,32 @@ pub(crate) async fn list(inner: &Inner) -> Result<Vec<BankAccount>> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .extend(targets);
     Ok(accounts)
+}
+
+/// The bank accounts of a `GET /v2/organization` answer, as listed (pure).
+pub(super) fn listed_accounts(envelope: OrganizationEnvelope) -> Result<Vec<Listed>> {
+    let organization = match envelope.organization {
+        Lenient::Present(org) => org,
+        _ => return Err(malformed("organization", "missing or not an object")),
+    };
+    let raw = match organization.bank_accounts {
+        Lenient::Present(list) => list,
+        Lenient::Missing => Vec::new(),
+        Lenient::Invalid(kind) => {
+            return Err(malformed(
+                "organization.bank_accounts",
+                format!("expected an array, got {kind}"),
+            ));
+        }
+    };
+    let mut listed = Vec::with_capacity(raw.len());
+    for (i, value) in raw.into_iter().enumerate() {
+        listed.push(listed_account(
+            object(value, &format!("organization.bank_accounts[{i}]"))?,
+            i,
+        )?);
+    }
+    Ok(listed)
 }
 
 fn listed_account(dto: BankAccountDto, i: usize) -> Result<Listed> {

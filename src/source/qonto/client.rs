@@ -184,25 +184,36 @@ impl QontoClient {
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"));
-        if html || looks_like_html(&body) {
-            return Err(fail(QontoError::LoginPage));
-        }
-        match serde_json::from_slice::<Value>(&body) {
-            Ok(value) => Ok(Some(value)),
-            // A body cut short is a transport failure, retried (not a malformed answer).
-            Err(e) if e.is_eof() => Err(fail(QontoError::Truncated {
-                operation: operation.to_owned(),
-            })),
-            Err(e) => Err(fail(QontoError::Decode {
-                field: "(response body)".to_owned(),
-                detail: format!("not JSON: line {} column {}", e.line(), e.column()),
-            })),
-        }
+        parse_body(operation, html, &body).map(Some).map_err(fail)
     }
 }
 
+/// Reads a success body as JSON. HTML is the sandbox login page; a body cut short is a
+/// transport failure, retried (not a malformed answer).
+pub(super) fn parse_body(
+    operation: &str,
+    html_content_type: bool,
+    body: &[u8],
+) -> std::result::Result<Value, QontoError> {
+    if html_content_type || looks_like_html(body) {
+        return Err(QontoError::LoginPage);
+    }
+    serde_json::from_slice::<Value>(body).map_err(|e| {
+        if e.is_eof() {
+            QontoError::Truncated {
+                operation: operation.to_owned(),
+            }
+        } else {
+            QontoError::Decode {
+                field: "(response body)".to_owned(),
+                detail: format!("not JSON: line {} column {}", e.line(), e.column()),
+            }
+        }
+    })
+}
+
 /// Reads an envelope; its fields are lenient, so only a non-object fails here.
-fn decode<T: DeserializeOwned>(value: Value, what: &str) -> Result<T> {
+pub(super) fn decode<T: DeserializeOwned>(value: Value, what: &str) -> Result<T> {
     if !value.is_object() {
         return Err(malformed(what, "expected a JSON object"));
     }
@@ -210,7 +221,7 @@ fn decode<T: DeserializeOwned>(value: Value, what: &str) -> Result<T> {
 }
 
 /// Splits `{ "<key>": [...], "meta": {...} }` into raw items and paging metadata.
-fn list_page(value: Value, key: &str) -> Result<ListPage> {
+pub(super) fn list_page(value: Value, key: &str) -> Result<ListPage> {
     let Value::Object(mut object) = value else {
         return Err(malformed(key, "expected a JSON object"));
     };

@@ -22,6 +22,8 @@ mod auth;
 mod builder;
 mod client;
 mod convert;
+#[cfg(feature = "testkit")]
+pub(crate) mod decode;
 mod download;
 mod error;
 mod limiter;

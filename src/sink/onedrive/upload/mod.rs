@@ -19,7 +19,7 @@
 //! are gone, so a retryable [`Error::Transient`] is returned and the caller re-opens the
 //! source and calls `write_file` again.
 
-mod session;
+pub(crate) mod session;
 mod simple;
 
 pub(crate) use session::session;

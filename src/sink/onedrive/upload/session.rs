@@ -287,7 +287,7 @@ async fn delete_session(client: &GraphClient, url: &Url) {
 
 /// The start of the first missing range (`"12345-"` or `"12345-67890"`). The list may be
 /// partial, so only its first entry is used, never as a fragment size (onedrive-graph.md §3).
-fn first_expected(ranges: &[String]) -> Option<u64> {
+pub(crate) fn first_expected(ranges: &[String]) -> Option<u64> {
     let first = ranges.first()?;
     first.split('-').next()?.trim().parse().ok()
 }
