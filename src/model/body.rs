@@ -10,6 +10,10 @@ use std::fmt;
 /// Sources produce it ([`crate::source::ReceiptSource::open`]), sinks consume it
 /// ([`crate::sink::ArchiveSink::write_file`]). A body that yields more or fewer
 /// bytes than `len` is an [`crate::Error::Integrity`] for whoever reads it.
+///
+/// The stream is fused: polled again after its end, it yields `None` again. Sinks rely
+/// on this to check that nothing follows the announced bytes, and after a retried
+/// request, whatever stream the source gave.
 pub struct Body {
     len: u64,
     stream: BoxStream<'static, Result<Bytes>>,
@@ -18,7 +22,10 @@ pub struct Body {
 impl Body {
     /// A body of `len` bytes read from `stream`.
     pub fn new(len: u64, stream: BoxStream<'static, Result<Bytes>>) -> Self {
-        Self { len, stream }
+        Self {
+            len,
+            stream: stream.fuse().boxed(),
+        }
     }
 
     /// A body holding `bytes` in memory, in one chunk.
@@ -76,5 +83,22 @@ impl fmt::Debug for Body {
         f.debug_struct("Body")
             .field("len", &self.len)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod fused {
+    use super::*;
+
+    /// A stream that panics if polled after its end, as `futures::stream::unfold` does.
+    #[tokio::test]
+    async fn a_body_may_be_polled_after_its_end() {
+        let unfold = stream::unfold(false, |done| async move {
+            (!done).then(|| (Ok(Bytes::from_static(b"ab")), true))
+        });
+        let mut stream = Body::new(2, unfold.boxed()).into_stream();
+        assert!(stream.next().await.is_some());
+        assert!(stream.next().await.is_none());
+        assert!(stream.next().await.is_none(), "polled again, still the end");
     }
 }

@@ -129,10 +129,11 @@ impl Faults {
         if !chaos.rng.gen_bool(chaos.probability) {
             return None;
         }
-        Some(match chaos.rng.gen_range(0..4) {
+        Some(match chaos.rng.gen_range(0..5) {
             0 => Fault::too_many_requests_after(0),
-            1 => Fault::ServerError(503),
-            2 => Fault::Drop,
+            1 => Fault::too_many_requests(),
+            2 => Fault::ServerError(503),
+            3 => Fault::Drop,
             _ => Fault::Truncated,
         })
     }

@@ -337,7 +337,8 @@ impl FakeQonto {
         self.shared.lock().faults.queue(route_prefix, fault, times);
     }
 
-    /// Throws a retryable fault (429, 503, dropped connection, truncated body) at
+    /// Throws a retryable fault (429 with and without `Retry-After`, 503, dropped
+    /// connection, truncated body, in equal shares) at
     /// each request with `probability`, drawn from an RNG seeded with `seed`, so a
     /// failing run replays. A probability of 0 turns chaos off.
     pub fn set_chaos(&self, seed: u64, probability: f64) {
