@@ -2,44 +2,16 @@
 //! Microsoft identity platform and the fake Graph, all on loopback in this process.
 #![cfg(feature = "testkit")]
 
+mod cli_support;
+
+use cli_support::Env;
 use receipt_sync::state::{JsonFileStateStore, StateStore};
 use receipt_sync::testkit::fake_graph::FakeGraph;
 use receipt_sync::testkit::fake_identity::{FakeIdentity, FakeIdentityConfig};
 use receipt_sync::testkit::fake_qonto::FakeQonto;
 use receipt_sync::testkit::server::FakeServer;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use tokio::sync::OnceCell;
-
-static BINARY: OnceCell<PathBuf> = OnceCell::const_new();
-
-/// Builds the example (a no-op when it is fresh) and returns its path.
-async fn binary() -> &'static Path {
-    BINARY
-        .get_or_init(|| async {
-            let status = tokio::process::Command::new(env!("CARGO"))
-                .args([
-                    "build",
-                    "--quiet",
-                    "--example",
-                    "qonto-onedrive",
-                    "--features",
-                    "testkit",
-                ])
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status()
-                .await
-                .expect("cargo runs");
-            assert!(status.success(), "building the example failed");
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
-            target
-                .join("debug/examples/qonto-onedrive")
-                .with_extension(std::env::consts::EXE_EXTENSION)
-        })
-        .await
-}
 
 struct World {
     qonto: FakeQonto,
@@ -77,17 +49,14 @@ impl World {
     }
 
     async fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut cmd = tokio::process::Command::new(binary().await);
-        cmd.args(args)
-            .env_clear()
-            .env("QONTO_LOGIN", "fake-org-1234")
-            .env("QONTO_SECRET_KEY", "fake-secret-key")
-            .env("QONTO_API_BASE", self.qonto.url())
-            .env("MS_CLIENT_ID", "fake-client-id")
-            .env("MS_LOGIN_BASE", self.login.url())
-            .env("GRAPH_API_BASE", self.graph.base_url())
-            .env("ONEDRIVE_REFRESH_TOKEN", &self.refresh_token)
-            .env("RECEIPT_SYNC_HOME", self.home.path());
+        let fakes = Env {
+            qonto_url: self.qonto.url(),
+            login_url: self.login.url(),
+            graph_url: self.graph.base_url(),
+            refresh_token: &self.refresh_token,
+            home: self.home.path(),
+        };
+        let mut cmd = fakes.command(args).await;
         for (k, v) in env {
             cmd.env(k, v);
         }
