@@ -10,12 +10,8 @@
 
 mod cli_support;
 
-use cli_support::Env;
+use cli_support::{World, assert_archived_once};
 use receipt_sync::state::{JsonFileStateStore, StateStore};
-use receipt_sync::testkit::fake_graph::FakeGraph;
-use receipt_sync::testkit::fake_identity::{FakeIdentity, FakeIdentityConfig};
-use receipt_sync::testkit::fake_qonto::{FakeAccount, FakeQonto, NewTransaction};
-use receipt_sync::testkit::server::FakeServer;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -29,130 +25,34 @@ fn seed() -> u64 {
         .unwrap_or(0x5eed_c0de)
 }
 
-struct World {
-    qonto: FakeQonto,
-    accounts: Vec<FakeAccount>,
-    graph: FakeGraph,
-    login: FakeServer,
-    refresh_token: String,
-    home: tempfile::TempDir,
-    /// Every receipt's bytes, unique to it.
-    expected: Vec<Vec<u8>>,
-}
-
-impl World {
-    async fn start() -> Self {
-        let qonto = FakeQonto::start().await.unwrap();
-        // Some latency, so that a run lasts long enough to be killed at every step.
-        qonto.set_latency(Duration::from_millis(2));
-        let accounts = vec![qonto.add_account("Main"), qonto.add_account("Travel")];
-        let graph = FakeGraph::start().await.unwrap();
-        graph.api_server().set_latency(Duration::from_millis(2));
-        graph.upload_server().set_latency(Duration::from_millis(2));
-        let identity = FakeIdentity::new(FakeIdentityConfig::default());
-        let login = FakeServer::start(identity.clone()).await.unwrap();
-        let (_, refresh_token) =
-            identity.issue_tokens(&["Files.ReadWrite.AppFolder", "offline_access"]);
-        let mut world = World {
-            qonto,
-            accounts,
-            graph,
-            login,
-            refresh_token,
-            home: tempfile::tempdir().unwrap(),
-            expected: Vec::new(),
-        };
-        for i in 0..60 {
-            // One receipt above the 4 MiB simple-upload limit: an upload session.
-            let size = if i == 7 {
-                5 * 1024 * 1024
-            } else {
-                800 + 311 * i
-            };
-            world.add_receipt(size);
-        }
-        world
-    }
-
-    fn add_receipt(&mut self, size: usize) {
-        let n = self.expected.len();
-        let account = &self.accounts[n % self.accounts.len()];
-        // Awkward labels, to go through the name rules.
-        let label = format!("Café: {n}/4 <ok>? ");
-        let tx = self
-            .qonto
-            .add_transaction(&account.id, NewTransaction::debit(100 + n as i64, &label));
-        let mut bytes = format!("receipt {n};").into_bytes();
-        bytes.resize(size.max(bytes.len()), b'.');
-        self.qonto
-            .add_attachment(&tx, &format!("r{n}.pdf"), "application/pdf", bytes.clone());
-        self.expected.push(bytes);
-    }
-
-    fn env(&self) -> Env<'_> {
-        Env {
-            qonto_url: self.qonto.url(),
-            login_url: self.login.url(),
-            graph_url: self.graph.base_url(),
-            refresh_token: &self.refresh_token,
-            home: self.home.path(),
-        }
-    }
-
-    /// Starts `sync` and kills it once the fake Graph has answered `requests` more
-    /// requests, then `delay` later; whether it was still running then.
-    async fn sync_killed(&self, requests: u64, delay: Duration) -> bool {
-        let before = self.graph.requests().total();
-        let mut child = self
-            .env()
-            .command(&["sync", "--json"])
-            .await
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while self.graph.requests().total() - before < requests
-            && child.try_wait().unwrap().is_none()
-            && tokio::time::Instant::now() < deadline
-        {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        tokio::time::sleep(delay).await;
-        let running = child.try_wait().unwrap().is_none();
-        // `start_kill` sends SIGKILL on Unix.
-        let _ = child.start_kill();
-        tokio::time::timeout(Duration::from_secs(30), child.wait())
-            .await
-            .expect("a killed process ends")
-            .unwrap();
-        running
-    }
-
-    async fn sync(&self) -> (i32, String, String) {
-        let out = tokio::time::timeout(
-            Duration::from_secs(120),
-            self.env().command(&["sync", "--json"]).await.output(),
-        )
+/// Starts `sync` and kills it once the fake Graph has answered `requests` more
+/// requests, then `delay` later; whether it was still running then.
+async fn sync_killed(world: &World, requests: u64, delay: Duration) -> bool {
+    let before = world.graph.requests().total();
+    let mut child = world
+        .env()
+        .command(&["sync", "--json"])
         .await
-        .expect("a clean sync ends")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
         .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while world.graph.requests().total() - before < requests
+        && child.try_wait().unwrap().is_none()
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
-
-    fn archived(&self) -> Vec<(String, Vec<u8>)> {
-        let root = format!("{}/", self.graph.app_path(""));
-        self.graph
-            .files()
-            .into_iter()
-            .filter(|(path, _)| path.starts_with(&root))
-            .map(|(path, bytes)| (path, bytes.to_vec()))
-            .collect()
-    }
+    tokio::time::sleep(delay).await;
+    let running = child.try_wait().unwrap().is_none();
+    // `start_kill` sends SIGKILL on Unix.
+    let _ = child.start_kill();
+    tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("a killed process ends")
+        .unwrap();
+    running
 }
 
 /// Seeded kill moments (xorshift): after how many more Graph requests, and how long
@@ -185,7 +85,7 @@ async fn killed_at_random_moments_then_a_clean_run_archives_everything_once() {
         }
         assert!(attempt < KILLS * 3, "too few kills landed: {log:?}");
         let before = world.graph.requests().total();
-        let running = world.sync_killed(requests, delay).await;
+        let running = sync_killed(&world, requests, delay).await;
         landed += usize::from(running);
         log.push(format!(
             "{requests}+{}ms:{}:{}",
@@ -213,17 +113,7 @@ async fn killed_at_random_moments_then_a_clean_run_archives_everything_once() {
     assert_eq!(code, 0, "the clean run: {stdout}\n{stderr}");
 
     let archived = world.archived();
-    let mut found: Vec<&Vec<u8>> = archived.iter().map(|(_, b)| b).collect();
-    found.sort();
-    let mut expected: Vec<&Vec<u8>> = world.expected.iter().collect();
-    expected.sort();
-    assert_eq!(
-        found.len(),
-        expected.len(),
-        "one file per receipt: {:?}",
-        archived.iter().map(|(p, _)| p).collect::<Vec<_>>()
-    );
-    assert!(found == expected, "the bytes are the bank's");
+    assert_archived_once(&world);
 
     let state = JsonFileStateStore::new(world.home.path().join("state"))
         .load()
