@@ -145,9 +145,20 @@ impl JsonFileStateStore {
             buf.push(b'\n');
         }
         let mut file = open_owner_only(OpenOptions::new().create(true).append(true), &path)?;
-        file.write_all(&buf)
-            .and_then(|()| file.sync_data())
-            .map_err(|e| Error::io("append to", &path, e))
+        let before = file
+            .metadata()
+            .map_err(|e| Error::io("inspect", &path, e))?
+            .len();
+        if let Err(error) = file.write_all(&buf).and_then(|()| file.sync_data()) {
+            // A full disk can take part of the line. Once a later append succeeds, it
+            // would sit in the middle of the journal, where a torn line is corruption:
+            // cut it off (shrinking needs no space).
+            if let Err(cut) = file.set_len(before).and_then(|()| file.sync_data()) {
+                tracing::warn!(%cut, "could not cut a partial journal line");
+            }
+            return Err(Error::io("append to", &path, error));
+        }
+        Ok(())
     }
 
     fn lock_blocking(&self) -> Result<StateLock> {
