@@ -79,10 +79,7 @@ async fn full_disk_with(limit: u32) {
     assert!(first.is_complete(), "{first}");
     let store = JsonFileStateStore::new(dir.path().join("state"));
     let before = std::fs::read(store.state_path()).unwrap();
-    assert!(
-        before.len() < limit as usize * 512,
-        "the first state fits"
-    );
+    assert!(before.len() < limit as usize * 512, "the first state fits");
 
     // The child: this binary, this one test, under the limit.
     let script = format!("trap '' XFSZ; ulimit -f {limit}; exec \"$0\" \"$@\"");
