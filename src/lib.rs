@@ -35,6 +35,8 @@ mod guides {
     struct WritingASink;
     #[doc = include_str!("../docs/troubleshooting.md")]
     struct Troubleshooting;
+    #[doc = include_str!("../docs/reliability.md")]
+    struct Reliability;
     #[doc = include_str!("../docs/api-notes-qonto.md")]
     struct ApiNotesQonto;
     #[doc = include_str!("../docs/api-notes-onedrive.md")]
