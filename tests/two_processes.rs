@@ -50,10 +50,10 @@ async fn a_second_sync_on_the_same_home_refuses_to_run() {
     let (code, stdout, stderr) = world.sync().await;
     assert_eq!(code, 6, "the second sync: {stdout}\n{stderr}");
     assert!(
-        stderr.contains("already running"),
+        stderr.contains("another sync is running on the same state"),
         "the message says why: {stderr}"
     );
-    assert!(stdout.trim().is_empty() || stdout.contains("already running"));
+    assert!(stdout.trim().is_empty() || stdout.contains("another sync is running"));
     assert!(
         world.graph.requests().total() - writes_before < 50,
         "only the first sync works meanwhile"

@@ -33,6 +33,11 @@ pub fn explain(error: &Error) -> (u8, String) {
                 human(*remaining)
             ),
         ),
+        // The error's own text would say "wait for it to finish" a second time.
+        Error::AlreadyRunning { what } => (
+            ALREADY_RUNNING,
+            format!("another sync is running on the same state ({what}); wait for it to finish"),
+        ),
         _ => match error.kind() {
             ErrorKind::Unauthorized => (
                 BAD_CREDENTIALS,
@@ -45,10 +50,6 @@ pub fn explain(error: &Error) -> (u8, String) {
                 format!(
                     "OneDrive access is no longer granted ({error}); run `qonto-onedrive login`"
                 ),
-            ),
-            ErrorKind::AlreadyRunning => (
-                ALREADY_RUNNING,
-                format!("another sync is running ({error}); wait for it to finish"),
             ),
             ErrorKind::Config => (CONFIG, error.to_string()),
             _ => (FAILED, error.to_string()),
