@@ -5,46 +5,19 @@
 
 mod auth_support;
 
-use auth_support::Idp;
+use auth_support::{Idp, capture_trace};
 use receipt_sync::auth::AccessTokenProvider;
 use receipt_sync::auth::microsoft::{
     BrowserSignInOptions, DeviceCodeOptions, FileTokenStore, InMemoryTokenStore,
     MicrosoftTokenProvider, TokenStore, sign_in_with_browser, sign_in_with_device_code,
 };
 use receipt_sync::testkit::fake_identity::{DevicePoll, FakeIdentityConfig};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::sync::oneshot;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
 
 #[tokio::test]
 async fn tokens_never_show_in_debug_display_errors_or_logs() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).unwrap();
+    let logs = capture_trace();
 
     let idp =
         Idp::start(FakeIdentityConfig::default().with_device_script(0, &[DevicePoll::Pending]))

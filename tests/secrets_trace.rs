@@ -14,7 +14,7 @@
 
 mod auth_support;
 
-use auth_support::Idp;
+use auth_support::{Idp, capture_trace};
 use receipt_sync::auth::microsoft::{FileTokenStore, MicrosoftTokenProvider, TokenStore};
 use receipt_sync::http::RetryConfig;
 use receipt_sync::sink::onedrive::OneDriveSink;
@@ -25,44 +25,12 @@ use receipt_sync::testkit::fake_graph::{FakeGraph, Fault as GraphFault, FaultRul
 use receipt_sync::testkit::fake_qonto::{
     FakeQonto, FakeQontoConfig, Fault as QontoFault, NewTransaction,
 };
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const LOGIN: &str = "org-login-4e1d9a";
 const SECRET_KEY: &str = "qsk_Z7pW3rT9vY2xK5mN8bQ4cL6hJ1fD0gS";
 const STAGING_TOKEN: &str = "stg_V9aB3nM7kQ2wE5rT8yU1iO4pL6jH0gF";
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-fn capture_everything() -> Captured {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).unwrap();
-    logs
-}
 
 fn source(qonto: &FakeQonto, secret: &str) -> QontoSourceBuilder {
     QontoSourceBuilder::new(QontoAuth::api_key(LOGIN, secret))
@@ -76,7 +44,7 @@ fn source(qonto: &FakeQonto, secret: &str) -> QontoSourceBuilder {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_shows_anywhere_during_a_whole_sync() {
-    let logs = capture_everything();
+    let logs = capture_trace();
     let mut config = FakeQontoConfig::default();
     config.login = LOGIN.to_owned();
     config.secret_key = SECRET_KEY.to_owned();

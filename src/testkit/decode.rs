@@ -78,6 +78,45 @@ pub fn graph_error(status: u16, retry_after: &[u8], body: &[u8]) -> Error {
     crate::sink::onedrive::decode::error(status, retry_after, body)
 }
 
+/// Feeds `body` to the Qonto decoder that `selector` picks (organization, transactions
+/// page, attachment, or an error answer whose status it also picks), then displays and
+/// classifies any error: what the fuzz target and the bad-input tests run.
+pub fn any_qonto_answer(selector: u8, body: &[u8]) {
+    let error = match selector % 4 {
+        0 => qonto_organization(body).err(),
+        1 => qonto_transactions_page(body).err(),
+        2 => qonto_attachment(body).err(),
+        _ => Some(qonto_error(400 + u16::from(selector) % 200, body)),
+    };
+    if let Some(error) = error {
+        let _ = (error.to_string(), error.kind(), error.is_retryable());
+    }
+}
+
+/// Feeds `body` to the Graph decoder that `selector` picks (driveItem, delta page,
+/// upload session, drive, or an error answer whose `Retry-After` is the body's first
+/// line), then displays and classifies any error.
+pub fn any_graph_answer(selector: u8, body: &[u8]) {
+    let error = match selector % 5 {
+        0 => graph_drive_item(body).err(),
+        1 => graph_delta_page(body).err(),
+        2 => graph_upload_session(body).err(),
+        3 => graph_drive(body).err(),
+        _ => {
+            let split = body.iter().position(|&b| b == b'\n').unwrap_or(0);
+            let (retry_after, rest) = body.split_at(split);
+            Some(graph_error(
+                400 + u16::from(selector) % 200,
+                retry_after,
+                rest,
+            ))
+        }
+    };
+    if let Some(error) = error {
+        let _ = (error.to_string(), error.kind(), error.retry_after());
+    }
+}
+
 /// Loads `state.json` and `state.journal` holding these bytes (`None` leaves a file
 /// out) with [`JsonFileStateStore`], checks that loading left both files as they were,
 /// and plans a sync from what loaded.
