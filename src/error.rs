@@ -127,7 +127,8 @@ pub enum Error {
     #[error("invalid configuration: {0}")]
     Config(String),
 
-    /// The state file cannot be used as it is; it is left untouched.
+    /// The state file cannot be used as it is (corrupt, from a newer version) or cannot
+    /// be written (the disk is full); what is stored is left as it was.
     #[error("state file {}: {detail}", path.display())]
     State {
         /// The state file.

@@ -110,6 +110,36 @@ async fn a_torn_last_journal_line_is_ignored_but_a_torn_middle_is_an_error() {
     assert!(err.to_string().contains("state.journal"), "{err}");
 }
 
+/// A crash mid-append leaves a torn last line; the next run appends before it saves. The
+/// torn line is cut off first, so a second crash still leaves a readable state.
+#[tokio::test]
+async fn an_append_after_a_torn_line_cuts_it_off_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = JsonFileStateStore::new(dir.path());
+    store.save(&state_with("r")).await.unwrap();
+    let advance = |w: &str| StateChange::WatermarkAdvanced {
+        account: AccountId::new("acc"),
+        watermark: Watermark::new(w),
+    };
+    store.record(&[advance("w1")]).await.unwrap();
+    let mut journal = std::fs::OpenOptions::new()
+        .append(true)
+        .open(store.journal_path())
+        .unwrap();
+    journal.write_all(b"{\"watermark_adv").unwrap();
+
+    store.record(&[advance("w2")]).await.unwrap();
+    let loaded = store
+        .load()
+        .await
+        .expect("no torn line in the middle")
+        .unwrap();
+    assert_eq!(
+        loaded.watermarks[&AccountId::new("acc")],
+        Watermark::new("w2")
+    );
+}
+
 #[tokio::test]
 async fn a_second_lock_fails_until_the_first_is_released() {
     let dir = tempfile::tempdir().unwrap();

@@ -4,7 +4,11 @@
 //!   temporary file in the same folder, fsynced, renamed over the old one, and the
 //!   folder fsynced, so a crash leaves either the old or the new file.
 //! - `state.journal` holds changes recorded since the last save, one JSON line each,
-//!   fsynced as they are appended. A torn last line (a crash mid-append) is ignored.
+//!   fsynced as they are appended. A torn last line (a crash mid-append) is ignored,
+//!   and cut off before the next append; an append that fails halfway (a full disk)
+//!   is cut off at once.
+//! - A full disk (or a file-size limit) while writing either file is [`Error::State`]:
+//!   it stops the sync, and what was saved before stays whole.
 //! - `state.lock` is held with an exclusive [`std::fs::File::try_lock`] for the length of
 //!   a sync, so a second process gets [`Error::AlreadyRunning`].
 //!
@@ -15,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::fs_util::{blocking, sync_dir};
 use async_trait::async_trait;
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// A [`StateStore`] in a folder on disk; see the module docs for the files it keeps.
@@ -115,10 +119,11 @@ impl JsonFileStateStore {
             .prefix(".state.json.")
             .suffix(".tmp")
             .tempfile_in(&self.dir)
-            .map_err(|e| Error::io("create temporary file in", &self.dir, e))?;
+            .map_err(|e| write_error("create temporary file in", &self.dir, e))?;
+        // On an error `tmp` is dropped, which removes it: the old state stays as it was.
         tmp.write_all(json)
             .and_then(|()| tmp.as_file().sync_all())
-            .map_err(|e| Error::io("write", tmp.path().to_owned(), e))?;
+            .map_err(|e| write_error("write", &path, e))?;
         tmp.persist(&path)
             .map_err(|e| Error::io("replace", &path, e.error))?;
         sync_dir(&self.dir)?;
@@ -144,19 +149,19 @@ impl JsonFileStateStore {
             })?;
             buf.push(b'\n');
         }
-        let mut file = open_owner_only(OpenOptions::new().create(true).append(true), &path)?;
-        let before = file
-            .metadata()
-            .map_err(|e| Error::io("inspect", &path, e))?
-            .len();
+        let mut file = open_owner_only(
+            OpenOptions::new().create(true).read(true).append(true),
+            &path,
+        )?;
+        let start = cut_torn_line(&mut file).map_err(|e| Error::io("repair", &path, e))?;
         if let Err(error) = file.write_all(&buf).and_then(|()| file.sync_data()) {
             // A full disk can take part of the line. Once a later append succeeds, it
             // would sit in the middle of the journal, where a torn line is corruption:
             // cut it off (shrinking needs no space).
-            if let Err(cut) = file.set_len(before).and_then(|()| file.sync_data()) {
+            if let Err(cut) = file.set_len(start).and_then(|()| file.sync_data()) {
                 tracing::warn!(%cut, "could not cut a partial journal line");
             }
-            return Err(Error::io("append to", &path, error));
+            return Err(write_error("append to", &path, error));
         }
         Ok(())
     }
@@ -199,6 +204,61 @@ fn decode_state(path: &Path, bytes: &[u8]) -> Result<SyncState> {
         });
     }
     serde_json::from_slice(bytes).map_err(corrupt)
+}
+
+/// Cuts off a torn last line of the journal, left by a crash mid-append: `load` ignores
+/// it, but an append after it would make it a corrupt line in the middle. Returns the
+/// journal's length, which then ends with a whole line (or is zero).
+fn cut_torn_line(file: &mut File) -> std::io::Result<u64> {
+    const STEP: u64 = 8 * 1024;
+    let len = file.metadata()?.len();
+    let mut end = len;
+    let mut chunk = Vec::new();
+    while end > 0 {
+        // The last byte alone first: almost always a newline, and then all is well.
+        let from = if end == len {
+            end - 1
+        } else {
+            end.saturating_sub(STEP)
+        };
+        chunk.resize(usize::try_from(end - from).unwrap_or(0), 0);
+        file.seek(SeekFrom::Start(from))?;
+        file.read_exact(&mut chunk)?;
+        if let Some(i) = chunk.iter().rposition(|&b| b == b'\n') {
+            end = from + i as u64 + 1;
+            break;
+        }
+        end = from;
+    }
+    if end < len {
+        tracing::warn!(
+            dropped = len - end,
+            "cutting a torn last line off the state journal"
+        );
+        file.set_len(end)?;
+    }
+    Ok(end)
+}
+
+/// A failed write of the state's files. A full disk (or a file-size limit) becomes
+/// [`Error::State`], which stops the sync and says what to do; the state saved before
+/// is whole, since files are replaced by rename and partial appends are cut off.
+fn write_error(operation: &'static str, path: &Path, e: std::io::Error) -> Error {
+    use std::io::ErrorKind;
+    // The kind says it all; the OS text may repeat a temporary file's name.
+    let why = match e.kind() {
+        ErrorKind::StorageFull => "the disk is full",
+        ErrorKind::QuotaExceeded => "the disk quota is used up",
+        ErrorKind::FileTooLarge => "the file size limit is reached",
+        _ => return Error::io(operation, path, e),
+    };
+    Error::State {
+        path: path.to_owned(),
+        detail: format!(
+            "cannot be written: {why}; the state saved before is kept and nothing is lost: \
+             free some space, then sync again"
+        ),
+    }
 }
 
 fn open_owner_only(options: &mut OpenOptions, path: &Path) -> Result<File> {
