@@ -137,6 +137,16 @@ pub enum Error {
         detail: String,
     },
 
+    /// The local disk (the state's folder or a local archive) has no space left: nothing
+    /// was lost, and the run stopped before writing more. Free space, then run again.
+    #[error("the local disk is full ({operation} {}): free up space on it, then run again; nothing was lost", path.display())]
+    DiskFull {
+        /// What was being written.
+        operation: &'static str,
+        /// The file or folder being written.
+        path: PathBuf,
+    },
+
     /// Another sync holds the lock on this state.
     #[error("another sync is already running on {what}; wait for it to finish")]
     AlreadyRunning {
@@ -209,6 +219,8 @@ pub enum ErrorKind {
     Config,
     /// See [`Error::State`].
     State,
+    /// See [`Error::DiskFull`].
+    DiskFull,
     /// See [`Error::AlreadyRunning`].
     AlreadyRunning,
     /// See [`Error::Io`].
@@ -236,6 +248,7 @@ impl Error {
             Error::Rejected { .. } => ErrorKind::Rejected,
             Error::Config(_) => ErrorKind::Config,
             Error::State { .. } => ErrorKind::State,
+            Error::DiskFull { .. } => ErrorKind::DiskFull,
             Error::AlreadyRunning { .. } => ErrorKind::AlreadyRunning,
             Error::Io { .. } => ErrorKind::Io,
             Error::Cancelled => ErrorKind::Cancelled,
@@ -273,8 +286,21 @@ impl Error {
                 | ErrorKind::QuotaExceeded
                 | ErrorKind::Config
                 | ErrorKind::State
+                | ErrorKind::DiskFull
                 | ErrorKind::AlreadyRunning
                 | ErrorKind::Cancelled
+        )
+    }
+
+    /// Whether an I/O error means the disk (or the user's disk quota) is full.
+    pub fn is_disk_full(error: &std::io::Error) -> bool {
+        // ENOSPC (28) and EDQUOT (122) on Linux; `StorageFull` covers the rest of std's
+        // platforms. A file-size limit (EFBIG, SIGXFSZ ignored) looks the same to a user.
+        matches!(
+            error.kind(),
+            std::io::ErrorKind::StorageFull
+                | std::io::ErrorKind::QuotaExceeded
+                | std::io::ErrorKind::FileTooLarge
         )
     }
 
@@ -311,5 +337,18 @@ mod tests {
         assert!(!full.is_retryable());
         assert!(full.stops_sync());
         assert!(full.to_string().contains("free up at least 6 bytes"));
+
+        let enospc = std::io::Error::from(std::io::ErrorKind::StorageFull);
+        assert!(Error::is_disk_full(&enospc));
+        assert!(!Error::is_disk_full(&std::io::Error::from(
+            std::io::ErrorKind::PermissionDenied
+        )));
+        let disk = Error::DiskFull {
+            operation: "append to",
+            path: "/home/me/state.journal".into(),
+        };
+        assert!(disk.stops_sync());
+        assert!(!disk.is_retryable());
+        assert!(disk.to_string().contains("free up space"));
     }
 }

@@ -103,7 +103,7 @@ async fn full_disk_with(limit: u32) {
     let expected = if limit == LIMITS[0] {
         "CHILD-REPORT Sync incomplete"
     } else {
-        "CHILD-ERROR State"
+        "CHILD-ERROR DiskFull"
     };
     assert!(
         stdout.contains(expected),

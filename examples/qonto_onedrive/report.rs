@@ -21,6 +21,8 @@ pub const DRIVE_FULL: u8 = 5;
 pub const ALREADY_RUNNING: u8 = 6;
 /// Anything else stopped the run (network, service errors).
 pub const FAILED: u8 = 7;
+/// The local disk (the state's folder, or a local archive) is full.
+pub const DISK_FULL: u8 = 8;
 
 /// The exit code and a one-line reason a person can act on.
 pub fn explain(error: &Error) -> (u8, String) {
@@ -33,6 +35,8 @@ pub fn explain(error: &Error) -> (u8, String) {
                 human(*remaining)
             ),
         ),
+        // The error's own text says what to do and that nothing was lost.
+        Error::DiskFull { .. } => (DISK_FULL, error.to_string()),
         // The error's own text would say "wait for it to finish" a second time.
         Error::AlreadyRunning { what } => (
             ALREADY_RUNNING,

@@ -7,7 +7,7 @@
 //!   fsynced as they are appended. A torn last line (a crash mid-append) is ignored,
 //!   and cut off before the next append; an append that fails halfway (a full disk)
 //!   is cut off at once.
-//! - A full disk (or a file-size limit) while writing either file is [`Error::State`]:
+//! - A full disk (or a file-size limit) while writing either file is [`Error::DiskFull`]:
 //!   it stops the sync, and what was saved before stays whole.
 //! - `state.lock` is held with an exclusive [`std::fs::File::try_lock`] for the length of
 //!   a sync, so a second process gets [`Error::AlreadyRunning`].
@@ -241,24 +241,17 @@ fn cut_torn_line(file: &mut File) -> std::io::Result<u64> {
 }
 
 /// A failed write of the state's files. A full disk (or a file-size limit) becomes
-/// [`Error::State`], which stops the sync and says what to do; the state saved before
+/// [`Error::DiskFull`], which stops the sync and says what to do; the state saved before
 /// is whole, since files are replaced by rename and partial appends are cut off.
 fn write_error(operation: &'static str, path: &Path, e: std::io::Error) -> Error {
-    use std::io::ErrorKind;
-    // The kind says it all; the OS text may repeat a temporary file's name.
-    let why = match e.kind() {
-        ErrorKind::StorageFull => "the disk is full",
-        ErrorKind::QuotaExceeded => "the disk quota is used up",
-        ErrorKind::FileTooLarge => "the file size limit is reached",
-        _ => return Error::io(operation, path, e),
-    };
-    Error::State {
-        path: path.to_owned(),
-        detail: format!(
-            "cannot be written: {why}; the state saved before is kept and nothing is lost: \
-             free some space, then sync again"
-        ),
+    if Error::is_disk_full(&e) {
+        // The kind says it all; the OS text may repeat a temporary file's name.
+        return Error::DiskFull {
+            operation,
+            path: path.to_owned(),
+        };
     }
+    Error::io(operation, path, e)
 }
 
 fn open_owner_only(options: &mut OpenOptions, path: &Path) -> Result<File> {
