@@ -12,24 +12,29 @@
 //! - `state.lock` is held with an exclusive [`std::fs::File::try_lock`] for the length of
 //!   a sync, so a second process gets [`Error::AlreadyRunning`].
 //!
-//! Files are created readable by their owner only (mode 0600 on Unix).
+//! The folder and its files are its owner's only, whatever the umask: on Unix the folder
+//! is created 0700 and the files 0600, and a folder or file found wider (made by an
+//! older version, or by hand) is narrowed when the store opens it.
 
 use super::{STATE_VERSION, StateChange, StateLock, StateStore, SyncState};
 use crate::error::{Error, Result};
-use crate::fs_util::{blocking, sync_dir};
+use crate::fs_util::{blocking, create_private_dir, open_private, sync_dir};
 use async_trait::async_trait;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// A [`StateStore`] in a folder on disk; see the module docs for the files it keeps.
+///
+/// The folder is the store's own: it is made readable by its owner only (0700 on Unix),
+/// so give the store a folder of its own rather than a shared one.
 #[derive(Clone, Debug)]
 pub struct JsonFileStateStore {
     dir: PathBuf,
 }
 
 impl JsonFileStateStore {
-    /// A store keeping its files in `dir` (created if missing).
+    /// A store keeping its files in `dir` (created if missing, when first written).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self { dir: dir.into() }
     }
@@ -50,15 +55,14 @@ impl JsonFileStateStore {
     }
 
     fn ensure_dir(&self) -> Result<()> {
-        fs::create_dir_all(&self.dir).map_err(|e| Error::io("create folder", &self.dir, e))
+        create_private_dir(&self.dir)
     }
 
     pub(crate) fn load_blocking(&self) -> Result<Option<SyncState>> {
         let path = self.state_path();
-        let mut state = match fs::read(&path) {
-            Ok(bytes) => Some(decode_state(&path, &bytes)?),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(Error::io("read", &path, e)),
+        let mut state = match read_if_present(&path)? {
+            Some(bytes) => Some(decode_state(&path, &bytes)?),
+            None => None,
         };
         let changes = self.read_journal()?;
         if !changes.is_empty() {
@@ -75,7 +79,7 @@ impl JsonFileStateStore {
 
     fn read_journal(&self) -> Result<Vec<StateChange>> {
         let path = self.journal_path();
-        let file = match File::open(&path) {
+        let file = match open_private(OpenOptions::new().read(true), &path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(Error::io("read", &path, e)),
@@ -114,7 +118,8 @@ impl JsonFileStateStore {
     fn save_blocking(&self, json: &[u8]) -> Result<()> {
         self.ensure_dir()?;
         let path = self.state_path();
-        // tempfile creates its files readable by their owner only (0600 on Unix).
+        // tempfile creates its files readable by their owner only (mode 0600 given to
+        // open(2) on Unix, so whatever the umask); the rename keeps that mode.
         let mut tmp = tempfile::Builder::new()
             .prefix(".state.json.")
             .suffix(".tmp")
@@ -149,10 +154,11 @@ impl JsonFileStateStore {
             })?;
             buf.push(b'\n');
         }
-        let mut file = open_owner_only(
+        let mut file = open_private(
             OpenOptions::new().create(true).read(true).append(true),
             &path,
-        )?;
+        )
+        .map_err(|e| write_error("open", &path, e))?;
         let start = cut_torn_line(&mut file).map_err(|e| Error::io("repair", &path, e))?;
         if let Err(error) = file.write_all(&buf).and_then(|()| file.sync_data()) {
             // A full disk can take part of the line. Once a later append succeeds, it
@@ -169,10 +175,11 @@ impl JsonFileStateStore {
     fn lock_blocking(&self) -> Result<StateLock> {
         self.ensure_dir()?;
         let path = self.lock_path();
-        let file = open_owner_only(
+        let file = open_private(
             OpenOptions::new().create(true).truncate(false).write(true),
             &path,
-        )?;
+        )
+        .map_err(|e| write_error("open", &path, e))?;
         match file.try_lock() {
             Ok(()) => Ok(StateLock::new(file)),
             Err(fs::TryLockError::WouldBlock) => Err(Error::AlreadyRunning {
@@ -254,13 +261,18 @@ fn write_error(operation: &'static str, path: &Path, e: std::io::Error) -> Error
     Error::io(operation, path, e)
 }
 
-fn open_owner_only(options: &mut OpenOptions, path: &Path) -> Result<File> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path).map_err(|e| Error::io("open", path, e))
+/// A file's bytes, or `None` if it does not exist; a file readable by others is narrowed
+/// first (see [`open_private`]).
+fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>> {
+    let mut file = match open_private(OpenOptions::new().read(true), path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("read", path, e)),
+    };
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .map_err(|e| Error::io("read", path, e))?;
+    Ok(Some(bytes))
 }
 
 #[async_trait]
