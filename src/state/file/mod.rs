@@ -4,9 +4,9 @@
 //!   temporary file in the same folder, fsynced, renamed over the old one, and the
 //!   folder fsynced, so a crash leaves either the old or the new file.
 //! - `state.journal` holds changes recorded since the last save, one JSON line each,
-//!   fsynced as they are appended. A torn last line (a crash mid-append) is ignored,
-//!   and cut off before the next append; an append that fails halfway (a full disk)
-//!   is cut off at once.
+//!   fsynced as they are appended. A torn last line (a crash mid-append: cut anywhere,
+//!   even inside a character) is ignored, and cut off before the next append; an append
+//!   that fails halfway (a full disk) is cut off at once. The `journal` module has the rule.
 //! - A full disk (or a file-size limit) while writing either file is [`Error::DiskFull`]:
 //!   it stops the sync, and what was saved before stays whole.
 //! - `state.lock` is held with an exclusive [`std::fs::File::try_lock`] for the length of
@@ -16,12 +16,14 @@
 //! is created 0700 and the files 0600, and a folder or file found wider (made by an
 //! older version, or by hand) is narrowed when the store opens it.
 
+mod journal;
+
 use super::{STATE_VERSION, StateChange, StateLock, StateStore, SyncState};
 use crate::error::{Error, Result};
 use crate::fs_util::{blocking, create_private_dir, open_private, sync_dir};
 use async_trait::async_trait;
-use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::fs::{self, OpenOptions};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 /// A [`StateStore`] in a folder on disk; see the module docs for the files it keeps.
@@ -79,33 +81,10 @@ impl JsonFileStateStore {
 
     fn read_journal(&self) -> Result<Vec<StateChange>> {
         let path = self.journal_path();
-        let file = match open_private(OpenOptions::new().read(true), &path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::io("read", &path, e)),
-        };
-        let mut changes = Vec::new();
-        let mut lines = BufReader::new(file).lines().peekable();
-        let mut number = 0usize;
-        while let Some(line) = lines.next() {
-            number += 1;
-            let line = line.map_err(|e| Error::io("read", &path, e))?;
-            let is_last = lines.peek().is_none();
-            match serde_json::from_str::<StateChange>(&line) {
-                Ok(change) => changes.push(change),
-                // A crash while appending leaves at most one torn line, at the end.
-                Err(_) if is_last => break,
-                Err(e) => {
-                    return Err(Error::State {
-                        path,
-                        detail: format!(
-                            "journal line {number} is corrupt ({e}); move the file aside to start over"
-                        ),
-                    });
-                }
-            }
+        match read_if_present(&path)? {
+            Some(bytes) => journal::parse(&path, &bytes),
+            None => Ok(Vec::new()),
         }
-        Ok(changes)
     }
 
     fn encode(&self, state: &SyncState) -> Result<Vec<u8>> {
@@ -154,22 +133,10 @@ impl JsonFileStateStore {
             })?;
             buf.push(b'\n');
         }
-        let mut file = open_private(
-            OpenOptions::new().create(true).read(true).append(true),
-            &path,
-        )
-        .map_err(|e| write_error("open", &path, e))?;
-        let start = cut_torn_line(&mut file).map_err(|e| Error::io("repair", &path, e))?;
-        if let Err(error) = file.write_all(&buf).and_then(|()| file.sync_data()) {
-            // A full disk can take part of the line. Once a later append succeeds, it
-            // would sit in the middle of the journal, where a torn line is corruption:
-            // cut it off (shrinking needs no space).
-            if let Err(cut) = file.set_len(start).and_then(|()| file.sync_data()) {
-                tracing::warn!(%cut, "could not cut a partial journal line");
-            }
-            return Err(write_error("append to", &path, error));
-        }
-        Ok(())
+        let mut file = journal::open(&path).map_err(|e| write_error("open", &path, e))?;
+        let end =
+            journal::end_of_whole_lines(&mut file).map_err(|e| Error::io("repair", &path, e))?;
+        journal::append_at(&mut file, end, &buf).map_err(|e| write_error("append to", &path, e))
     }
 
     fn lock_blocking(&self) -> Result<StateLock> {
@@ -211,40 +178,6 @@ fn decode_state(path: &Path, bytes: &[u8]) -> Result<SyncState> {
         });
     }
     serde_json::from_slice(bytes).map_err(corrupt)
-}
-
-/// Cuts off a torn last line of the journal, left by a crash mid-append: `load` ignores
-/// it, but an append after it would make it a corrupt line in the middle. Returns the
-/// journal's length, which then ends with a whole line (or is zero).
-fn cut_torn_line(file: &mut File) -> std::io::Result<u64> {
-    const STEP: u64 = 8 * 1024;
-    let len = file.metadata()?.len();
-    let mut end = len;
-    let mut chunk = Vec::new();
-    while end > 0 {
-        // The last byte alone first: almost always a newline, and then all is well.
-        let from = if end == len {
-            end - 1
-        } else {
-            end.saturating_sub(STEP)
-        };
-        chunk.resize(usize::try_from(end - from).unwrap_or(0), 0);
-        file.seek(SeekFrom::Start(from))?;
-        file.read_exact(&mut chunk)?;
-        if let Some(i) = chunk.iter().rposition(|&b| b == b'\n') {
-            end = from + i as u64 + 1;
-            break;
-        }
-        end = from;
-    }
-    if end < len {
-        tracing::warn!(
-            dropped = len - end,
-            "cutting a torn last line off the state journal"
-        );
-        file.set_len(end)?;
-    }
-    Ok(end)
 }
 
 /// A failed write of the state's files. A full disk (or a file-size limit) becomes
