@@ -82,11 +82,12 @@ fn narrow_to_owner(
             return;
         }
         let narrowed = mode & 0o7700;
-        tracing::warn!(
+        // Expected once after an upgrade (older versions followed the umask): no action needed.
+        tracing::info!(
             path = %path.display(),
             from = format_args!("{:o}", mode & 0o7777),
             to = format_args!("{narrowed:o}"),
-            "narrowing permissions: other users could read this"
+            "narrowing permissions to the owner only"
         );
         if let Err(error) = set(std::fs::Permissions::from_mode(narrowed)) {
             tracing::warn!(
