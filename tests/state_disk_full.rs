@@ -3,6 +3,10 @@
 //! file-size limit (`ulimit -f`, with `SIGXFSZ` ignored, so writes fail with `EFBIG` as
 //! they would with `ENOSPC`) lets the first state fit but not what a bigger bank makes
 //! of it. Then:
+//! - the sync stops with `DiskFull`: when the journal cannot take the new receipts, the
+//!   run stops there and still saves what it had (a smaller state, which fits), so `run`
+//!   returns its report with `stopped` set to `DiskFull` (the command exits with 8, as
+//!   for any full disk); when the final save cannot fit, `run` returns `DiskFull`;
 //! - `state.json` is the earlier state, byte for byte, or a complete newer one;
 //! - the store loads (a journal line cut by the full disk is never left mid-file);
 //! - an unhindered sync archives every receipt exactly once.
@@ -58,7 +62,10 @@ async fn child_syncs_on_a_full_disk() {
     let outcome = sync(Path::new(&dir), 400).await;
     // What the sync says about it; the parent checks the files.
     match outcome {
-        Ok(report) => println!("CHILD-REPORT {report}"),
+        Ok(report) => println!(
+            "CHILD-REPORT stopped by {:?}: {report}",
+            report.stopped.as_ref().map(|e| e.kind())
+        ),
         Err(error) => println!("CHILD-ERROR {:?} {error}", error.kind()),
     }
 }
@@ -101,7 +108,8 @@ async fn full_disk_with(limit: u32) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "the child did not panic: {stdout}");
     let expected = if limit == LIMITS[0] {
-        "CHILD-REPORT Sync incomplete"
+        // The run stopped at the journal; its report was saved, and says why.
+        "CHILD-REPORT stopped by Some(DiskFull)"
     } else {
         "CHILD-ERROR DiskFull"
     };

@@ -13,6 +13,10 @@ use receipt_sync::state::{
 use std::io::Write;
 
 fn receipt(id: &str) -> Receipt {
+    receipt_labelled(id, "Shop")
+}
+
+fn receipt_labelled(id: &str, label: &str) -> Receipt {
     Receipt {
         id: ReceiptId::new(id),
         file_name: "a.pdf".into(),
@@ -25,7 +29,7 @@ fn receipt(id: &str) -> Receipt {
             emitted_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
             settled_at: None,
             amount: Money::new(-300, CurrencyCode::EUR),
-            label: "Shop".into(),
+            label: label.into(),
             status: TransactionStatus::Completed,
         },
     }
@@ -191,4 +195,220 @@ async fn files_are_readable_by_their_owner_only() {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{}", path.display());
     }
+}
+
+/// Where `needle` starts in `haystack`.
+fn find(haystack: &[u8], needle: &[u8]) -> usize {
+    haystack
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("the bytes are there")
+}
+
+/// A crash mid-append can cut a line inside a multi-byte character: the journal is read
+/// as bytes, so the line is torn like any other, and the next record cuts it off.
+#[tokio::test]
+async fn a_journal_cut_inside_a_multi_byte_character_loads_and_the_next_record_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = JsonFileStateStore::new(dir.path());
+    store.save(&state_with("r")).await.unwrap();
+    let seen = |id: &str, label: &str| StateChange::ReceiptsSeen(vec![receipt_labelled(id, label)]);
+    store
+        .record(&[seen("r1", "Café de la Gare")])
+        .await
+        .unwrap();
+    store
+        .record(&[seen("r2", "Boulangerie 🥐 Crème")])
+        .await
+        .unwrap();
+    let bytes = std::fs::read(store.journal_path()).unwrap();
+    // The croissant is four bytes: keep only its first.
+    let cut = find(&bytes, "🥐".as_bytes()) + 1;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(store.journal_path())
+        .unwrap()
+        .set_len(cut as u64)
+        .unwrap();
+
+    let loaded = store
+        .load()
+        .await
+        .expect("a torn last line is ignored, whatever its bytes")
+        .unwrap();
+    assert!(loaded.receipts.contains_key(&ReceiptId::new("r1")));
+    assert!(!loaded.receipts.contains_key(&ReceiptId::new("r2")));
+
+    store.record(&[seen("r3", "Épicerie ✓")]).await.unwrap();
+    let loaded = store
+        .load()
+        .await
+        .expect("the torn line was cut before the next record")
+        .unwrap();
+    let ids: Vec<_> = loaded.receipts.keys().map(ReceiptId::as_str).collect();
+    assert_eq!(ids, ["r", "r1", "r3"]);
+    assert_eq!(
+        loaded.receipts[&ReceiptId::new("r3")].transaction.label,
+        "Épicerie ✓"
+    );
+}
+
+/// Every byte at which an append can stop: the lines before it load, the rest is torn,
+/// and the next record lands after the last whole line.
+#[tokio::test]
+async fn every_cut_of_the_journal_loads_and_the_next_record_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = JsonFileStateStore::new(dir.path());
+    let base = state_with("r");
+    store.save(&base).await.unwrap();
+    let changes = [
+        StateChange::ReceiptsSeen(vec![receipt_labelled("r1", "Crème brûlée 🍮")]),
+        StateChange::WatermarkAdvanced {
+            account: AccountId::new("acc"),
+            watermark: Watermark::new("été-🌞"),
+        },
+    ];
+    store.record(&changes).await.unwrap();
+    let whole = std::fs::read(store.journal_path()).unwrap();
+    let next = StateChange::ReceiptsSeen(vec![receipt_labelled("r9", "Thé 🍵")]);
+
+    for cut in 0..=whole.len() {
+        let kept = &whole[..cut];
+        std::fs::write(store.journal_path(), kept).unwrap();
+        let mut expected = base.clone();
+        let whole_lines = kept.iter().filter(|&&b| b == b'\n').count();
+        for change in &changes[..whole_lines] {
+            expected.apply(change);
+        }
+        let loaded = store
+            .load()
+            .await
+            .unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
+        assert_eq!(loaded.as_ref(), Some(&expected), "cut at {cut}");
+
+        store.record(std::slice::from_ref(&next)).await.unwrap();
+        expected.apply(&next);
+        let loaded = store
+            .load()
+            .await
+            .unwrap_or_else(|e| panic!("cut at {cut}, then a record: {e}"));
+        assert_eq!(
+            loaded.as_ref(),
+            Some(&expected),
+            "cut at {cut}, then a record"
+        );
+    }
+}
+
+/// Pages written out of order can leave the last line whole in length but garbled
+/// (zeros, broken UTF-8) before its newline: it is torn too, and cut off, so it never
+/// ends up in the middle.
+#[tokio::test]
+async fn a_garbled_last_line_with_its_newline_is_torn_and_cut_off() {
+    for garbled in [
+        &b"{\"receipts_seen\":[\0\0\0\0\n"[..],
+        b"{\"watermark_advanced\xff\xfe\n",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = JsonFileStateStore::new(dir.path());
+        store.save(&state_with("r")).await.unwrap();
+        let advance = |w: &str| StateChange::WatermarkAdvanced {
+            account: AccountId::new("acc"),
+            watermark: Watermark::new(w),
+        };
+        store.record(&[advance("w1")]).await.unwrap();
+        let mut journal = std::fs::OpenOptions::new()
+            .append(true)
+            .open(store.journal_path())
+            .unwrap();
+        journal.write_all(garbled).unwrap();
+
+        let loaded = store
+            .load()
+            .await
+            .expect("a garbled last line is torn")
+            .unwrap();
+        assert_eq!(
+            loaded.watermarks[&AccountId::new("acc")],
+            Watermark::new("w1")
+        );
+        store.record(&[advance("w2")]).await.unwrap();
+        let loaded = store
+            .load()
+            .await
+            .expect("the garbled line was cut, not left in the middle")
+            .unwrap();
+        assert_eq!(
+            loaded.watermarks[&AccountId::new("acc")],
+            Watermark::new("w2")
+        );
+    }
+}
+
+/// A bad line in the middle cannot come from an unfinished append: it is reported as the
+/// state's corruption, with its line number, never skipped, whatever its bytes.
+#[tokio::test]
+async fn a_line_in_the_middle_that_is_not_utf8_is_reported_with_its_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = JsonFileStateStore::new(dir.path());
+    store.save(&state_with("r")).await.unwrap();
+    let advance = |w: &str| StateChange::WatermarkAdvanced {
+        account: AccountId::new("acc"),
+        watermark: Watermark::new(w),
+    };
+    store.record(&[advance("w1")]).await.unwrap();
+    let first = std::fs::read(store.journal_path()).unwrap();
+    store.record(&[advance("w2")]).await.unwrap();
+    let both = std::fs::read(store.journal_path()).unwrap();
+    let mut journal = first.clone();
+    journal.extend_from_slice(b"{\"watermark_advanced\":\"\xc3\"}\n");
+    journal.extend_from_slice(&both[first.len()..]);
+    std::fs::write(store.journal_path(), &journal).unwrap();
+
+    let err = store.load().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::State, "{err}");
+    let shown = err.to_string();
+    assert!(shown.contains("state.journal"), "{shown}");
+    assert!(shown.contains("line 2 is corrupt"), "{shown}");
+    assert_eq!(
+        std::fs::read(store.journal_path()).unwrap(),
+        journal,
+        "left as it was"
+    );
+}
+
+/// A whole, well-formed line that is not a change this version knows was not torn by a
+/// crash (a newer receipt-sync may have written it): it is reported, even last, rather
+/// than dropped, and the next record leaves it in place.
+#[tokio::test]
+async fn a_last_line_this_version_does_not_know_is_reported_not_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = JsonFileStateStore::new(dir.path());
+    store.save(&state_with("r")).await.unwrap();
+    let advance = StateChange::WatermarkAdvanced {
+        account: AccountId::new("acc"),
+        watermark: Watermark::new("w1"),
+    };
+    store.record(std::slice::from_ref(&advance)).await.unwrap();
+    let mut journal = std::fs::OpenOptions::new()
+        .append(true)
+        .open(store.journal_path())
+        .unwrap();
+    journal
+        .write_all(b"{\"change_from_the_future\":{\"at\":1}}\n")
+        .unwrap();
+    drop(journal);
+    let before = std::fs::read(store.journal_path()).unwrap();
+
+    let err = store.load().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::State, "{err}");
+    assert!(err.to_string().contains("line 2"), "{err}");
+    assert!(err.to_string().contains("upgrade"), "{err}");
+    store.record(std::slice::from_ref(&advance)).await.unwrap();
+    let after = std::fs::read(store.journal_path()).unwrap();
+    assert_eq!(
+        &after[..before.len()],
+        &before[..],
+        "the line is still there"
+    );
 }

@@ -1,6 +1,6 @@
 //! A state store in memory, for tests and for embedders that persist elsewhere.
 
-use super::{StateChange, StateLock, StateStore, SyncState};
+use super::{STATE_VERSION, StateChange, StateLock, StateStore, SyncState};
 use crate::error::{Error, Result};
 use async_trait::async_trait;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -70,7 +70,11 @@ impl StateStore for InMemoryStateStore {
             .state
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let state = guard.get_or_insert_with(SyncState::default);
+        // As the file store loads changes recorded before any save: a current-format state.
+        let state = guard.get_or_insert_with(|| SyncState {
+            version: STATE_VERSION,
+            ..SyncState::default()
+        });
         for change in changes {
             state.apply(change);
         }
@@ -84,5 +88,28 @@ impl StateStore for InMemoryStateStore {
             });
         }
         Ok(StateLock::new(Unlock(self.inner.locked.clone())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::AccountId;
+    use crate::source::Watermark;
+
+    #[tokio::test]
+    async fn changes_recorded_before_any_save_make_a_current_format_state() {
+        let store = InMemoryStateStore::new();
+        let change = StateChange::WatermarkAdvanced {
+            account: AccountId::new("acc"),
+            watermark: Watermark::new("w"),
+        };
+        store.record(std::slice::from_ref(&change)).await.unwrap();
+        let state = store.load().await.unwrap().expect("a state");
+        assert_eq!(state.version, STATE_VERSION);
+        assert_eq!(
+            state.watermarks[&AccountId::new("acc")],
+            Watermark::new("w")
+        );
     }
 }

@@ -4,32 +4,39 @@
 //!   temporary file in the same folder, fsynced, renamed over the old one, and the
 //!   folder fsynced, so a crash leaves either the old or the new file.
 //! - `state.journal` holds changes recorded since the last save, one JSON line each,
-//!   fsynced as they are appended. A torn last line (a crash mid-append) is ignored,
-//!   and cut off before the next append; an append that fails halfway (a full disk)
-//!   is cut off at once.
+//!   fsynced as they are appended. A torn last line (a crash mid-append: cut anywhere,
+//!   even inside a character) is ignored, and cut off before the next append; an append
+//!   that fails halfway (a full disk) is cut off at once. The `journal` module has the rule.
 //! - A full disk (or a file-size limit) while writing either file is [`Error::DiskFull`]:
 //!   it stops the sync, and what was saved before stays whole.
 //! - `state.lock` is held with an exclusive [`std::fs::File::try_lock`] for the length of
 //!   a sync, so a second process gets [`Error::AlreadyRunning`].
 //!
-//! Files are created readable by their owner only (mode 0600 on Unix).
+//! The folder and its files are its owner's only, whatever the umask: on Unix the folder
+//! is created 0700 and the files 0600, and a folder or file found wider (made by an
+//! older version, or by hand) is narrowed when the store opens it.
+
+mod journal;
 
 use super::{STATE_VERSION, StateChange, StateLock, StateStore, SyncState};
 use crate::error::{Error, Result};
-use crate::fs_util::{blocking, sync_dir};
+use crate::fs_util::{blocking, create_private_dir, open_private, sync_dir};
 use async_trait::async_trait;
-use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::fs::{self, OpenOptions};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 /// A [`StateStore`] in a folder on disk; see the module docs for the files it keeps.
+///
+/// The folder is the store's own: it is made readable by its owner only (0700 on Unix),
+/// so give the store a folder of its own rather than a shared one.
 #[derive(Clone, Debug)]
 pub struct JsonFileStateStore {
     dir: PathBuf,
 }
 
 impl JsonFileStateStore {
-    /// A store keeping its files in `dir` (created if missing).
+    /// A store keeping its files in `dir` (created if missing, when first written).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self { dir: dir.into() }
     }
@@ -50,15 +57,14 @@ impl JsonFileStateStore {
     }
 
     fn ensure_dir(&self) -> Result<()> {
-        fs::create_dir_all(&self.dir).map_err(|e| Error::io("create folder", &self.dir, e))
+        create_private_dir(&self.dir)
     }
 
     pub(crate) fn load_blocking(&self) -> Result<Option<SyncState>> {
         let path = self.state_path();
-        let mut state = match fs::read(&path) {
-            Ok(bytes) => Some(decode_state(&path, &bytes)?),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(Error::io("read", &path, e)),
+        let mut state = match read_if_present(&path)? {
+            Some(bytes) => Some(decode_state(&path, &bytes)?),
+            None => None,
         };
         let changes = self.read_journal()?;
         if !changes.is_empty() {
@@ -75,33 +81,10 @@ impl JsonFileStateStore {
 
     fn read_journal(&self) -> Result<Vec<StateChange>> {
         let path = self.journal_path();
-        let file = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::io("read", &path, e)),
-        };
-        let mut changes = Vec::new();
-        let mut lines = BufReader::new(file).lines().peekable();
-        let mut number = 0usize;
-        while let Some(line) = lines.next() {
-            number += 1;
-            let line = line.map_err(|e| Error::io("read", &path, e))?;
-            let is_last = lines.peek().is_none();
-            match serde_json::from_str::<StateChange>(&line) {
-                Ok(change) => changes.push(change),
-                // A crash while appending leaves at most one torn line, at the end.
-                Err(_) if is_last => break,
-                Err(e) => {
-                    return Err(Error::State {
-                        path,
-                        detail: format!(
-                            "journal line {number} is corrupt ({e}); move the file aside to start over"
-                        ),
-                    });
-                }
-            }
+        match read_if_present(&path)? {
+            Some(bytes) => journal::parse(&path, &bytes),
+            None => Ok(Vec::new()),
         }
-        Ok(changes)
     }
 
     fn encode(&self, state: &SyncState) -> Result<Vec<u8>> {
@@ -114,7 +97,8 @@ impl JsonFileStateStore {
     fn save_blocking(&self, json: &[u8]) -> Result<()> {
         self.ensure_dir()?;
         let path = self.state_path();
-        // tempfile creates its files readable by their owner only (0600 on Unix).
+        // tempfile creates its files readable by their owner only (mode 0600 given to
+        // open(2) on Unix, so whatever the umask); the rename keeps that mode.
         let mut tmp = tempfile::Builder::new()
             .prefix(".state.json.")
             .suffix(".tmp")
@@ -149,30 +133,20 @@ impl JsonFileStateStore {
             })?;
             buf.push(b'\n');
         }
-        let mut file = open_owner_only(
-            OpenOptions::new().create(true).read(true).append(true),
-            &path,
-        )?;
-        let start = cut_torn_line(&mut file).map_err(|e| Error::io("repair", &path, e))?;
-        if let Err(error) = file.write_all(&buf).and_then(|()| file.sync_data()) {
-            // A full disk can take part of the line. Once a later append succeeds, it
-            // would sit in the middle of the journal, where a torn line is corruption:
-            // cut it off (shrinking needs no space).
-            if let Err(cut) = file.set_len(start).and_then(|()| file.sync_data()) {
-                tracing::warn!(%cut, "could not cut a partial journal line");
-            }
-            return Err(write_error("append to", &path, error));
-        }
-        Ok(())
+        let mut file = journal::open(&path).map_err(|e| write_error("open", &path, e))?;
+        let end =
+            journal::end_of_whole_lines(&mut file).map_err(|e| Error::io("repair", &path, e))?;
+        journal::append_at(&mut file, end, &buf).map_err(|e| write_error("append to", &path, e))
     }
 
     fn lock_blocking(&self) -> Result<StateLock> {
         self.ensure_dir()?;
         let path = self.lock_path();
-        let file = open_owner_only(
+        let file = open_private(
             OpenOptions::new().create(true).truncate(false).write(true),
             &path,
-        )?;
+        )
+        .map_err(|e| write_error("open", &path, e))?;
         match file.try_lock() {
             Ok(()) => Ok(StateLock::new(file)),
             Err(fs::TryLockError::WouldBlock) => Err(Error::AlreadyRunning {
@@ -206,40 +180,6 @@ fn decode_state(path: &Path, bytes: &[u8]) -> Result<SyncState> {
     serde_json::from_slice(bytes).map_err(corrupt)
 }
 
-/// Cuts off a torn last line of the journal, left by a crash mid-append: `load` ignores
-/// it, but an append after it would make it a corrupt line in the middle. Returns the
-/// journal's length, which then ends with a whole line (or is zero).
-fn cut_torn_line(file: &mut File) -> std::io::Result<u64> {
-    const STEP: u64 = 8 * 1024;
-    let len = file.metadata()?.len();
-    let mut end = len;
-    let mut chunk = Vec::new();
-    while end > 0 {
-        // The last byte alone first: almost always a newline, and then all is well.
-        let from = if end == len {
-            end - 1
-        } else {
-            end.saturating_sub(STEP)
-        };
-        chunk.resize(usize::try_from(end - from).unwrap_or(0), 0);
-        file.seek(SeekFrom::Start(from))?;
-        file.read_exact(&mut chunk)?;
-        if let Some(i) = chunk.iter().rposition(|&b| b == b'\n') {
-            end = from + i as u64 + 1;
-            break;
-        }
-        end = from;
-    }
-    if end < len {
-        tracing::warn!(
-            dropped = len - end,
-            "cutting a torn last line off the state journal"
-        );
-        file.set_len(end)?;
-    }
-    Ok(end)
-}
-
 /// A failed write of the state's files. A full disk (or a file-size limit) becomes
 /// [`Error::DiskFull`], which stops the sync and says what to do; the state saved before
 /// is whole, since files are replaced by rename and partial appends are cut off.
@@ -254,13 +194,18 @@ fn write_error(operation: &'static str, path: &Path, e: std::io::Error) -> Error
     Error::io(operation, path, e)
 }
 
-fn open_owner_only(options: &mut OpenOptions, path: &Path) -> Result<File> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path).map_err(|e| Error::io("open", path, e))
+/// A file's bytes, or `None` if it does not exist; a file readable by others is narrowed
+/// first (see [`open_private`]).
+fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>> {
+    let mut file = match open_private(OpenOptions::new().read(true), path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("read", path, e)),
+    };
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .map_err(|e| Error::io("read", path, e))?;
+    Ok(Some(bytes))
 }
 
 #[async_trait]
