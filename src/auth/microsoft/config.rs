@@ -313,7 +313,7 @@ pub(crate) fn is_loopback(url: &Url) -> bool {
 }
 
 fn default_http_client() -> Result<reqwest::Client> {
-    reqwest::Client::builder()
+    crate::http::client_builder()
         // Never follow a redirect from a token endpoint (oauth2 v5 upgrade guide: SSRF).
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))

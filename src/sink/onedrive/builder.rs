@@ -111,11 +111,14 @@ impl OneDriveSinkBuilder {
         }
     }
 
-    /// The timeouts of the default clients (not of clients given with
-    /// [`with_http_client`](Self::with_http_client)): to connect, of silence while a
-    /// response is awaited or read, and of one whole request, body included (defaults
-    /// [`DEFAULT_CONNECT_TIMEOUT`], [`DEFAULT_IDLE_TIMEOUT`], [`DEFAULT_REQUEST_TIMEOUT`]).
-    /// A timeout is a transient error, retried with the retry policy.
+    /// The timeouts: to connect, of silence while a response is awaited or read, and of
+    /// one whole request, body included (defaults [`DEFAULT_CONNECT_TIMEOUT`],
+    /// [`DEFAULT_IDLE_TIMEOUT`], [`DEFAULT_REQUEST_TIMEOUT`]). The request timeout is set
+    /// on every request, so it also bounds clients given with
+    /// [`with_http_client`](Self::with_http_client) and
+    /// [`with_upload_http_client`](Self::with_upload_http_client) (replacing their own);
+    /// the connect and idle timeouts are those of the default clients only (reqwest sets
+    /// them per client). A timeout is a transient error, retried with the retry policy.
     pub fn with_timeouts(mut self, connect: Duration, idle: Duration, request: Duration) -> Self {
         self.timeouts = Timeouts {
             connect,
@@ -138,16 +141,22 @@ impl OneDriveSinkBuilder {
         self
     }
 
-    /// The client for Graph API requests (default: a new one that follows no redirect).
-    /// Give it no default `Authorization` header: the sink adds the bearer itself, and
-    /// only for the Graph host.
+    /// The client for Graph API requests (default: a new one that follows no redirect
+    /// and sends no `Referer`). Give it no default `Authorization` header: the sink adds
+    /// the bearer itself, and only for the Graph host. Build it with
+    /// `redirect(reqwest::redirect::Policy::none())` and `referer(false)`: a client that
+    /// follows redirects hands the request to whatever host a redirect names.
     pub fn with_http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
         self
     }
 
     /// The client for upload-session URLs, which never carries a bearer token
-    /// (default: a new one, separate from the API client).
+    /// (default: a new one, separate from the API client, that follows no redirect and
+    /// sends no `Referer`). An upload URL is itself a credential (onedrive-graph.md §3):
+    /// build this client with `redirect(reqwest::redirect::Policy::none())` and
+    /// `referer(false)`, or a redirect would carry the URL to another host as `Referer`
+    /// (reqwest sets that header while following, after any per-request header).
     pub fn with_upload_http_client(mut self, client: reqwest::Client) -> Self {
         self.upload_http = Some(client);
         self
@@ -259,6 +268,7 @@ impl OneDriveSinkBuilder {
             },
             base,
             drive_path,
+            request_timeout: self.timeouts.request,
             tokens: self.tokens,
             retry: self.retry,
             user_agent,
@@ -282,7 +292,7 @@ impl OneDriveSinkBuilder {
 fn default_client(timeouts: Timeouts) -> Result<reqwest::Client> {
     // No redirects: a redirect target must never receive the bearer token. (Falling
     // back to `Client::default()` on failure would follow redirects: refuse instead.)
-    reqwest::Client::builder()
+    crate::http::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(timeouts.connect)
         .read_timeout(timeouts.idle)

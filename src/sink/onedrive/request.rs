@@ -12,6 +12,7 @@ use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, USER_AGENT};
 use reqwest::{Method, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
+use std::time::Duration;
 use url::Url;
 
 /// What a builder hands over.
@@ -20,6 +21,7 @@ pub(crate) struct ClientParts {
     pub upload: reqwest::Client,
     pub base: Url,
     pub drive_path: String,
+    pub request_timeout: Duration,
     pub tokens: Arc<dyn AccessTokenProvider>,
     pub retry: RetryConfig,
     pub user_agent: HeaderValue,
@@ -35,6 +37,9 @@ pub(crate) struct GraphClient {
     base: Url,
     /// `{base}/me/drive` or `{base}/drives/{id}`.
     pub(super) drive: String,
+    /// The bound on each request, set per request so that it holds for a caller's
+    /// client too.
+    request_timeout: Duration,
     tokens: Arc<dyn AccessTokenProvider>,
     pub retry: RetryConfig,
     pub throttle: Throttle,
@@ -115,6 +120,7 @@ impl GraphClient {
             upload: parts.upload,
             drive: format!("{base_str}{}", parts.drive_path),
             base: parts.base,
+            request_timeout: parts.request_timeout,
             tokens: parts.tokens,
             retry: parts.retry,
             throttle: Throttle::default(),
@@ -223,6 +229,7 @@ impl GraphClient {
             let mut request = self
                 .api
                 .request(method.clone(), url.clone())
+                .timeout(self.request_timeout)
                 .header(USER_AGENT, self.user_agent.clone());
             if self.is_graph_host(url) {
                 request = request.bearer_auth(token.expose());
@@ -260,6 +267,7 @@ impl GraphClient {
         self.throttle.wait().await;
         self.upload
             .request(method, url.clone())
+            .timeout(self.request_timeout)
             .header(USER_AGENT, self.user_agent.clone())
     }
 }

@@ -2,19 +2,19 @@
 
 use super::auth::{Authenticator, QONTO_SANDBOX_TOKEN_URL, QONTO_TOKEN_URL, QontoAuth, QontoOAuth};
 use super::client::{QontoClient, STAGING_HEADER};
-use super::download::UrlCache;
+use super::download::{DownloadDeadline, UrlCache};
 use super::limiter::{QontoRateLimit, RateLimiter};
 use super::paginate::{Pager, PagingMode};
 use super::{Inner, QontoSource};
 use crate::auth::SecretString;
 use crate::error::{Error, Result};
-use crate::http::RetryConfig;
+use crate::http::{RetryConfig, is_secure_or_loopback};
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::redirect::Policy;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use url::{Host, Url};
+use url::Url;
 
 /// Qonto's production API (qonto.md §1.4).
 pub const QONTO_BASE_URL: &str = "https://thirdparty.qonto.com";
@@ -27,9 +27,10 @@ const MAX_DOWNLOAD_REDIRECTS: usize = 5;
 /// Builds a [`QontoSource`]. Every setting has a default; [`build`](Self::build) validates.
 ///
 /// Defaults: production base URL, 10 s connect and 30 s request timeouts (downloads:
-/// 60 s without a byte, no total limit), [`RetryConfig::default`], a
-/// [`QontoRateLimit::default`] of 100 requests then 15 a second, a 5-minute overlap on
-/// the watermark, pre-signed URLs reused for 25 minutes, [`PagingMode::Detect`].
+/// 60 s without a byte, and 60 s plus 1 s per 32 KiB of waiting for the storage host in
+/// all), [`RetryConfig::default`], a [`QontoRateLimit::default`] of 100 requests then 15
+/// a second, a 5-minute overlap on the watermark, pre-signed URLs reused for 25 minutes,
+/// [`PagingMode::Detect`].
 #[derive(Clone, Debug)]
 pub struct QontoSourceBuilder {
     auth: QontoAuth,
@@ -40,6 +41,7 @@ pub struct QontoSourceBuilder {
     connect_timeout: Duration,
     timeout: Duration,
     download_idle_timeout: Duration,
+    download_deadline: DownloadDeadline,
     user_agent: String,
     retry: RetryConfig,
     rate_limit: QontoRateLimit,
@@ -60,6 +62,7 @@ impl QontoSourceBuilder {
             connect_timeout: Duration::from_secs(10),
             timeout: Duration::from_secs(30),
             download_idle_timeout: Duration::from_secs(60),
+            download_deadline: DownloadDeadline::default(),
             user_agent: concat!("receipt-sync/", env!("CARGO_PKG_VERSION")).to_owned(),
             retry: RetryConfig::default(),
             rate_limit: QontoRateLimit::default(),
@@ -91,15 +94,29 @@ impl QontoSourceBuilder {
         self
     }
 
-    /// Uses `client` for API calls. It should not follow redirects (the sandbox
-    /// redirects to its login page, qonto.md §1.4) and must carry no default
-    /// credentials. Downloads always use a separate client without credentials.
+    /// Uses `client` for API calls (not for downloads, which always use a client of
+    /// their own that carries no credential).
+    ///
+    /// # Contract
+    /// - Build it with `redirect(reqwest::redirect::Policy::none())`. A client that
+    ///   follows redirects takes `X-Qonto-Staging-Token` to the redirect target (reqwest
+    ///   strips only `Authorization` and cookies, and only on a change of host or port),
+    ///   and, unless built with `referer(false)`, the API URL as `Referer`; the sandbox
+    ///   redirects to its login page (qonto.md §1.4). An answer that comes from another
+    ///   scheme, host or port than the base URL is refused unread with [`Error::Config`].
+    /// - Give it no default `Authorization` or staging header: the source adds them to
+    ///   each API request itself.
+    /// - The request timeout of [`with_timeouts`](Self::with_timeouts) is set on every
+    ///   request and replaces the client's own; its connect timeout is the client's.
     pub fn with_http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
         self
     }
 
-    /// Sets the connect timeout and the whole-request timeout of API calls.
+    /// Sets the connect timeout and the whole-request timeout of API calls. The request
+    /// timeout bounds every API request, also through a client given with
+    /// [`with_http_client`](Self::with_http_client); a timeout is retried like any
+    /// transport failure.
     pub fn with_timeouts(mut self, connect: Duration, request: Duration) -> Self {
         self.connect_timeout = connect;
         self.timeout = request;
@@ -109,6 +126,22 @@ impl QontoSourceBuilder {
     /// Fails a download after this long without receiving a byte.
     pub fn with_download_idle_timeout(mut self, idle: Duration) -> Self {
         self.download_idle_timeout = idle;
+        self
+    }
+
+    /// Bounds the time a download may spend waiting for the storage host, scaled to the
+    /// attachment's `file_size`: `base + file_size / min_bytes_per_second` (default 60 s
+    /// plus 1 s per 32 KiB). A host that drips its bytes just fast enough to beat the
+    /// idle timeout would otherwise hold the download, and an upload slot, forever.
+    ///
+    /// Only waiting for the host counts, not the time the archive takes to consume the
+    /// bytes already received, so a slow archive never fails a download. When the
+    /// budget is spent the download fails with [`Error::Transient`] (opened again later).
+    pub fn with_download_deadline(mut self, base: Duration, min_bytes_per_second: u64) -> Self {
+        self.download_deadline = DownloadDeadline {
+            base,
+            min_bytes_per_second,
+        };
         self
     }
 
@@ -154,8 +187,14 @@ impl QontoSourceBuilder {
     ///
     /// # Errors
     /// [`Error::Config`] for a bad or non-`https` remote URL, an empty or
-    /// unsendable credential, or a client that cannot be built.
+    /// unsendable credential, a download deadline with a zero rate, or a client that
+    /// cannot be built.
     pub fn build(self) -> Result<QontoSource> {
+        if self.download_deadline.min_bytes_per_second == 0 {
+            return Err(Error::Config(
+                "the Qonto download deadline needs a rate of at least 1 byte per second".to_owned(),
+            ));
+        }
         let base = checked_url("base URL", &self.base_url)?;
         let base = base.as_str().trim_end_matches('/').to_owned();
         let staging = match &self.staging_token {
@@ -183,6 +222,7 @@ impl QontoSourceBuilder {
             base,
             auth,
             staging,
+            timeout: self.timeout,
             retry: self.retry,
             limiter: RateLimiter::new(self.rate_limit),
         };
@@ -191,6 +231,7 @@ impl QontoSourceBuilder {
                 client,
                 pager: Pager::new(self.paging),
                 download,
+                download_deadline: self.download_deadline,
                 urls: UrlCache::default(),
                 targets: Mutex::new(HashMap::new()),
                 overlap: self.overlap,
@@ -199,10 +240,10 @@ impl QontoSourceBuilder {
         })
     }
 
-    /// A client builder with this builder's timeouts and user agent, and no default
-    /// headers: credentials are added per request, only to the API host.
+    /// A client builder with this builder's timeouts and user agent, no default headers
+    /// (credentials are added per request, only to the API host) and no `Referer`.
     fn client_builder(&self) -> reqwest::ClientBuilder {
-        reqwest::Client::builder()
+        crate::http::client_builder()
             .connect_timeout(self.connect_timeout)
             .user_agent(self.user_agent.clone())
     }
@@ -259,7 +300,7 @@ fn sensitive(value: &str, what: &str) -> Result<HeaderValue> {
 
 fn checked_url(what: &str, text: &str) -> Result<Url> {
     let url = Url::parse(text).map_err(|e| Error::Config(format!("bad Qonto {what}: {e}")))?;
-    if !is_allowed(&url) {
+    if !is_secure_or_loopback(&url) {
         return Err(Error::Config(format!(
             "the Qonto {what} must use https (http is allowed only for 127.0.0.1, ::1 and localhost)"
         )));
@@ -267,28 +308,15 @@ fn checked_url(what: &str, text: &str) -> Result<Url> {
     Ok(url)
 }
 
-/// `https`, or `http` to a loopback host: nothing else carries credentials or receipts.
-pub(crate) fn is_allowed(url: &Url) -> bool {
-    match url.scheme() {
-        "https" => url.host().is_some(),
-        "http" => match url.host() {
-            Some(Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(Host::Ipv6(ip)) => ip.is_loopback(),
-            Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-            None => false,
-        },
-        _ => false,
-    }
-}
-
 /// Downloads follow a few redirects, only to allowed URLs. The download client has no
-/// credential to leak, whatever the target (qonto.md §2.3).
+/// credential to leak, whatever the target (qonto.md §2.3). A refused redirect is
+/// permanent: the same URL redirects the same way when tried again.
 fn download_redirects() -> Policy {
     Policy::custom(|attempt| {
         if attempt.previous().len() > MAX_DOWNLOAD_REDIRECTS {
-            attempt.error("too many redirects")
-        } else if !is_allowed(attempt.url()) {
-            attempt.error("redirect to a non-https URL")
+            attempt.error("the storage host redirected more than 5 times")
+        } else if !is_secure_or_loopback(attempt.url()) {
+            attempt.error("the storage host redirected to a URL that is not https")
         } else {
             attempt.follow()
         }

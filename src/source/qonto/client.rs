@@ -1,8 +1,9 @@
 //! The Qonto API over HTTP: one function per endpoint, one request path for all.
 //!
 //! Every request goes through [`QontoClient::get`]: client-side rate limit, the
-//! credential, the sandbox header, `RetryConfig` for 429/5xx/transport failures,
-//! at most one credential refresh on a 401, and HTML detection.
+//! credential, the sandbox header, the request timeout, `RetryConfig` for
+//! 429/5xx/transport failures, at most one credential refresh on a 401, HTML
+//! detection, and the refusal of any answer from another host than the API's.
 
 use super::auth::{Authenticator, looks_like_html};
 use super::error::{QontoError, malformed, network, retry_after};
@@ -10,11 +11,12 @@ use super::limiter::RateLimiter;
 use super::model::{AttachmentEnvelope, ListPage, Meta, OrganizationEnvelope};
 use crate::auth::SecretString;
 use crate::error::{Error, Result};
-use crate::http::RetryConfig;
+use crate::http::{RetryConfig, same_origin};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 use url::Url;
 
 /// Query parameters, in order; repeated names for `name[]` arrays (qonto.md §2).
@@ -32,6 +34,9 @@ pub(crate) struct QontoClient {
     pub(crate) auth: Authenticator,
     /// The staging token, marked sensitive.
     pub(crate) staging: Option<HeaderValue>,
+    /// The bound on each request, set per request so that it holds for a caller's
+    /// client too.
+    pub(crate) timeout: Duration,
     pub(crate) retry: RetryConfig,
     pub(crate) limiter: RateLimiter,
 }
@@ -141,6 +146,7 @@ impl QontoClient {
         let mut request = self
             .http
             .get(url.clone())
+            .timeout(self.timeout)
             .header(AUTHORIZATION, auth)
             .header(ACCEPT, "application/json");
         if let Some(staging) = &self.staging {
@@ -151,6 +157,13 @@ impl QontoClient {
             .send()
             .await
             .map_err(|e| fail(network(operation, e)))?;
+        if !same_origin(response.url(), url) {
+            // Only a caller's client follows redirects; what it reached is not Qonto.
+            return Err(fail(QontoError::OtherHost {
+                operation: operation.to_owned(),
+                origin: response.url().origin().ascii_serialization(),
+            }));
+        }
         let status = response.status();
         let headers = response.headers().clone();
         if status.is_redirection() {

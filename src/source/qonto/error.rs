@@ -40,6 +40,9 @@ pub(crate) enum QontoError {
     },
     /// HTML where JSON was expected, or a redirect (to the sandbox login).
     LoginPage,
+    /// An answer from `origin`, not from the API host: the caller's client followed a
+    /// redirect. Nothing of it is read.
+    OtherHost { operation: String, origin: String },
     /// A JSON body cut short.
     Truncated { operation: String },
     /// A field that cannot be read.
@@ -66,6 +69,14 @@ impl From<QontoError> for Error {
                 service: SERVICE,
                 hint: STAGING_HINT.to_owned(),
             },
+            // The client is the caller's to fix, and every request would meet the same
+            // redirect: stop the sync rather than fail receipt after receipt.
+            QontoError::OtherHost { operation, origin } => Error::Config(format!(
+                "Qonto's answer to `{operation}` came from {origin}, not from the API host, \
+                 so it was not read: the HTTP client given to `with_http_client` follows \
+                 redirects (the sandbox redirects to its login page when the staging token \
+                 is missing or wrong); build it with `redirect(reqwest::redirect::Policy::none())`"
+            )),
             QontoError::Truncated { operation } => Error::Transient {
                 service: SERVICE,
                 operation,
@@ -88,6 +99,28 @@ pub(crate) fn malformed(field: impl Into<String>, detail: impl Into<String>) -> 
 
 /// A transport failure, with the URL removed (it may be pre-signed).
 pub(crate) fn network(operation: &str, error: reqwest::Error) -> QontoError {
+    QontoError::Network {
+        operation: operation.to_owned(),
+        detail: describe(error),
+    }
+}
+
+/// A download that could not be sent. A redirect the download client refused (to a
+/// URL that is not https, or one hop too many) is permanent: the same URL redirects
+/// the same way every time. Anything else is a transport failure, retried.
+pub(crate) fn download_failure(operation: &str, error: reqwest::Error) -> Error {
+    if error.is_redirect() {
+        return Error::Permanent {
+            service: SERVICE,
+            operation: operation.to_owned(),
+            message: format!("{}; the storage URL is not tried again", describe(error)),
+        };
+    }
+    network(operation, error).into()
+}
+
+/// The error and its causes, without the URL.
+fn describe(error: reqwest::Error) -> String {
     let error = error.without_url();
     let mut detail = error.to_string();
     let mut source = std::error::Error::source(&error);
@@ -96,10 +129,7 @@ pub(crate) fn network(operation: &str, error: reqwest::Error) -> QontoError {
         detail.push_str(&cause.to_string());
         source = cause.source();
     }
-    QontoError::Network {
-        operation: operation.to_owned(),
-        detail,
-    }
+    detail
 }
 
 fn from_status(

@@ -72,6 +72,8 @@ pub(crate) struct Inner {
     pub(crate) pager: paginate::Pager,
     /// Downloads: no default headers, no credentials, ever.
     pub(crate) download: reqwest::Client,
+    /// How long a download may wait for the storage host, by size.
+    pub(crate) download_deadline: download::DownloadDeadline,
     pub(crate) urls: download::UrlCache,
     pub(crate) targets: Mutex<HashMap<AccountId, Target>>,
     pub(crate) overlap: Duration,
