@@ -353,8 +353,7 @@ mod tests {
         for bad in [1, 2] {
             let error = receipts[bad]
                 .as_ref()
-                .err()
-                .expect("an absurd size is refused");
+                .expect_err("an absurd size is refused");
             let expected = format!("transactions[0].attachments[{bad}].file_size");
             assert_eq!(malformed_field(error), expected);
         }
@@ -363,7 +362,7 @@ mod tests {
             serde_json::json!({ "url": "https://s3/x", "file_size": u64::MAX }),
         )
         .unwrap();
-        let error = fresh_url(fresh).err().expect("an absurd size is refused");
+        let error = fresh_url(fresh).expect_err("an absurd size is refused");
         assert_eq!(malformed_field(&error), "attachment.file_size");
     }
 
