@@ -87,6 +87,9 @@ impl RetryConfig {
     /// `jitter` is a number in `[0, 1)`; pass a random one (tests pass fixed ones).
     /// A `Retry-After` larger than [`max_retry_after`](Self::max_retry_after) is
     /// honoured as that maximum, never shortened below the server's wish otherwise.
+    ///
+    /// Any settings are safe, `Duration::MAX` ones included: the time arithmetic
+    /// saturates instead of overflowing.
     pub fn delay_after(
         &self,
         attempt: u32,
@@ -104,11 +107,11 @@ impl RetryConfig {
                     .initial_backoff
                     .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
                     .min(self.max_backoff);
-                // Jitter between half and all of the backoff, so many clients spread out.
-                exp.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
+                jittered(exp, jitter)
             }
         };
-        if elapsed + delay > self.max_elapsed + self.max_retry_after {
+        let budget = self.max_elapsed.saturating_add(self.max_retry_after);
+        if elapsed.saturating_add(delay) > budget {
             return None;
         }
         Some(delay)
@@ -139,6 +142,19 @@ impl RetryConfig {
             }
         }
     }
+}
+
+/// Between half and all of `backoff`, by `jitter` in `[0, 1]`, so many clients spread
+/// out. Never more than `backoff`: `Duration::mul_f64` would panic where the float
+/// product rounds past `Duration::MAX`, and on a NaN jitter.
+fn jittered(backoff: Duration, jitter: f64) -> Duration {
+    let share = if jitter.is_nan() {
+        0.5
+    } else {
+        0.5 + 0.5 * jitter.clamp(0.0, 1.0)
+    };
+    Duration::try_from_secs_f64(backoff.as_secs_f64() * share)
+        .map_or(backoff, |delay| delay.min(backoff))
 }
 
 /// A cheap jitter source with no RNG dependency: the low bits of the clock mixed
@@ -207,6 +223,43 @@ mod tests {
             cfg.delay_after(1, &transient(None), Duration::from_secs(301), 0.5),
             None
         );
+    }
+
+    #[test]
+    fn the_longest_settings_never_overflow() {
+        let longest = RetryConfig::default()
+            .with_max_attempts(u32::MAX)
+            .with_backoff(Duration::MAX, Duration::MAX)
+            .with_max_retry_after(Duration::MAX)
+            .with_max_elapsed(Duration::MAX);
+        let asked = transient(Some(Duration::MAX));
+        let elapsed = Duration::from_secs(1);
+        assert_eq!(
+            longest.delay_after(1, &asked, Duration::ZERO, 0.5),
+            Some(Duration::MAX)
+        );
+        // `elapsed + delay` and `max_elapsed + max_retry_after` both saturate.
+        assert_eq!(
+            longest.delay_after(1, &asked, elapsed, 0.5),
+            Some(Duration::MAX)
+        );
+        let backoff = transient(None);
+        for jitter in [0.0, 0.5, 0.999, 1.0, f64::NAN, f64::INFINITY, -3.0] {
+            let delay = longest.delay_after(40, &backoff, elapsed, jitter).unwrap();
+            assert!(delay >= Duration::MAX / 2, "{jitter}: {delay:?}");
+        }
+        let capped = RetryConfig::default().with_max_elapsed(Duration::MAX);
+        assert_eq!(
+            capped.delay_after(1, &asked, Duration::MAX - elapsed, 0.5),
+            Some(Duration::from_secs(120))
+        );
+    }
+
+    #[test]
+    fn a_nan_jitter_is_half_the_backoff() {
+        let cfg = RetryConfig::default();
+        let d = cfg.delay_after(1, &transient(None), Duration::ZERO, f64::NAN);
+        assert_eq!(d, Some(Duration::from_millis(125)));
     }
 
     #[tokio::test]

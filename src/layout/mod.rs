@@ -20,8 +20,8 @@ pub mod names;
 
 pub use extension::extension_for;
 
-use crate::model::{AccountId, ArchivePath, BankAccount, Receipt};
-use chrono::{Datelike, NaiveDate};
+use crate::model::{AccountId, ArchivePath, BankAccount, PLAUSIBLE_DATES, Receipt};
+use chrono::{Datelike, NaiveDate, TimeDelta};
 use chrono_tz::Tz;
 use names::{clean_text, finish_name, short_tag, utf16_len};
 use serde::{Deserialize, Serialize};
@@ -163,10 +163,17 @@ impl Layout {
     }
 
     /// The day that dates a receipt: its transaction's emission, in the layout's time zone.
+    ///
+    /// An emission outside [`PLAUSIBLE_DATES`] (which the decoders refuse, but an older
+    /// state may hold, and which the planner skips) is first brought to the nearest
+    /// bound: near the ends of chrono's calendar a local time may not exist, and
+    /// converting to it would panic.
     pub fn receipt_day(&self, receipt: &Receipt) -> NaiveDate {
+        let last = PLAUSIBLE_DATES.end - TimeDelta::nanoseconds(1);
         receipt
             .transaction
             .emitted_at
+            .clamp(PLAUSIBLE_DATES.start, last)
             .with_timezone(&self.settings.time_zone)
             .date_naive()
     }

@@ -165,7 +165,70 @@ fn assert_valid_path(layout: &Layout, path: &ArchivePath) -> Result<(), TestCase
     Ok(())
 }
 
+/// Zones with the largest offsets either side of UTC: at the ends of chrono's
+/// calendar their local time does not exist.
+const EXTREME_ZONES: [Tz; 4] = [
+    chrono_tz::Pacific::Kiritimati,
+    chrono_tz::Etc::GMTPlus12,
+    chrono_tz::Europe::Paris,
+    chrono_tz::UTC,
+];
+
+fn at(instant: chrono::DateTime<Utc>) -> Receipt {
+    let mut r = receipt("edge", "Shop", "a.pdf", 0, -100);
+    r.transaction.emitted_at = instant;
+    r
+}
+
+#[test]
+fn a_date_outside_the_believed_range_takes_the_nearest_bound() {
+    let latest = NaiveDate::from_ymd_opt(2199, 12, 31).unwrap();
+    let earliest = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+    for tz in EXTREME_ZONES {
+        let layout = Layout::new(
+            LayoutSettings {
+                period: Period::Month,
+                time_zone: tz,
+            },
+            NameLimits::default(),
+        );
+        let late = layout.receipt_day(&at(chrono::DateTime::<Utc>::MAX_UTC));
+        let early = layout.receipt_day(&at(chrono::DateTime::<Utc>::MIN_UTC));
+        // The bound, seen from `tz`: a day either side at most.
+        assert!(
+            (latest..=latest.succ_opt().unwrap()).contains(&late),
+            "{tz}: {late}"
+        );
+        assert!(
+            (earliest.pred_opt().unwrap()..=earliest).contains(&early),
+            "{tz}: {early}"
+        );
+    }
+}
+
+/// Any second chrono holds, often near its two ends, where local times overflow.
+fn any_second() -> impl Strategy<Value = i64> {
+    let first = chrono::DateTime::<Utc>::MIN_UTC.timestamp();
+    let last = chrono::DateTime::<Utc>::MAX_UTC.timestamp();
+    let days = 3 * 86_400;
+    prop_oneof![first..first + days, last - days..=last, first..=last]
+}
+
 proptest! {
+    #[test]
+    fn any_instant_chrono_holds_gets_a_path(
+        secs in any_second(),
+        zone in 0..EXTREME_ZONES.len(),
+    ) {
+        let layout = Layout::new(
+            LayoutSettings { period: Period::Quarter, time_zone: EXTREME_ZONES[zone] },
+            NameLimits::default(),
+        );
+        let instant = Utc.timestamp_opt(secs, 0).unwrap();
+        let path = layout.receipt_path("Main 0143", &at(instant));
+        prop_assert!(path.as_str().starts_with("Main 0143/"), "{path}");
+    }
+
     #[test]
     fn every_name_is_valid_and_within_limits(
         name in any_text(),

@@ -8,6 +8,7 @@ mod body;
 mod ids;
 mod money;
 mod path;
+mod plausible;
 mod receipt;
 mod scan;
 
@@ -16,6 +17,7 @@ pub use body::Body;
 pub use ids::{AccountId, ReceiptId, SinkItemId, TransactionId};
 pub use money::{CurrencyCode, Money};
 pub use path::{ArchivePath, InvalidArchivePath, PathKey};
+pub use plausible::{Implausible, MAX_RECEIPT_SIZE, PLAUSIBLE_DATES};
 pub use receipt::{Receipt, Transaction, TransactionStatus};
 pub use scan::{
     ArchiveSnapshot, EntryKind, PathIndex, ScanCursor, ScanUpdate, SinkChange, SinkEntry,

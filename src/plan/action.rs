@@ -1,6 +1,6 @@
 //! Decisions as data: a [`Plan`] is an ordered list of [`Action`]s, each with its reason.
 
-use crate::model::{AccountId, ArchivePath, ReceiptId, SinkItemId};
+use crate::model::{AccountId, ArchivePath, Implausible, ReceiptId, SinkItemId};
 use chrono::NaiveDate;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -36,6 +36,9 @@ pub enum SkipReason {
     /// Another receipt of this plan has the same path (a tag collision; practically
     /// never): this one waits, nothing is overwritten.
     PathCollision(ArchivePath),
+    /// A value that places or writes it is impossible (a date outside 1970–2199, a
+    /// size over 250 GiB): kept out until the source sends a believable one.
+    Implausible(Implausible),
 }
 
 /// One step of a plan.
@@ -175,6 +178,9 @@ impl Action {
                 SkipReason::PathCollision(path) => {
                     format!("another receipt has the same path \"{path}\"")
                 }
+                SkipReason::Implausible(what) => {
+                    format!("{what}: the bank sent a wrong value; left out until it is corrected")
+                }
             },
         }
     }
@@ -225,7 +231,8 @@ impl Plan {
             .all(|a| matches!(a, Action::Skip { .. }))
     }
 
-    /// Bytes the plan writes.
+    /// Bytes the plan writes, or `u64::MAX` if they add up to more: sizes come from
+    /// the source, and a sum that wrapped would pass a quota check it must fail.
     pub fn bytes_to_write(&self) -> u64 {
         self.actions
             .iter()
@@ -233,7 +240,7 @@ impl Plan {
                 Action::Upload { size, .. } => *size,
                 _ => 0,
             })
-            .sum()
+            .fold(0, u64::saturating_add)
     }
 
     /// How many actions of each kind (and skips per reason), e.g. `upload` → 3.
@@ -265,6 +272,7 @@ pub fn skip_reason_name(reason: &SkipReason) -> &'static str {
         SkipReason::UnknownAccount(_) => "unknown account",
         SkipReason::TargetOccupied(_) => "target occupied",
         SkipReason::PathCollision(_) => "path collision",
+        SkipReason::Implausible(_) => "implausible",
     }
 }
 
@@ -295,5 +303,34 @@ impl fmt::Display for Plan {
             )?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upload(id: &str, size: u64) -> Action {
+        Action::Upload {
+            receipt: ReceiptId::new(id),
+            path: ArchivePath::from_trusted(format!("A/{id}.pdf")),
+            size,
+            reason: UploadReason::New,
+        }
+    }
+
+    #[test]
+    fn bytes_to_write_saturates_instead_of_wrapping() {
+        let plan = Plan {
+            actions: vec![upload("a", u64::MAX), upload("b", 2), upload("c", u64::MAX)],
+            account_folders: Vec::new(),
+        };
+        assert_eq!(plan.bytes_to_write(), u64::MAX);
+        assert!(plan.to_string().contains(&u64::MAX.to_string()));
+        let small = Plan {
+            actions: vec![upload("a", 3), upload("b", 4)],
+            account_folders: Vec::new(),
+        };
+        assert_eq!(small.bytes_to_write(), 7);
     }
 }

@@ -266,6 +266,11 @@ impl<'a> Planner<'a> {
         if self.state.vanished.contains_key(&receipt.id) {
             return Some(SkipReason::VanishedFromSource);
         }
+        // An older state may hold what the decoders now refuse: never archive it under a
+        // made-up date, never count its size against the quota.
+        if let Some(what) = receipt.implausibility() {
+            return Some(SkipReason::Implausible(what));
+        }
         if receipt.transaction.status == TransactionStatus::Declined
             && !self.options.include_declined
         {

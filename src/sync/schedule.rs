@@ -2,7 +2,7 @@
 
 use super::{SyncReport, Syncer};
 use crate::error::Result;
-use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 use std::future::Future;
 
@@ -12,10 +12,12 @@ use std::future::Future;
 ///   taken, so a day never gets two runs.
 /// - When `at` does not happen on a day (the clocks jump over it), the run is at the
 ///   first local time after the jump, so a day is never skipped.
+/// - At the very end of chrono's calendar (the year 262142), where no later day
+///   exists, it is a day after `now`, or the last instant chrono holds.
 ///
-/// Pure: no clock is read.
+/// Pure: no clock is read. Never panics, whatever `now`.
 pub fn next_run(now: DateTime<Utc>, at: NaiveTime, tz: Tz) -> DateTime<Utc> {
-    let today = now.with_timezone(&tz).date_naive();
+    let today = local_day(now, tz);
     // Yesterday too: around a gap the resolved instant can fall on the next local day.
     let mut day = today.pred_opt().unwrap_or(today);
     loop {
@@ -27,9 +29,22 @@ pub fn next_run(now: DateTime<Utc>, at: NaiveTime, tz: Tz) -> DateTime<Utc> {
         match day.succ_opt() {
             Some(next) => day = next,
             // The end of chrono's calendar: nothing later exists.
-            None => return now + Duration::days(1),
+            None => {
+                return now
+                    .checked_add_signed(Duration::days(1))
+                    .unwrap_or(DateTime::<Utc>::MAX_UTC);
+            }
         }
     }
+}
+
+/// `now`'s date on the local clock in `tz`. At the ends of chrono's calendar that
+/// clock may show a date chrono cannot hold (`date_naive` would panic): the UTC date
+/// stands in.
+fn local_day(now: DateTime<Utc>, tz: Tz) -> NaiveDate {
+    let utc = now.naive_utc();
+    let offset = tz.offset_from_utc_datetime(&utc).fix();
+    utc.checked_add_offset(offset).unwrap_or(utc).date()
 }
 
 /// When the local clock in `tz` shows `at` on `day` (resolving gaps and folds as
@@ -42,7 +57,7 @@ fn occurrence(day: NaiveDate, at: NaiveTime, tz: Tz) -> Option<DateTime<Utc>> {
     // A gap: step forward minute by minute to its end (gaps last at most a few hours;
     // Lord Howe's is 30 minutes).
     (1..=180).find_map(|minutes| {
-        let later = local + Duration::minutes(minutes);
+        let later = local.checked_add_signed(Duration::minutes(minutes))?;
         tz.from_local_datetime(&later)
             .earliest()
             .map(|instant| instant.with_timezone(&Utc))
@@ -204,7 +219,40 @@ mod tests {
         chrono_tz::UTC,
     ];
 
+    #[test]
+    fn the_ends_of_the_calendar_do_not_panic() {
+        for tz in ZONES
+            .iter()
+            .chain(&[chrono_tz::Pacific::Kiritimati, chrono_tz::Etc::GMTPlus12])
+        {
+            for at in [hm(0, 0), hm(2, 30), hm(23, 59)] {
+                let first = DateTime::<Utc>::MIN_UTC;
+                assert!(next_run(first, at, *tz) > first, "{tz} {at}");
+                let last = DateTime::<Utc>::MAX_UTC;
+                assert_eq!(next_run(last, at, *tz), last, "{tz} {at}");
+            }
+        }
+    }
+
+    /// Any second chrono holds but the last, often near the ends of its calendar.
+    fn any_second_but_the_last() -> impl Strategy<Value = i64> {
+        let first = DateTime::<Utc>::MIN_UTC.timestamp();
+        let last = DateTime::<Utc>::MAX_UTC.timestamp();
+        let days = 3 * 86_400;
+        prop_oneof![first..first + days, last - days..last, first..last]
+    }
+
     proptest! {
+        #[test]
+        fn any_instant_chrono_holds_has_a_next_run(
+            secs in any_second_but_the_last(),
+            zone in 0usize..ZONES.len(),
+            hour in 0u32..24,
+        ) {
+            let now = DateTime::from_timestamp(secs, 0).unwrap();
+            prop_assert!(next_run(now, hm(hour, 0), ZONES[zone]) > now);
+        }
+
         #[test]
         fn never_past_never_far_never_twice_a_day(
             secs in 0i64..4_000_000_000,

@@ -10,6 +10,11 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// The farthest a pause reaches, as tokio caps its own `sleep` (about 30 years; a
+/// longer one overflows the clock on some systems): `Instant + Duration::MAX` panics,
+/// and the delay comes from a server's `Retry-After` bounded only by configuration.
+const FARTHEST: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
+
 /// The shared pause.
 #[derive(Debug, Default)]
 pub(crate) struct Throttle {
@@ -34,9 +39,11 @@ impl Throttle {
         }
     }
 
-    /// Holds every request back for `delay` from now (never shortens a longer pause).
+    /// Holds every request back for `delay` from now, [`FARTHEST`] at most (never
+    /// shortens a longer pause).
     pub(crate) fn pause_for(&self, delay: Duration) {
-        let until = Instant::now() + delay;
+        let now = Instant::now();
+        let until = now.checked_add(delay.min(FARTHEST)).unwrap_or(now);
         let mut slot = self
             .not_before
             .lock()
@@ -60,6 +67,17 @@ impl Throttle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_longest_pause_does_not_overflow_the_clock() {
+        let throttle = Throttle::default();
+        throttle.pause_for(Duration::MAX);
+        let until = throttle.paused_until().expect("a pause is in force");
+        assert!(until > Instant::now() + Duration::from_secs(365 * 24 * 3600));
+        // A shorter one later does not cut it short.
+        throttle.pause_for(Duration::from_secs(1));
+        assert_eq!(throttle.paused_until(), Some(until));
+    }
 
     #[tokio::test]
     async fn every_waiter_waits_for_the_longest_pause() {

@@ -17,6 +17,13 @@ pub const QONTO_TOKEN_URL: &str = "https://oauth.qonto.com/oauth2/token";
 /// Qonto's sandbox token endpoint (qonto.md §1.4).
 pub const QONTO_SANDBOX_TOKEN_URL: &str = "https://oauth-sandbox.staging.qonto.co/oauth2/token";
 
+/// An access token's lifetime when the token endpoint sends no `expires_in`: Qonto's
+/// documented hour (qonto.md §1.2).
+const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
+/// The longest access-token lifetime believed, as for Microsoft's tokens: a larger
+/// `expires_in` is a server's mistake, and added to the clock it would overflow.
+const MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
 /// How [`QontoSource`](super::QontoSource) authenticates.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -70,7 +77,9 @@ impl fmt::Debug for QontoTokens {
 ///
 /// Qonto rotates refresh tokens: the old one stops working 60 seconds after a refresh
 /// (qonto.md §1.2). [`save`](Self::save) is called with the new pair right after each
-/// refresh, before the new access token is used; persist it durably.
+/// refresh, before the new access token is used; persist it durably. When it fails,
+/// the error is returned to the caller that needed a token, the new pair stays in
+/// memory, and the next call saves it again before handing out any token.
 #[async_trait]
 pub trait QontoTokenStore: Send + Sync + fmt::Debug {
     /// Stores `tokens`, replacing the previous pair.
@@ -178,7 +187,10 @@ impl QontoOAuth {
                 // Qonto reads the client credentials from the form body (qonto.md §1.2).
                 .set_auth_type(AuthType::RequestBody),
             http,
-            tokens: tokio::sync::Mutex::new(self.tokens),
+            current: tokio::sync::Mutex::new(Current {
+                tokens: self.tokens,
+                unsaved: false,
+            }),
             store: self.store,
             margin: self.refresh_margin,
         }
@@ -197,9 +209,17 @@ type Client = BasicClient<
 pub(crate) struct OAuthProvider {
     client: Client,
     http: reqwest::Client,
-    tokens: tokio::sync::Mutex<QontoTokens>,
+    current: tokio::sync::Mutex<Current>,
     store: Arc<dyn QontoTokenStore>,
     margin: Duration,
+}
+
+/// The tokens in use, and whether the store has them.
+struct Current {
+    tokens: QontoTokens,
+    /// A refresh rotated them and saving failed: the store holds a refresh token that
+    /// dies 60 s after the rotation, so these are saved before anything else happens.
+    unsaved: bool,
 }
 
 impl fmt::Debug for OAuthProvider {
@@ -213,22 +233,30 @@ impl AccessTokenProvider for OAuthProvider {
     async fn access_token(&self) -> Result<SecretString> {
         // Held across the refresh: refresh tokens rotate, so two concurrent refreshes
         // would race and one would lose its grant (qonto.md §1.2).
-        let mut tokens = self.tokens.lock().await;
-        let margin = chrono::Duration::from_std(self.margin).unwrap_or(chrono::Duration::zero());
-        if Utc::now() + margin < tokens.expires_at {
-            return Ok(tokens.access_token.clone());
+        let mut current = self.current.lock().await;
+        if current.unsaved {
+            self.store.save(&current.tokens).await?;
+            current.unsaved = false;
+            tracing::info!("rotated Qonto tokens saved after an earlier failure");
         }
-        let refreshed = self.refresh(&tokens.refresh_token).await?;
-        *tokens = refreshed.clone();
+        if is_valid_for(&current.tokens, self.margin, Utc::now()) {
+            return Ok(current.tokens.access_token.clone());
+        }
+        let refreshed = self.refresh(&current.tokens.refresh_token).await?;
+        current.tokens = refreshed.clone();
         // The old refresh token dies 60 s from now: persist the new pair at once.
-        self.store.save(&refreshed).await?;
+        if let Err(error) = self.store.save(&refreshed).await {
+            current.unsaved = true;
+            tracing::warn!(%error, "could not save the rotated Qonto tokens; saving again at the next use");
+            return Err(error);
+        }
         Ok(refreshed.access_token)
     }
 
     async fn invalidate(&self, token: &SecretString) {
-        let mut tokens = self.tokens.lock().await;
-        if &tokens.access_token == token {
-            tokens.expires_at = DateTime::<Utc>::MIN_UTC;
+        let mut current = self.current.lock().await;
+        if &current.tokens.access_token == token {
+            current.tokens.expires_at = DateTime::<Utc>::MIN_UTC;
         }
     }
 }
@@ -245,7 +273,11 @@ impl OAuthProvider {
             Ok(response) => response,
             Err(error) => return Err(refresh_error(error)),
         };
-        let lifetime = response.expires_in().unwrap_or(Duration::from_secs(3600));
+        let lifetime = response
+            .expires_in()
+            .unwrap_or(DEFAULT_LIFETIME)
+            .min(MAX_LIFETIME);
+        let now = Utc::now();
         Ok(QontoTokens {
             access_token: SecretString::new(response.access_token().secret().clone()),
             // Rotated when the server sends a new one (qonto.md §1.2); kept otherwise.
@@ -253,10 +285,23 @@ impl OAuthProvider {
                 .refresh_token()
                 .map(|t| SecretString::new(t.secret().clone()))
                 .unwrap_or_else(|| refresh_token.clone()),
-            expires_at: Utc::now()
-                + chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::hours(1)),
+            // At most a day ahead (MAX_LIFETIME), so this cannot overflow; if it did,
+            // the token would count as expired and the next use would refresh it.
+            expires_at: chrono::Duration::from_std(lifetime)
+                .ok()
+                .and_then(|lifetime| now.checked_add_signed(lifetime))
+                .unwrap_or(now),
         })
     }
+}
+
+/// Whether `tokens`' access token is still good `margin` after `now`. A margin too
+/// large to add to the clock leaves no token good enough: each use refreshes.
+fn is_valid_for(tokens: &QontoTokens, margin: Duration, now: DateTime<Utc>) -> bool {
+    chrono::Duration::from_std(margin)
+        .ok()
+        .and_then(|margin| now.checked_add_signed(margin))
+        .is_some_and(|deadline| deadline < tokens.expires_at)
 }
 
 fn refresh_error<RE: std::error::Error + 'static>(

@@ -1,16 +1,20 @@
 //! From Qonto's DTOs to the crate's model, naming the exact field that is wrong.
 
 use super::error::malformed;
-use super::model::{AttachmentDto, Cents, Int, Lenient, TransactionDto};
+use super::model::{AttachmentDto, Cents, Count, Int, Lenient, TransactionDto};
 use crate::auth::SecretString;
 use crate::error::Result;
 use crate::model::{
-    AccountId, CurrencyCode, Money, Receipt, ReceiptId, Transaction, TransactionId,
-    TransactionStatus,
+    AccountId, CurrencyCode, MAX_RECEIPT_SIZE, Money, Receipt, ReceiptId, Transaction,
+    TransactionId, TransactionStatus,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+/// What a timestamp field must hold ([`PLAUSIBLE_DATES`](crate::model::PLAUSIBLE_DATES)),
+/// in error messages.
+const A_TIMESTAMP: &str = "a timestamp between 1970 and 2199";
 
 /// One listed transaction, decoded.
 pub(crate) struct ListedTransaction {
@@ -30,7 +34,7 @@ pub(crate) fn transaction(
     start: Option<NaiveDate>,
 ) -> Result<ListedTransaction> {
     let dto: TransactionDto = object(value, path)?;
-    let updated_at = required(dto.updated_at, path, "updated_at", "a timestamp")?.0;
+    let updated_at = required(dto.updated_at, path, "updated_at", A_TIMESTAMP)?.0;
     let attachments = match dto.attachments {
         Lenient::Present(list) => list,
         Lenient::Missing => {
@@ -57,7 +61,7 @@ pub(crate) fn transaction(
             receipts: Vec::new(),
         });
     }
-    let emitted_at = required(dto.emitted_at, path, "emitted_at", "a timestamp")?.0;
+    let emitted_at = required(dto.emitted_at, path, "emitted_at", A_TIMESTAMP)?.0;
     // Filtered here too, whatever the server did with `emitted_at_from` (UTC days).
     if start.is_some_and(|day| emitted_at.date_naive() < day) {
         return Ok(ListedTransaction {
@@ -77,7 +81,7 @@ pub(crate) fn transaction(
         id: TransactionId::new(id),
         account_id: account.clone(),
         emitted_at,
-        settled_at: optional(dto.settled_at, path, "settled_at", "a timestamp")?.map(|t| t.0),
+        settled_at: optional(dto.settled_at, path, "settled_at", A_TIMESTAMP)?.map(|t| t.0),
         amount: Money::new(
             signed_cents(dto.amount_cents, dto.amount, dto.side, path)?,
             currency,
@@ -115,7 +119,7 @@ fn attachment(
     if id.is_empty() {
         return Err(malformed(format!("{path}.id"), "empty"));
     }
-    let size = required(dto.file_size, path, "file_size", "a byte count")?.0;
+    let size = announced_size(dto.file_size, path)?;
     let receipt = Receipt {
         // `file_name` may lack an extension (qonto.md §2.3); the layout adds one.
         file_name: dto
@@ -126,7 +130,7 @@ fn attachment(
         id: ReceiptId::new(id),
         content_type: dto.file_content_type.ok().filter(|t| !t.is_empty()),
         size,
-        created_at: optional(dto.created_at, path, "created_at", "a timestamp")?
+        created_at: optional(dto.created_at, path, "created_at", A_TIMESTAMP)?
             .map_or(fallback_created, |t| t.0),
         transaction: transaction.clone(),
     };
@@ -136,8 +140,21 @@ fn attachment(
 /// What `GET /v2/attachments/{id}` says about the file (qonto.md §2.3).
 pub(crate) fn fresh_url(dto: AttachmentDto) -> Result<(SecretString, u64)> {
     let url = required(dto.url, "attachment", "url", "a URL")?;
-    let size = required(dto.file_size, "attachment", "file_size", "a byte count")?.0;
+    let size = announced_size(dto.file_size, "attachment")?;
     Ok((url, size))
+}
+
+/// `file_size`, at most [`MAX_RECEIPT_SIZE`]: a larger one cannot be archived, and
+/// summed with others it would overflow the plan's byte count.
+fn announced_size(file_size: Lenient<Count>, path: &str) -> Result<u64> {
+    let size = required(file_size, path, "file_size", "a byte count")?.0;
+    if size > MAX_RECEIPT_SIZE {
+        return Err(malformed(
+            join(path, "file_size"),
+            "larger than 250 GiB, the largest file OneDrive accepts",
+        ));
+    }
+    Ok(size)
 }
 
 /// The amount signed from `side`: `amount_cents` first, else `amount` parsed exactly
@@ -291,6 +308,62 @@ mod tests {
                 ),
             ]
         })
+    }
+
+    fn listed(emitted_at: &str, sizes: &[Value]) -> Result<ListedTransaction> {
+        let attachments: Vec<Value> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, size)| serde_json::json!({ "id": format!("att-{i}"), "file_size": size }))
+            .collect();
+        let value = serde_json::json!({
+            "id": "tx-1", "amount_cents": 100, "currency": "EUR", "side": "debit",
+            "emitted_at": emitted_at, "updated_at": "2026-05-15T08:01:44.000Z",
+            "attachments": attachments,
+        });
+        transaction(value, "transactions[0]", &AccountId::new("acc"), None)
+    }
+
+    fn malformed_field(error: &crate::Error) -> &str {
+        match error {
+            crate::Error::Malformed { field, .. } => field,
+            other => panic!("not a decoding error: {other}"),
+        }
+    }
+
+    #[test]
+    fn a_timestamp_at_the_edge_of_the_calendar_fails_its_transaction() {
+        let Err(error) = listed("+262142-12-31T23:59:59", &[Value::from(3)]) else {
+            panic!("a date no time zone can show was accepted");
+        };
+        assert_eq!(malformed_field(&error), "transactions[0].emitted_at");
+        assert!(error.to_string().contains("1970"), "{error}");
+    }
+
+    #[test]
+    fn an_absurd_size_fails_its_receipt_alone() {
+        let sizes = [
+            Value::from(12),
+            Value::from(u64::MAX.to_string()),
+            Value::from(MAX_RECEIPT_SIZE + 1),
+            Value::from(MAX_RECEIPT_SIZE),
+        ];
+        let receipts = listed("2026-05-15T08:01:44.000Z", &sizes).unwrap().receipts;
+        assert_eq!(receipts[0].as_ref().map(|(r, _)| r.size).ok(), Some(12));
+        for bad in [1, 2] {
+            let error = receipts[bad]
+                .as_ref()
+                .expect_err("an absurd size is refused");
+            let expected = format!("transactions[0].attachments[{bad}].file_size");
+            assert_eq!(malformed_field(error), expected);
+        }
+        assert!(receipts[3].is_ok(), "the bound itself is accepted");
+        let fresh: AttachmentDto = serde_json::from_value(
+            serde_json::json!({ "url": "https://s3/x", "file_size": u64::MAX }),
+        )
+        .unwrap();
+        let error = fresh_url(fresh).expect_err("an absurd size is refused");
+        assert_eq!(malformed_field(&error), "attachment.file_size");
     }
 
     proptest! {

@@ -7,6 +7,7 @@
 //! item fails alone, never its page (qonto.md §7: "deserialize leniently").
 
 use crate::auth::SecretString;
+use crate::model::PLAUSIBLE_DATES;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
@@ -148,7 +149,8 @@ pub(crate) fn decimal_to_cents(text: &str) -> Option<i64> {
 }
 
 /// An instant: RFC 3339 (`2021-03-03T16:06:38.000Z`, qonto.md §2), or a zone-less
-/// date-time read as UTC (`2021-03-10 09:12:44.104211`, seen in §6.1).
+/// date-time read as UTC (`2021-03-10 09:12:44.104211`, seen in §6.1), within
+/// [`PLAUSIBLE_DATES`].
 pub(crate) struct Timestamp(pub DateTime<Utc>);
 
 impl<'de> Deserialize<'de> for Timestamp {
@@ -161,15 +163,20 @@ impl<'de> Deserialize<'de> for Timestamp {
 }
 
 /// Parses an instant the way [`Timestamp`] does.
+///
+/// `%Y` reads any year chrono knows (`+262142-12-31T23:59:59` parses), and such an
+/// instant has no local time east of UTC: outside [`PLAUSIBLE_DATES`] it is no
+/// timestamp, so it fails its own item instead of every later date conversion.
 pub(crate) fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     let text = text.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Some(t.with_timezone(&Utc));
-    }
-    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
-        .iter()
-        .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
-        .map(|naive| naive.and_utc())
+    let parsed = match DateTime::parse_from_rfc3339(text) {
+        Ok(t) => Some(t.with_timezone(&Utc)),
+        Err(_) => ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+            .iter()
+            .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
+            .map(|naive| naive.and_utc()),
+    };
+    parsed.filter(|t| PLAUSIBLE_DATES.contains(t))
 }
 
 /// `{ "organization": … }` (qonto.md §2.1).
@@ -308,5 +315,23 @@ mod tests {
         assert!(parse_time("2021-03-03T16:06:38.000Z").is_some());
         assert!(parse_time("2021-03-10 09:12:44.104211").is_some());
         assert!(parse_time("yesterday").is_none());
+    }
+
+    #[test]
+    fn timestamps_outside_1970_to_2199_are_not_timestamps() {
+        for edge in [
+            "+262142-12-31T23:59:59",
+            "-262143-01-01 00:00:00",
+            "2200-01-01T00:00:00Z",
+            "9999-12-31T23:59:59-23:59",
+            "1969-12-31T23:59:59Z",
+        ] {
+            assert_eq!(parse_time(edge), None, "{edge}");
+        }
+        assert!(parse_time("1970-01-01T00:00:00Z").is_some());
+        assert!(parse_time("2199-12-31 23:59:59.999").is_some());
+        let edge: Lenient<Timestamp> =
+            serde_json::from_value(serde_json::json!("+262142-12-31T23:59:59")).unwrap();
+        assert!(matches!(edge, Lenient::Invalid("a string")));
     }
 }
