@@ -8,7 +8,7 @@ use super::paginate::{Pager, PagingMode};
 use super::{Inner, QontoSource};
 use crate::auth::SecretString;
 use crate::error::{Error, Result};
-use crate::http::RetryConfig;
+use crate::http::{PagingLimits, RetryConfig};
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::redirect::Policy;
 use std::collections::HashMap;
@@ -29,7 +29,8 @@ const MAX_DOWNLOAD_REDIRECTS: usize = 5;
 /// Defaults: production base URL, 10 s connect and 30 s request timeouts (downloads:
 /// 60 s without a byte, no total limit), [`RetryConfig::default`], a
 /// [`QontoRateLimit::default`] of 100 requests then 15 a second, a 5-minute overlap on
-/// the watermark, pre-signed URLs reused for 25 minutes, [`PagingMode::Detect`].
+/// the watermark, pre-signed URLs reused for 25 minutes, [`PagingMode::Detect`],
+/// [`PagingLimits::default`].
 #[derive(Clone, Debug)]
 pub struct QontoSourceBuilder {
     auth: QontoAuth,
@@ -46,6 +47,7 @@ pub struct QontoSourceBuilder {
     overlap: Duration,
     url_max_age: Duration,
     paging: PagingMode,
+    paging_limits: PagingLimits,
 }
 
 impl QontoSourceBuilder {
@@ -66,6 +68,7 @@ impl QontoSourceBuilder {
             overlap: Duration::from_secs(300),
             url_max_age: Duration::from_secs(25 * 60),
             paging: PagingMode::default(),
+            paging_limits: PagingLimits::default(),
         }
     }
 
@@ -150,6 +153,14 @@ impl QontoSourceBuilder {
         self
     }
 
+    /// Bounds each listing (one account's transactions, the bank accounts): past them it
+    /// fails with [`Error::Malformed`] instead of reading on (default
+    /// [`PagingLimits::default`]).
+    pub fn with_paging_limits(mut self, limits: PagingLimits) -> Self {
+        self.paging_limits = limits;
+        self
+    }
+
     /// Validates the settings and builds the source.
     ///
     /// # Errors
@@ -189,7 +200,7 @@ impl QontoSourceBuilder {
         Ok(QontoSource {
             inner: Arc::new(Inner {
                 client,
-                pager: Pager::new(self.paging),
+                pager: Pager::new(self.paging, self.paging_limits),
                 download,
                 urls: UrlCache::default(),
                 targets: Mutex::new(HashMap::new()),
