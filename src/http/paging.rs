@@ -90,7 +90,8 @@ impl PageCount {
             .saturating_add(u64::try_from(items).unwrap_or(u64::MAX));
         if self.items > self.limits.max_items {
             return Err(self.stopped(format!(
-                "more than {} items in one listing (PagingLimits::max_items)",
+                "more than {} items in one listing (PagingLimits::max_items; raise it if the \
+                 data really is that large)",
                 self.limits.max_items
             )));
         }
@@ -101,36 +102,30 @@ impl PageCount {
     pub(crate) fn before_next(&self) -> Result<()> {
         if self.pages >= self.limits.max_pages.max(1) {
             return Err(self.stopped(format!(
-                "more than {} pages in one listing (PagingLimits::max_pages)",
+                "more than {} pages in one listing (PagingLimits::max_pages; raise it if the \
+                 data really is that large)",
                 self.limits.max_pages.max(1)
             )));
         }
         Ok(())
     }
 
-    /// The error for a listing stopped for `why` (a limit, a cycle).
+    /// The error for a listing stopped because `why`.
     pub(crate) fn stopped(&self, why: String) -> Error {
         Error::Malformed {
             service: self.service,
             field: self.link_field.to_owned(),
-            detail: format!(
-                "{why}; the listing was stopped and nothing was taken as complete \
-                 (if the data really is that large, raise the PagingLimits)"
-            ),
+            detail: format!("{why}; the listing was stopped and nothing was taken as complete"),
         }
     }
 
     /// The error for a link back to a page already read.
     pub(crate) fn cycle(&self) -> Error {
-        Error::Malformed {
-            service: self.service,
-            field: self.link_field.to_owned(),
-            detail: format!(
-                "page {} leads back to a page already read, so the listing would never end; \
-                 it was stopped and nothing was taken as complete (a service fault: try again later)",
-                self.pages
-            ),
-        }
+        self.stopped(format!(
+            "page {} leads back to a page already read, so the listing would never end \
+             (a fault of the service: try again later)",
+            self.pages
+        ))
     }
 }
 

@@ -90,8 +90,9 @@ impl LinkWalk {
         }
     }
 
-    /// Records that the listing starts a page at `url` (its first page, or a folder's).
-    fn start(&mut self, url: &str) -> Result<()> {
+    /// Records that the listing is about to read the page at `url`: an error past the page
+    /// limit, or when that page was read already.
+    fn visit(&mut self, url: &str) -> Result<()> {
         self.count.before_next()?;
         if !self.followed.insert(url.to_owned()) {
             return Err(self.count.cycle());
@@ -115,7 +116,7 @@ async fn enumerate(
     let mut items = Vec::new();
     let mut url = start;
     loop {
-        walk.start(&url)?;
+        walk.visit(&url)?;
         let page = client.delta_page(&url).await?;
         walk.read(page.value.len())?;
         items.extend(page.value);
@@ -248,7 +249,7 @@ pub(crate) async fn list_all(
         }
         let mut next = Some(client.children_url(&folder));
         while let Some(url) = next {
-            walk.start(&url)?;
+            walk.visit(&url)?;
             let page = client.children_page(&url).await?;
             walk.read(page.value.len())?;
             for item in page.value {
