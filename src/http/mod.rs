@@ -1,7 +1,9 @@
 //! Plumbing shared by the HTTP connectors.
 
+pub mod paging;
 pub mod retry;
 
+pub use paging::PagingLimits;
 pub use retry::RetryConfig;
 
 use url::{Host, Url};

@@ -4,7 +4,7 @@ use super::OneDriveSink;
 use super::request::GraphClient;
 use crate::auth::AccessTokenProvider;
 use crate::error::{Error, Result};
-use crate::http::RetryConfig;
+use crate::http::{PagingLimits, RetryConfig};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,6 +60,7 @@ pub struct OneDriveSinkBuilder {
     pub(crate) fragment_size: u64,
     pub(crate) use_delta: bool,
     pub(crate) timeouts: Timeouts,
+    pub(crate) paging: PagingLimits,
 }
 
 /// The bounds on every request of the default clients: nothing waits forever.
@@ -81,6 +82,7 @@ impl fmt::Debug for OneDriveSinkBuilder {
             .field("fragment_size", &self.fragment_size)
             .field("use_delta", &self.use_delta)
             .field("timeouts", &self.timeouts)
+            .field("paging", &self.paging)
             .finish_non_exhaustive()
     }
 }
@@ -108,6 +110,7 @@ impl OneDriveSinkBuilder {
                 idle: DEFAULT_IDLE_TIMEOUT,
                 request: DEFAULT_REQUEST_TIMEOUT,
             },
+            paging: PagingLimits::default(),
         }
     }
 
@@ -210,6 +213,14 @@ impl OneDriveSinkBuilder {
         self
     }
 
+    /// Bounds each scan's listing (a delta enumeration, or the folder-by-folder walk without
+    /// delta): past them the scan fails with [`Error::Malformed`] instead of reading on, and
+    /// nothing is taken as deleted (default [`PagingLimits::default`]).
+    pub fn with_paging_limits(mut self, limits: PagingLimits) -> Self {
+        self.paging = limits;
+        self
+    }
+
     /// Checks the settings and builds the sink.
     ///
     /// # Errors
@@ -285,6 +296,7 @@ impl OneDriveSinkBuilder {
             simple_upload_cutoff: self.simple_upload_cutoff,
             fragment_size: self.fragment_size,
             use_delta: self.use_delta,
+            paging: self.paging,
         }))
     }
 }

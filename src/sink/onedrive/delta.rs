@@ -21,17 +21,24 @@
 //! - A 410 carries a `Location` that starts a fresh enumeration; a token the service cannot
 //!   read (400) or a root that vanished (404) also restart from scratch. Either way the
 //!   answer is [`ScanUpdate::Full`].
+//!
+//! # Guarantees
+//! - A listing is complete or an error, never cut short: a page link already followed in
+//!   the same listing (a cycle), a page with no way forward, or a listing past its
+//!   [`PagingLimits`] fails with [`Error::Malformed`](crate::Error::Malformed) at
+//!   `@odata.nextLink`. (A partial listing would make the missing files look deleted, and the
+//!   deletion rules would record tombstones for them.)
 
 use super::error::malformed;
 use super::model::DriveItem;
 use super::request::{Failure, GraphClient};
 use crate::error::Result;
+use crate::http::PagingLimits;
+use crate::http::paging::PageCount;
 use crate::model::{EntryKind, ScanCursor, SinkChange, SinkEntry, SinkItemId};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet, VecDeque};
 
-/// Pages followed in one enumeration before the feed is considered broken.
-const MAX_PAGES: usize = 100_000;
 /// Fresh starts after a 410 in the middle of an enumeration.
 const MAX_RESYNCS: usize = 3;
 /// Deeper parent chains are treated as cycles.
@@ -68,25 +75,64 @@ pub(crate) enum Followed {
     Resync(Option<String>),
 }
 
+/// The page links of one listing: counted against the limits, and remembered, so that a
+/// link back to a page already read is caught when it is given, not after the page limit.
+struct LinkWalk {
+    count: PageCount,
+    followed: HashSet<String>,
+}
+
+impl LinkWalk {
+    fn new(limits: PagingLimits) -> Self {
+        Self {
+            count: PageCount::new(super::error::SERVICE, "@odata.nextLink", limits),
+            followed: HashSet::new(),
+        }
+    }
+
+    /// Records that the listing is about to read the page at `url`: an error past the page
+    /// limit, or when that page was read already.
+    fn visit(&mut self, url: &str) -> Result<()> {
+        self.count.before_next()?;
+        if !self.followed.insert(url.to_owned()) {
+            return Err(self.count.cycle());
+        }
+        Ok(())
+    }
+
+    /// Counts a page of `items` items just read.
+    fn read(&mut self, items: usize) -> Result<()> {
+        self.count.read(items)
+    }
+}
+
 /// Every item from `start` to the deltaLink, last occurrence winning.
 async fn enumerate(
     client: &GraphClient,
     start: String,
+    limits: PagingLimits,
 ) -> Result<(Vec<DriveItem>, String), Failure> {
+    let mut walk = LinkWalk::new(limits);
     let mut items = Vec::new();
     let mut url = start;
-    for _ in 0..MAX_PAGES {
+    loop {
+        walk.visit(&url)?;
         let page = client.delta_page(&url).await?;
+        walk.read(page.value.len())?;
         items.extend(page.value);
         match (page.delta_link, page.next_link) {
             (Some(delta), _) => return Ok((last_wins(items), delta)),
-            (None, Some(next)) if next != url => url = next,
-            _ => {
-                return Err(malformed("@odata.nextLink", "a delta page has no way forward").into());
+            (None, Some(next)) => url = next,
+            (None, None) => {
+                return Err(malformed(
+                    "@odata.nextLink",
+                    "a delta page has neither a nextLink nor a deltaLink, so the listing \
+                     cannot be completed",
+                )
+                .into());
             }
         }
     }
-    Err(malformed("@odata.nextLink", "the delta feed does not end").into())
 }
 
 /// A full enumeration of the root's subtree, from `start` (a 410's `Location`) or from the
@@ -95,10 +141,11 @@ pub(crate) async fn full(
     client: &GraphClient,
     root_id: &str,
     start: Option<String>,
+    limits: PagingLimits,
 ) -> Result<(Vec<SinkEntry>, String)> {
     let mut start = start.unwrap_or_else(|| client.delta_url(root_id));
     for _ in 0..MAX_RESYNCS {
-        match enumerate(client, start).await {
+        match enumerate(client, start, limits).await {
             Ok((items, link)) => return Ok((entries(&items, root_id)?, link)),
             // Told to resync in the middle of an enumeration: start again.
             Err(Failure::Graph(g)) if g.status.as_u16() == 410 => {
@@ -116,9 +163,10 @@ pub(crate) async fn follow(
     client: &GraphClient,
     root_id: &str,
     link: String,
+    limits: PagingLimits,
     known: impl Fn(&str) -> bool,
 ) -> Result<Followed> {
-    let (items, next) = match enumerate(client, link).await {
+    let (items, next) = match enumerate(client, link, limits).await {
         Ok(found) => found,
         Err(Failure::Graph(g)) => {
             let status = g.status.as_u16();
@@ -185,8 +233,13 @@ pub(crate) fn changes(
 }
 
 /// Every item under the root by listing children folder by folder (`$top=1000`,
-/// following `@odata.nextLink`).
-pub(crate) async fn list_all(client: &GraphClient, root_id: &str) -> Result<Vec<SinkEntry>> {
+/// following `@odata.nextLink`); the limits bound the whole walk.
+pub(crate) async fn list_all(
+    client: &GraphClient,
+    root_id: &str,
+    limits: PagingLimits,
+) -> Result<Vec<SinkEntry>> {
+    let mut walk = LinkWalk::new(limits);
     let mut entries = Vec::new();
     let mut queue = VecDeque::from([root_id.to_owned()]);
     let mut seen = HashSet::new();
@@ -194,9 +247,11 @@ pub(crate) async fn list_all(client: &GraphClient, root_id: &str) -> Result<Vec<
         if !seen.insert(folder.clone()) {
             continue;
         }
-        let mut url = client.children_url(&folder);
-        for _ in 0..MAX_PAGES {
+        let mut next = Some(client.children_url(&folder));
+        while let Some(url) = next {
+            walk.visit(&url)?;
             let page = client.children_page(&url).await?;
+            walk.read(page.value.len())?;
             for item in page.value {
                 let mut entry = to_entry(&item, root_id)?;
                 // The folder listed is the parent, whatever parentReference says.
@@ -206,10 +261,7 @@ pub(crate) async fn list_all(client: &GraphClient, root_id: &str) -> Result<Vec<
                 }
                 entries.push(entry);
             }
-            match page.next_link {
-                Some(next) if next != url => url = next,
-                _ => break,
-            }
+            next = page.next_link;
         }
     }
     Ok(entries)

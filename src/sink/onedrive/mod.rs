@@ -61,6 +61,7 @@ pub(crate) struct Settings {
     pub simple_upload_cutoff: u64,
     pub fragment_size: u64,
     pub use_delta: bool,
+    pub paging: crate::http::PagingLimits,
 }
 
 /// A OneDrive archive; cheap to clone (clones share the connection pool, the root, the
@@ -123,7 +124,8 @@ impl OneDriveSink {
             Some((root, location)) => (root, Some(location)),
             None => (self.root().await?, None),
         };
-        let (entries, link) = delta::full(self.client(), &root, start).await?;
+        let (entries, link) =
+            delta::full(self.client(), &root, start, self.inner.settings.paging).await?;
         Ok(ScanUpdate::Full {
             entries,
             cursor: Some(delta::encode_cursor(&root, &link)),
@@ -133,7 +135,7 @@ impl OneDriveSink {
     async fn scan_inner(&self, cursor: Option<&ScanCursor>) -> Result<ScanUpdate> {
         if !self.inner.settings.use_delta {
             let root = self.root().await?;
-            let entries = delta::list_all(self.client(), &root).await?;
+            let entries = delta::list_all(self.client(), &root, self.inner.settings.paging).await?;
             return Ok(ScanUpdate::Full {
                 entries,
                 cursor: None,
@@ -144,7 +146,8 @@ impl OneDriveSink {
         };
         // The cursor carries the root's id, so a scan with nothing new is one request. It is
         // trusted for reading this feed only: writes still resolve the configured root.
-        let followed = delta::follow(self.client(), &root, link, |id| {
+        let paging = self.inner.settings.paging;
+        let followed = delta::follow(self.client(), &root, link, paging, |id| {
             self.cache().is_known_folder(id)
         })
         .await?;

@@ -8,7 +8,7 @@ use super::paginate::{Pager, PagingMode};
 use super::{Inner, QontoSource};
 use crate::auth::SecretString;
 use crate::error::{Error, Result};
-use crate::http::{RetryConfig, is_secure_or_loopback};
+use crate::http::{PagingLimits, RetryConfig, is_secure_or_loopback};
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::redirect::Policy;
 use std::collections::HashMap;
@@ -30,7 +30,7 @@ const MAX_DOWNLOAD_REDIRECTS: usize = 5;
 /// 60 s without a byte, and 60 s plus 1 s per 32 KiB of waiting for the storage host in
 /// all), [`RetryConfig::default`], a [`QontoRateLimit::default`] of 100 requests then 15
 /// a second, a 5-minute overlap on the watermark, pre-signed URLs reused for 25 minutes,
-/// [`PagingMode::Detect`].
+/// [`PagingMode::Detect`], [`PagingLimits::default`].
 #[derive(Clone, Debug)]
 pub struct QontoSourceBuilder {
     auth: QontoAuth,
@@ -48,6 +48,7 @@ pub struct QontoSourceBuilder {
     overlap: Duration,
     url_max_age: Duration,
     paging: PagingMode,
+    paging_limits: PagingLimits,
 }
 
 impl QontoSourceBuilder {
@@ -69,6 +70,7 @@ impl QontoSourceBuilder {
             overlap: Duration::from_secs(300),
             url_max_age: Duration::from_secs(25 * 60),
             paging: PagingMode::default(),
+            paging_limits: PagingLimits::default(),
         }
     }
 
@@ -183,6 +185,14 @@ impl QontoSourceBuilder {
         self
     }
 
+    /// Bounds each listing (one account's transactions, the bank accounts): past them it
+    /// fails with [`Error::Malformed`] instead of reading on (default
+    /// [`PagingLimits::default`]).
+    pub fn with_paging_limits(mut self, limits: PagingLimits) -> Self {
+        self.paging_limits = limits;
+        self
+    }
+
     /// Validates the settings and builds the source.
     ///
     /// # Errors
@@ -229,7 +239,7 @@ impl QontoSourceBuilder {
         Ok(QontoSource {
             inner: Arc::new(Inner {
                 client,
-                pager: Pager::new(self.paging),
+                pager: Pager::new(self.paging, self.paging_limits),
                 download,
                 download_deadline: self.download_deadline,
                 urls: UrlCache::default(),

@@ -4,13 +4,23 @@
 //! `current_page`; which one the server honours is UNCERTAIN. The default
 //! ([`PagingMode::Detect`]) follows the doc's advice: send `page`, check that
 //! `meta.current_page` echoes it, and otherwise switch to `current_page` for good.
+//!
+//! Whatever the server says, a listing ends: `meta.next_page` must move forward (a page
+//! number seen before would go round in a circle), a page may not repeat the one before it
+//! item for item (a server that ignores the paging parameter and does not echo it), and
+//! [`PagingLimits`] bound its pages and items. Each of these stops the listing with
+//! [`Error::Malformed`](crate::Error::Malformed) at `meta.next_page`.
 
 use super::client::Query;
+use super::error::SERVICE;
 use super::error::malformed;
 use super::model::{Int, Lenient, ListPage};
 use crate::error::Result;
+use crate::http::PagingLimits;
+use crate::http::paging::PageCount;
 use serde_json::Value;
 use std::future::Future;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Items per page: the maximum Qonto allows (qonto.md §2.6).
@@ -38,13 +48,23 @@ pub(crate) struct Pager {
     configured: PagingMode,
     /// Set once `page` was seen ignored (only in [`PagingMode::Detect`]).
     switched: AtomicBool,
+    limits: PagingLimits,
 }
 
 impl Pager {
-    pub(crate) fn new(configured: PagingMode) -> Self {
+    pub(crate) fn new(configured: PagingMode, limits: PagingLimits) -> Self {
         Self {
             configured,
             switched: AtomicBool::new(false),
+            limits,
+        }
+    }
+
+    /// A new listing's progress, bounded by this pager's limits.
+    pub(crate) fn progress(&self) -> Progress {
+        Progress {
+            count: PageCount::new(SERVICE, "meta.next_page", self.limits),
+            previous: None,
         }
     }
 
@@ -106,8 +126,9 @@ impl Pager {
     {
         let mut items = Vec::new();
         let mut page = 1;
+        let mut progress = self.progress();
         while let Some(list) = self.fetch(page, &fetch).await? {
-            let next = next_page(&list, page)?;
+            let next = progress.advance(&list, page)?;
             items.extend(list.items);
             match next {
                 Some(next) => page = next,
@@ -116,6 +137,51 @@ impl Pager {
         }
         Ok(items)
     }
+}
+
+/// One listing's way through its pages.
+#[derive(Debug)]
+pub(crate) struct Progress {
+    count: PageCount,
+    /// A fingerprint of the previous page's items, when it had any.
+    previous: Option<u64>,
+}
+
+impl Progress {
+    /// Checks page `page`, just read, and returns the page after it (`None` at the end). An
+    /// error when the listing must stop: past the limits, a next page that does not move
+    /// forward, or a page that repeats the one before it.
+    pub(crate) fn advance(&mut self, list: &ListPage, page: u32) -> Result<Option<u32>> {
+        self.count.read(list.items.len())?;
+        let fingerprint = fingerprint(&list.items);
+        if fingerprint.is_some() && fingerprint == self.previous {
+            return Err(self.count.stopped(format!(
+                "page {page} repeats page {} item for item: the server seems to ignore the \
+                 paging parameter; choose the PagingMode it honours",
+                page.saturating_sub(1)
+            )));
+        }
+        self.previous = fingerprint;
+        let next = next_page(list, page)?;
+        if next.is_some() {
+            self.count.before_next()?;
+        }
+        Ok(next)
+    }
+}
+
+/// A hash of a page's items, `None` for an empty page (two empty pages in a row say
+/// nothing about paging; the page limit still bounds them).
+fn fingerprint(items: &[Value]) -> Option<u64> {
+    if items.is_empty() {
+        return None;
+    }
+    let mut hasher = DefaultHasher::new();
+    for item in items {
+        // serde_json's maps are ordered, so the same item always prints the same.
+        item.to_string().hash(&mut hasher);
+    }
+    Some(hasher.finish())
 }
 
 fn echoed(list: &ListPage) -> Option<i64> {
@@ -142,7 +208,10 @@ pub(crate) fn next_page(list: &ListPage, page: u32) -> Result<Option<u32>> {
             .map_err(|_| malformed("meta.next_page", "out of range")),
         Lenient::Present(Int(n)) => Err(malformed(
             "meta.next_page",
-            format!("page {page} says the next page is {n}"),
+            format!(
+                "page {page} says the next page is {n}, which does not move forward: the \
+                 listing would go round in a circle, so it was stopped"
+            ),
         )),
         Lenient::Invalid(kind) => Err(malformed(
             "meta.next_page",

@@ -8,7 +8,7 @@
 use super::client::Query;
 use super::convert;
 use super::model::parse_time;
-use super::paginate::next_page;
+use super::paginate::Progress;
 use super::{Inner, Target};
 use crate::error::Error;
 use crate::model::{AccountId, TransactionStatus};
@@ -26,6 +26,8 @@ struct Listing {
     /// Filters sent with every page.
     filters: Query,
     next: Option<u32>,
+    /// Pages and items read so far, against the limits.
+    progress: Progress,
     ready: VecDeque<crate::Result<SourceEvent>>,
     /// The largest `updated_at` of every page read so far (or the query's watermark).
     watermark: Option<DateTime<Utc>>,
@@ -53,12 +55,14 @@ pub(crate) fn stream(inner: Arc<Inner>, account: AccountId, query: ReceiptQuery)
         parsed
     });
     let filters = filters(&inner.target(&account), &query, since, inner.overlap);
+    let progress = inner.pager.progress();
     let listing = Listing {
         inner,
         account,
         query,
         filters,
         next: Some(1),
+        progress,
         ready: VecDeque::new(),
         watermark: since,
         previous_max: None,
@@ -131,7 +135,7 @@ impl Listing {
             Ok(None) => return self.finish(),
             Err(error) => return self.ready.push_back(Err(error)),
         };
-        let next = next_page(&list, page);
+        let next = self.progress.advance(&list, page);
         let mut page_max: Option<DateTime<Utc>> = None;
         for (i, item) in list.items.into_iter().enumerate() {
             let path = format!("transactions[{i}]");

@@ -86,3 +86,33 @@ impl FakeGraphConfig {
         self
     }
 }
+
+/// How the pages of a children listing or a delta enumeration link to each other; set with
+/// [`FakeGraph::set_page_links`](super::FakeGraph::set_page_links).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PageLinks {
+    /// As Graph does: each page links to the next one; the last has no `@odata.nextLink`
+    /// (children) or a `@odata.deltaLink` (delta).
+    #[default]
+    Forward,
+    /// The last page links back to the first one (`@odata.nextLink`, never a deltaLink): the
+    /// listing goes round in a circle, two pages long for a listing of two pages.
+    BackToFirst,
+    /// A page that has a next one links to itself instead (its own offset): followed
+    /// naively, the listing never gets past it, and stopping there leaves it cut short.
+    Stuck,
+}
+
+impl PageLinks {
+    /// The offset the `@odata.nextLink` of the page at `skip` (of `top` items, out of
+    /// `total`) points to; `None`: the listing ends there.
+    pub(crate) fn next_offset(self, skip: usize, top: usize, total: usize) -> Option<usize> {
+        let more = skip + top < total;
+        match self {
+            PageLinks::Forward => more.then_some(skip + top),
+            PageLinks::BackToFirst => Some(if more { skip + top } else { 0 }),
+            PageLinks::Stuck => more.then_some(skip),
+        }
+    }
+}

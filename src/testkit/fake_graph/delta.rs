@@ -87,12 +87,12 @@ pub(crate) fn delta(
     let page: Vec<Value> = all.iter().skip(skip).take(top).cloned().collect();
     let mut body = json!({"value": page});
     let base = start_link(state, parsed, &folder);
-    if skip + top < all.len() {
+    if let Some(next) = state.page_links.next_offset(skip, top, all.len()) {
         let token = match from {
             From::Since(seq) => format!("&token={}.{seq}", state.drive.epoch),
             _ => String::new(),
         };
-        body["@odata.nextLink"] = json!(format!("{base}?upto={upto}&skip={}{token}", skip + top));
+        body["@odata.nextLink"] = json!(format!("{base}?upto={upto}&skip={next}{token}"));
     } else {
         body["@odata.deltaLink"] = json!(format!("{base}?token={}.{upto}", state.drive.epoch));
     }

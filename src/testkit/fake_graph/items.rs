@@ -102,13 +102,10 @@ pub(crate) fn list_children(state: &mut State, parsed: &Parsed, request: &FakeRe
         .map(|n| json::item(&state.drive, n, true))
         .collect();
     let mut body = json!({"value": page});
-    if skip + top < kids.len() {
+    if let Some(next) = state.page_links.next_offset(skip, top, kids.len()) {
         body["@odata.nextLink"] = json!(format!(
-            "{}{}/items/{}/children?$top={top}&$skiptoken={}",
-            state.api_url,
-            parsed.prefix,
-            id,
-            skip + top
+            "{}{}/items/{}/children?$top={top}&$skiptoken={next}",
+            state.api_url, parsed.prefix, id,
         ));
     }
     Ok(FakeResponse::json(200, &body))

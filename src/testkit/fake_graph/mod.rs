@@ -31,7 +31,7 @@ mod route;
 mod upload;
 mod user;
 
-pub use config::FakeGraphConfig;
+pub use config::{FakeGraphConfig, PageLinks};
 pub use faults::{Fault, FaultRule, RandomFaults};
 
 use self::drive::{Conflict, Drive};
@@ -64,6 +64,7 @@ pub(crate) struct State {
     children_page_size: usize,
     max_page_size: usize,
     delta_page_size: usize,
+    page_links: PageLinks,
     api_url: String,
     upload_url: String,
     arrivals: Vec<(Instant, String)>,
@@ -120,6 +121,7 @@ impl FakeGraph {
             children_page_size: config.children_page_size.max(1),
             max_page_size: config.max_page_size.max(1),
             delta_page_size: config.delta_page_size.max(1),
+            page_links: PageLinks::Forward,
             api_url: String::new(),
             upload_url: String::new(),
             arrivals: Vec::new(),
@@ -256,6 +258,12 @@ impl FakeGraph {
     /// Sets the drive's size: it is full once `bytes` are used (507 from then on).
     pub fn set_quota_total(&self, bytes: u64) {
         self.lock().drive.quota_total = bytes;
+    }
+
+    /// How paged answers (children, delta) link their pages from now on: a switch to serve
+    /// a listing that goes round in a circle or gets stuck on a page.
+    pub fn set_page_links(&self, links: PageLinks) {
+        self.lock().page_links = links;
     }
 
     /// The next uploaded file is stored with its first byte flipped (a hash mismatch).

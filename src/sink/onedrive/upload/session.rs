@@ -144,7 +144,10 @@ pub(crate) async fn session(
                         unacked = merged;
                     }
                     drop(frag);
-                    if ack > base {
+                    // Only a unit or more (or the end) counts as progress: a session that
+                    // creeps forward a few bytes per answer would otherwise cost one request
+                    // per byte; it is bounded by the attempts like one that does not move.
+                    if ack >= base + UNIT as u64 || ack == total {
                         attempt = 0;
                         started = tokio::time::Instant::now();
                     }
