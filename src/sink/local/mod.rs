@@ -34,8 +34,11 @@
 //!   at most 255 bytes long, the usual limit of Linux file systems.
 //! - The root stays where it was when the sink was made: a root moved or replaced
 //!   later is not followed (the sink keeps writing into the folder it opened).
-//! - A folder someone moves out of the root while a write into it is under way may
-//!   still receive that one file: the handle follows the folder it names.
+//! - Nobody moves a folder out of the root in the instant (a few system calls)
+//!   between the sink opening it and creating, linking or renaming in it: the handle
+//!   follows the folder it names, so that one change would land where it went. A
+//!   folder moved earlier, while a body streams, is found missing when the file's
+//!   folder is opened again for the final link.
 //! - Where there is no `openat` (Windows), each folder is checked before each step
 //!   and a link swapped in between may be followed; the window is a few system calls.
 //!   A file system without a no-replace rename (some FUSE and network ones; the BSDs)
