@@ -306,7 +306,29 @@ async fn names_the_archive_cannot_hold_are_skipped_or_refused() {
     assert_eq!(kind(long), ErrorKind::Rejected);
     let colon = sink.write_file(&p("a:b.pdf"), Body::from_bytes("x")).await;
     assert_eq!(kind(colon), ErrorKind::Rejected);
-    assert!(sink.quota().await.unwrap().is_none());
+}
+
+/// The free space a sync checks up front is the root's file system's, as `statvfs`
+/// sees it from the root.
+#[tokio::test]
+async fn quota_is_the_free_space_of_the_roots_file_system() {
+    let (_dir, sink) = setup();
+    assert!(sink.capabilities().quota);
+    let quota = sink
+        .quota()
+        .await
+        .unwrap()
+        .expect("a local disk reports its space");
+    let vfs = rustix::fs::statvfs(sink.root()).unwrap();
+    let block = vfs.f_frsize;
+    assert_eq!(quota.total, vfs.f_blocks * block);
+    assert!(quota.used <= quota.total && quota.remaining <= quota.total);
+    // Other processes write meanwhile: within a few MiB of what statvfs said.
+    let available = vfs.f_bavail * block;
+    assert!(
+        quota.remaining.abs_diff(available) < 64 << 20,
+        "{quota:?} against {available} available"
+    );
 }
 
 /// A cancelled sync drops its write futures, but work already handed to the blocking
