@@ -74,9 +74,10 @@ impl LoopbackHost {
 /// How this crate signs in to a personal Microsoft account: a public client (no secret),
 /// its tenant, login host and scopes. Build it with [`MicrosoftAuthConfig::builder`].
 ///
-/// Token requests go through an HTTP client that must not follow redirects (the oauth2 v5
-/// upgrade guide's advice against SSRF: a redirect would carry the refresh token to another
-/// host). The default client is built that way.
+/// Token requests never follow a redirect (the oauth2 v5 upgrade guide's advice against
+/// SSRF: a redirect would carry the refresh token to another host). The default client
+/// follows none; with a caller's client that does, the request body is sent so that it
+/// cannot be replayed to a 307/308 target, and any redirected answer is refused.
 #[derive(Clone)]
 pub struct MicrosoftAuthConfig {
     client_id: String,
@@ -228,9 +229,11 @@ impl MicrosoftAuthConfigBuilder {
         self
     }
 
-    /// The HTTP client for the identity endpoints. It must be built with
-    /// `redirect(reqwest::redirect::Policy::none())`; a token request that was redirected
-    /// anyway is refused once the answer is seen.
+    /// The HTTP client for the identity endpoints. Build it with
+    /// `redirect(reqwest::redirect::Policy::none())`. A client that follows redirects still
+    /// never carries a grant away: token request bodies are sent as one-shot streams, which
+    /// reqwest does not re-send to a 307/308 target, and an answer that was redirected at all
+    /// (a 301/302/303 turns into a bodiless GET elsewhere) is refused with [`Error::Config`].
     pub fn with_http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
         self
