@@ -193,7 +193,6 @@ impl MicrosoftAuthConfig {
 }
 
 /// Builds a [`MicrosoftAuthConfig`]; [`build`](Self::build) validates it.
-#[derive(Debug)]
 pub struct MicrosoftAuthConfigBuilder {
     client_id: String,
     tenant: String,
@@ -202,6 +201,22 @@ pub struct MicrosoftAuthConfigBuilder {
     loopback_host: LoopbackHost,
     http: Option<reqwest::Client>,
     retry: RetryConfig,
+}
+
+/// Like the config's: the HTTP client stays out, since reqwest prints a client's default
+/// headers and proxies, where a caller may have put credentials.
+impl fmt::Debug for MicrosoftAuthConfigBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MicrosoftAuthConfigBuilder")
+            .field("client_id", &self.client_id)
+            .field("tenant", &self.tenant)
+            .field("login_base", &self.login_base)
+            .field("drive_access", &self.drive_access)
+            .field("loopback_host", &self.loopback_host)
+            .field("custom_http_client", &self.http.is_some())
+            .field("retry", &self.retry)
+            .finish()
+    }
 }
 
 impl MicrosoftAuthConfigBuilder {
@@ -373,5 +388,21 @@ mod tests {
             );
         }
         assert!(MicrosoftAuthConfig::builder(" ").build().is_err());
+    }
+
+    #[test]
+    fn debug_leaves_out_the_callers_client() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-api-key", "key-in-a-default-header".parse().unwrap());
+        let client = reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .unwrap();
+        let builder = MicrosoftAuthConfig::builder("app-id").with_http_client(client);
+        let shown = format!("{builder:?}");
+        assert!(!shown.contains("key-in-a-default-header"), "{shown}");
+        assert!(shown.contains("custom_http_client: true"), "{shown}");
+        let shown = format!("{:?}", builder.build().unwrap());
+        assert!(!shown.contains("key-in-a-default-header"), "{shown}");
     }
 }
