@@ -92,7 +92,7 @@ impl Fakes {
         let qonto = FakeQonto::start_with(config).await.unwrap();
         let account = qonto.add_account("Main");
         qonto.add_receipts(&account.id, 3, 2_000);
-        let big = qonto.add_transaction(&account.id, NewTransaction::debit(420_00, "Big one"));
+        let big = qonto.add_transaction(&account.id, NewTransaction::debit(42_000, "Big one"));
         qonto.add_attachment(&big, "big.pdf", "application/pdf", vec![b'%'; 5 << 20]);
         let graph = FakeGraph::start().await.unwrap();
         let identity = FakeIdentity::new(FakeIdentityConfig::default());
