@@ -170,9 +170,10 @@ pub async fn sign_in_with_device_code(
     show(&prompt);
     // oauth2 polls as RFC 8628 says: same interval on authorization_pending, +5 s on
     // slow_down, and backs off (at most 10 s) while the endpoint cannot be reached. It takes
-    // a redirect for such a failure and would poll on until the code expires; a redirect
-    // means a wrong endpoint, so once one is seen the wait never ends and the redirect ends
-    // the flow (the device code itself never follows it, see `oauth`).
+    // a redirect for such a failure and would poll on until the code expires, but a redirect
+    // means a wrong endpoint: once one is seen, the next wait never ends and the select
+    // below ends the flow with it, before another poll is sent. (The device code itself
+    // never follows the redirect, see `oauth`.)
     let poll_http = Transport::new(config.http());
     let wait = |interval| {
         let sleep = (!poll_http.was_redirected()).then(|| (options.sleep)(interval));
