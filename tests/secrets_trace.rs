@@ -1,9 +1,11 @@
 //! A whole sync, Qonto to OneDrive over the HTTP fakes, with every `tracing` event at
-//! TRACE captured: no credential and no pre-signed URL appears in the logs, the events,
-//! the report, the errors, or the state file. The run goes through the paths where a
-//! secret could slip out: a token refresh and its rotation, stale download URLs
-//! refreshed, an upload session, throttling, dropped and cut answers, and refused
-//! credentials.
+//! TRACE and every `log` record (reqwest's) captured: no credential and no pre-signed URL
+//! appears in the logs, the events, the report, the errors, or the state file. The run goes
+//! through the paths where a secret could slip out: a token refresh and its rotation, stale
+//! download URLs refreshed, an upload session, throttling, dropped and cut answers, and
+//! refused credentials; the test checks that each injected fault met a request and that
+//! reqwest's records were captured. A second test plants a secret through `tracing` and
+//! one through `log`, and checks that the same capture and scan find both.
 //!
 //! What counts as secret: the Qonto secret key and the `login:secret` header value, the
 //! sandbox staging token, every Microsoft access and refresh token, the signature of a
@@ -14,7 +16,7 @@
 
 mod auth_support;
 
-use auth_support::{Idp, capture_trace};
+use auth_support::{Idp, capture_trace, leaked};
 use receipt_sync::auth::microsoft::{FileTokenStore, MicrosoftTokenProvider, TokenStore};
 use receipt_sync::http::RetryConfig;
 use receipt_sync::sink::onedrive::OneDriveSink;
@@ -54,9 +56,15 @@ async fn no_secret_shows_anywhere_during_a_whole_sync() {
     qonto.add_receipts(&account.id, 6, 3_000);
     let big = qonto.add_transaction(&account.id, NewTransaction::debit(99_00, "Big invoice"));
     qonto.add_attachment(&big, "big.pdf", "application/pdf", vec![7u8; 700 * 1024]);
-    qonto.inject_times("/v2/transactions", QontoFault::too_many_requests(), 1);
-    qonto.inject_times("/v2/attachments", QontoFault::Truncated, 1);
-    qonto.inject_times("/s3/", QontoFault::Drop, 1);
+    // Routes are named as the fake's request log names them: method, then path.
+    let qonto_faults = [
+        ("GET /v2/transactions", QontoFault::too_many_requests()),
+        ("GET /v2/attachments/", QontoFault::Truncated),
+        ("GET /s3/", QontoFault::Drop),
+    ];
+    for (route, fault) in &qonto_faults {
+        qonto.inject(route, fault.clone());
+    }
 
     let graph = FakeGraph::start().await.unwrap();
     graph.inject(FaultRule::new("", GraphFault::Throttle(None)).times(1));
@@ -105,12 +113,27 @@ async fn no_secret_shows_anywhere_during_a_whole_sync() {
         qonto.api_requests().matching("GET /v2/attachments") >= 7,
         "URLs refreshed"
     );
-    assert!(
-        graph.fault_log().len() >= 3,
-        "faults: {:?} {:?}",
-        graph.fault_log(),
-        graph.requests()
-    );
+    // Each injected fault met a request.
+    let fired = qonto.fault_log();
+    for (route, fault) in &qonto_faults {
+        let count = fired
+            .iter()
+            .filter(|(r, f)| r.starts_with(route) && f == fault)
+            .count();
+        assert!(count > 0, "{fault:?} on {route} never fired: {fired:?}");
+    }
+    let fired = graph.fault_log();
+    for (route, fault) in [
+        ("", GraphFault::Throttle(None)),
+        ("", GraphFault::Truncate),
+        ("PUT /upload", GraphFault::DropAfter),
+    ] {
+        let count = fired
+            .iter()
+            .filter(|(r, f)| r.starts_with(route) && *f == fault)
+            .count();
+        assert!(count > 0, "{fault:?} on {route:?} never fired: {fired:?}");
+    }
     assert!(
         graph.requests().matching("PUT /upload") >= 3,
         "a session: {:?}",
@@ -156,6 +179,10 @@ async fn no_secret_shows_anywhere_during_a_whole_sync() {
     );
     secrets.retain(|s| !s.is_empty());
 
+    assert!(
+        logs.log_records("reqwest") > 0,
+        "reqwest's `log` records are captured"
+    );
     let logs = logs.text();
     assert!(
         logs.contains("TRACE") || logs.contains("DEBUG"),
@@ -174,8 +201,22 @@ async fn no_secret_shows_anywhere_during_a_whole_sync() {
         ("the reports and errors", &shown.join("\n")),
         ("the state file", &state),
     ] {
-        for secret in &secrets {
-            assert!(!text.contains(secret.as_str()), "{secret:?} is in {place}");
-        }
+        let found = leaked(text, &secrets);
+        assert!(found.is_empty(), "{found:?} in {place}");
     }
+}
+
+#[tokio::test]
+async fn the_capture_and_the_scan_find_a_planted_secret() {
+    let logs = capture_trace();
+    let through_tracing = "planted-through-tracing-6b1e0f".to_owned();
+    let through_log = "planted-through-log-0c9d47".to_owned();
+    let innocent = "never-logged-2f8a53".to_owned();
+    tracing::trace!(token = %through_tracing, "a careless event");
+    log::trace!(target: "careless_crate", "a careless record: {through_log}");
+
+    assert_eq!(logs.log_records("careless_crate"), 1);
+    let secrets = [through_tracing.clone(), through_log.clone(), innocent];
+    let found = leaked(&logs.text(), &secrets);
+    assert_eq!(found, [through_tracing.as_str(), through_log.as_str()]);
 }

@@ -15,6 +15,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Every setting that can come from the environment (flags may override).
+///
+/// The secrets are parsed straight into [`SecretString`] (through its `From<String>`), so
+/// they never sit in a plain `String` and the derived `Debug` prints them as `[redacted]`.
 #[derive(clap::Args, Debug)]
 pub struct Env {
     /// The Qonto organisation login (slug).
@@ -22,7 +25,7 @@ pub struct Env {
     pub qonto_login: Option<String>,
     /// The Qonto API secret key.
     #[arg(long, env = "QONTO_SECRET_KEY", global = true, hide_env_values = true)]
-    pub qonto_secret_key: Option<String>,
+    pub qonto_secret_key: Option<SecretString>,
     /// The Qonto API.
     #[arg(long, env = "QONTO_API_BASE", global = true, default_value = QONTO_BASE_URL)]
     pub qonto_api_base: String,
@@ -33,7 +36,7 @@ pub struct Env {
         global = true,
         hide_env_values = true
     )]
-    pub qonto_staging_token: Option<String>,
+    pub qonto_staging_token: Option<SecretString>,
     /// The Microsoft app registration's client id.
     #[arg(long, env = "MS_CLIENT_ID", global = true)]
     pub ms_client_id: Option<String>,
@@ -53,7 +56,7 @@ pub struct Env {
         global = true,
         hide_env_values = true
     )]
-    pub onedrive_refresh_token: Option<String>,
+    pub onedrive_refresh_token: Option<SecretString>,
     /// The folder for the state and the saved sign-in.
     #[arg(long, env = "RECEIPT_SYNC_HOME", global = true)]
     pub home: Option<PathBuf>,
@@ -101,10 +104,10 @@ impl Env {
                     .into(),
             ));
         };
-        let auth = QontoAuth::api_key(login.as_str(), SecretString::new(secret.clone()));
+        let auth = QontoAuth::api_key(login.as_str(), secret.clone());
         let mut builder = QontoSource::builder(auth).with_base_url(&self.qonto_api_base);
         if let Some(token) = &self.qonto_staging_token {
-            builder = builder.with_staging_token(SecretString::new(token.clone()));
+            builder = builder.with_staging_token(token.clone());
         }
         builder.build()
     }
@@ -125,11 +128,7 @@ impl Env {
         let config = self.auth_config()?;
         let store: Arc<dyn TokenStore> = self.token_store()?;
         Ok(Arc::new(match &self.onedrive_refresh_token {
-            Some(token) => MicrosoftTokenProvider::from_refresh_token(
-                config,
-                store,
-                SecretString::new(token.clone()),
-            ),
+            Some(token) => MicrosoftTokenProvider::from_refresh_token(config, store, token.clone()),
             None => MicrosoftTokenProvider::new(config, store),
         }))
     }

@@ -7,7 +7,8 @@ use receipt_sync::auth::microsoft::{MicrosoftAuthConfig, MicrosoftTokens};
 use receipt_sync::http::RetryConfig;
 use receipt_sync::testkit::fake_identity::{FakeIdentity, FakeIdentityConfig};
 use receipt_sync::testkit::server::FakeServer;
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 pub const CLIENT_ID: &str = "fake-client-id";
 pub const APP_FOLDER: [&str; 2] = ["Files.ReadWrite.AppFolder", "offline_access"];
@@ -58,13 +59,19 @@ impl Idp {
     }
 }
 
-/// Everything `tracing` writes, at every level.
+/// Everything this test binary logs: `tracing` events at every level, and the records of
+/// the `log` facade (reqwest writes its own there, a `tracing` subscriber alone misses them),
+/// in one text.
 #[derive(Clone, Default)]
-pub struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+pub struct Captured {
+    text: Arc<Mutex<Vec<u8>>>,
+    /// `log` records per target.
+    log_records: Arc<Mutex<BTreeMap<String, u64>>>,
+}
 
 impl std::io::Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
+        lock(&self.text).extend_from_slice(buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -74,19 +81,76 @@ impl std::io::Write for Captured {
 
 impl Captured {
     pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+        String::from_utf8_lossy(&lock(&self.text)).into_owned()
+    }
+
+    /// How many `log` records came from targets starting with `prefix` (`"reqwest"`).
+    pub fn log_records(&self, prefix: &str) -> u64 {
+        lock(&self.log_records)
+            .iter()
+            .filter(|(target, _)| target.starts_with(prefix))
+            .map(|(_, n)| n)
+            .sum()
     }
 }
 
-/// Captures every `tracing` event of this test binary, at TRACE, from now on.
+/// A poisoned lock still holds what was captured (a failing test must not hide it).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The `log` facade's logger: each record goes into the capture, as a line of its own.
+struct LogCapture(Captured);
+
+impl log::Log for LogCapture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        let line = format!(
+            "{} {}: {}\n",
+            record.level(),
+            record.target(),
+            record.args()
+        );
+        lock(&self.0.text).extend_from_slice(line.as_bytes());
+        *lock(&self.0.log_records)
+            .entry(record.target().to_owned())
+            .or_default() += 1;
+    }
+
+    fn flush(&self) {}
+}
+
+static CAPTURE: OnceLock<Captured> = OnceLock::new();
+
+/// Captures every `tracing` event and every `log` record of this test binary, at TRACE,
+/// from the first call on. A process has one global subscriber and one logger, so every
+/// test of the binary shares this capture: a test looks for its own secrets in it.
 pub fn capture_trace() -> Captured {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).unwrap();
-    logs
+    CAPTURE
+        .get_or_init(|| {
+            let logs = Captured::default();
+            let writer = logs.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::TRACE)
+                .with_ansi(false)
+                .with_writer(move || writer.clone())
+                .finish();
+            tracing::subscriber::set_global_default(subscriber).unwrap();
+            log::set_logger(Box::leak(Box::new(LogCapture(logs.clone())))).unwrap();
+            log::set_max_level(log::LevelFilter::Trace);
+            logs
+        })
+        .clone()
+}
+
+/// The secrets that occur in `text`.
+pub fn leaked<'a>(text: &str, secrets: &'a [String]) -> Vec<&'a str> {
+    secrets
+        .iter()
+        .map(String::as_str)
+        .filter(|secret| text.contains(secret))
+        .collect()
 }

@@ -74,9 +74,10 @@ impl LoopbackHost {
 /// How this crate signs in to a personal Microsoft account: a public client (no secret),
 /// its tenant, login host and scopes. Build it with [`MicrosoftAuthConfig::builder`].
 ///
-/// Token requests go through an HTTP client that must not follow redirects (the oauth2 v5
-/// upgrade guide's advice against SSRF: a redirect would carry the refresh token to another
-/// host). The default client is built that way.
+/// Token requests never follow a redirect (the oauth2 v5 upgrade guide's advice against
+/// SSRF: a redirect would carry the refresh token to another host). The default client
+/// follows none; with a caller's client that does, the request body is sent so that it
+/// cannot be replayed to a 307/308 target, and any redirected answer is refused.
 #[derive(Clone)]
 pub struct MicrosoftAuthConfig {
     client_id: String,
@@ -192,7 +193,6 @@ impl MicrosoftAuthConfig {
 }
 
 /// Builds a [`MicrosoftAuthConfig`]; [`build`](Self::build) validates it.
-#[derive(Debug)]
 pub struct MicrosoftAuthConfigBuilder {
     client_id: String,
     tenant: String,
@@ -201,6 +201,22 @@ pub struct MicrosoftAuthConfigBuilder {
     loopback_host: LoopbackHost,
     http: Option<reqwest::Client>,
     retry: RetryConfig,
+}
+
+/// Like the config's: the HTTP client stays out, since reqwest prints a client's default
+/// headers and proxies, where a caller may have put credentials.
+impl fmt::Debug for MicrosoftAuthConfigBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MicrosoftAuthConfigBuilder")
+            .field("client_id", &self.client_id)
+            .field("tenant", &self.tenant)
+            .field("login_base", &self.login_base)
+            .field("drive_access", &self.drive_access)
+            .field("loopback_host", &self.loopback_host)
+            .field("custom_http_client", &self.http.is_some())
+            .field("retry", &self.retry)
+            .finish()
+    }
 }
 
 impl MicrosoftAuthConfigBuilder {
@@ -228,9 +244,11 @@ impl MicrosoftAuthConfigBuilder {
         self
     }
 
-    /// The HTTP client for the identity endpoints. It must be built with
-    /// `redirect(reqwest::redirect::Policy::none())`; a token request that was redirected
-    /// anyway is refused once the answer is seen.
+    /// The HTTP client for the identity endpoints. Build it with
+    /// `redirect(reqwest::redirect::Policy::none())`. A client that follows redirects still
+    /// never carries a grant away: token request bodies are sent as one-shot streams, which
+    /// reqwest does not re-send to a 307/308 target, and an answer that was redirected at all
+    /// (a 301/302/303 turns into a bodiless GET elsewhere) is refused with [`Error::Config`].
     pub fn with_http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
         self
@@ -370,5 +388,21 @@ mod tests {
             );
         }
         assert!(MicrosoftAuthConfig::builder(" ").build().is_err());
+    }
+
+    #[test]
+    fn debug_leaves_out_the_callers_client() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-api-key", "key-in-a-default-header".parse().unwrap());
+        let client = reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .unwrap();
+        let builder = MicrosoftAuthConfig::builder("app-id").with_http_client(client);
+        let shown = format!("{builder:?}");
+        assert!(!shown.contains("key-in-a-default-header"), "{shown}");
+        assert!(shown.contains("custom_http_client: true"), "{shown}");
+        let shown = format!("{:?}", builder.build().unwrap());
+        assert!(!shown.contains("key-in-a-default-header"), "{shown}");
     }
 }

@@ -12,8 +12,8 @@
 //! entered has expired". The expiry error therefore suggests the browser sign-in.
 
 use super::config::MicrosoftAuthConfig;
-use super::error::{Grant, map_request_error};
-use super::oauth::Transport;
+use super::error::{Grant, map_request_error, map_transport};
+use super::oauth::{Transport, TransportError};
 use super::tokens::MicrosoftTokens;
 use crate::error::Result;
 use chrono::Utc;
@@ -139,7 +139,7 @@ pub async fn sign_in_with_device_code(
     show: impl FnOnce(&DeviceCodePrompt) + Send,
 ) -> Result<MicrosoftTokens> {
     let client = config.oauth_client();
-    let http = Transport(config.http());
+    let http = Transport::new(config.http());
     let scopes = config.scopes();
     let details: DeviceAuthorizationResponse<MicrosoftDeviceFields> = config
         .retry()
@@ -168,13 +168,32 @@ pub async fn sign_in_with_device_code(
         "waiting for the device code sign-in"
     );
     show(&prompt);
-    let sleep = options.sleep.clone();
     // oauth2 polls as RFC 8628 says: same interval on authorization_pending, +5 s on
-    // slow_down, and backs off (at most 10 s) while the endpoint cannot be reached.
-    let response = client
-        .exchange_device_access_token(&details)
-        .request_async(&http, move |d| sleep(d), options.timeout)
-        .await
-        .map_err(|e| map_request_error(Grant::Device, config.client_id(), e))?;
+    // slow_down, and backs off (at most 10 s) while the endpoint cannot be reached. It takes
+    // a redirect for such a failure and would poll on until the code expires, but a redirect
+    // means a wrong endpoint: once one is seen, the next wait never ends and the select
+    // below ends the flow with it, before another poll is sent. (The device code itself
+    // never follows the redirect, see `oauth`.)
+    let poll_http = Transport::new(config.http());
+    let wait = |interval| {
+        let sleep = (!poll_http.was_redirected()).then(|| (options.sleep)(interval));
+        async move {
+            match sleep {
+                Some(sleep) => sleep.await,
+                None => std::future::pending().await,
+            }
+        }
+    };
+    let poll = client.exchange_device_access_token(&details).request_async(
+        &poll_http,
+        wait,
+        options.timeout,
+    );
+    let response = tokio::select! {
+        polled = poll => polled.map_err(|e| map_request_error(Grant::Device, config.client_id(), e))?,
+        () = poll_http.redirected() => {
+            return Err(map_transport(Grant::Device, TransportError::Redirected));
+        }
+    };
     MicrosoftTokens::from_response(&response, None, &scopes, Utc::now())
 }

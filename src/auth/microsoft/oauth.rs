@@ -1,11 +1,21 @@
 //! The HTTP transport for oauth2 requests: the configured `reqwest::Client`, with
 //! redirects, throttling and server errors turned into transport errors before oauth2
 //! tries to read them as token responses.
+//!
+//! A token request's body holds a grant (a refresh token, an authorization code with its
+//! PKCE verifier, a device code). It must reach the token endpoint and nothing else, whatever
+//! client the caller configured:
+//! 1. The body is sent as a one-shot stream. reqwest re-sends on a 307/308 only a body it
+//!    can copy, so even a client that follows redirects stops there and hands back the 307/308.
+//! 2. A 301/302/303 turns the POST into a bodiless GET in such a client; the answer of that
+//!    GET comes from another URL and is refused, as is any 3xx answer.
 
 use futures::future::BoxFuture;
 use oauth2::basic::BasicClient;
 use oauth2::{AsyncHttpClient, EndpointNotSet, EndpointSet, HttpRequest, HttpResponse};
+use std::convert::Infallible;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// The oauth2 client with its authorize, device-code and token endpoints set.
 pub(crate) type OAuthClient =
@@ -29,7 +39,33 @@ pub(crate) enum TransportError {
 }
 
 /// `reqwest::Client` as an oauth2 HTTP client.
-pub(crate) struct Transport<'a>(pub(crate) &'a reqwest::Client);
+pub(crate) struct Transport<'a> {
+    http: &'a reqwest::Client,
+    /// Cancelled once an answer was a redirect, for loops that would otherwise retry it.
+    redirected: CancellationToken,
+}
+
+impl<'a> Transport<'a> {
+    pub(crate) fn new(http: &'a reqwest::Client) -> Self {
+        Self {
+            http,
+            redirected: CancellationToken::new(),
+        }
+    }
+
+    /// Completes once a request through this transport was answered with a redirect
+    /// (at once if one already was). oauth2's device-code polling treats every transport
+    /// error as a network hiccup and polls on until the code expires; a redirect is a
+    /// wrong endpoint, which no amount of polling fixes.
+    pub(crate) async fn redirected(&self) {
+        self.redirected.cancelled().await;
+    }
+
+    /// Whether a request through this transport was answered with a redirect.
+    pub(crate) fn was_redirected(&self) -> bool {
+        self.redirected.is_cancelled()
+    }
+}
 
 impl<'c> AsyncHttpClient<'c> for Transport<'_> {
     type Error = TransportError;
@@ -37,20 +73,30 @@ impl<'c> AsyncHttpClient<'c> for Transport<'_> {
 
     fn call(&'c self, request: HttpRequest) -> Self::Future {
         Box::pin(async move {
-            let request = reqwest::Request::try_from(request)
-                .map_err(|e| TransportError::Network(chain(&e)))?;
+            let (parts, body) = request.into_parts();
+            let mut request =
+                reqwest::Request::try_from(oauth2::http::Request::from_parts(parts, Vec::new()))
+                    .map_err(|e| TransportError::Network(chain(&e)))?;
+            // The length is known: say it, so the one-shot body is not sent chunked.
+            request.headers_mut().insert(
+                reqwest::header::CONTENT_LENGTH,
+                reqwest::header::HeaderValue::from(body.len()),
+            );
+            *request.body_mut() = Some(one_shot(body));
             let sent_to = request.url().clone();
             let response = self
-                .0
+                .http
                 .execute(request)
                 .await
                 .map_err(|e| TransportError::Network(chain(&e.without_url())))?;
             let status = response.status();
             // A token request must never be forwarded: a redirect would carry the code or
             // refresh token in its body to another host (oauth2 v5 upgrade guide, SSRF). The
-            // default client does not follow redirects; a caller's client that did is caught
-            // here, because the final URL differs from the one the request was sent to.
+            // default client does not follow redirects; a caller's client that does stops at
+            // a 307/308 (the body cannot be replayed) and is caught here after a 301/302/303,
+            // because the final URL differs from the one the request was sent to.
             if status.is_redirection() || response.url() != &sent_to {
+                self.redirected.cancel();
                 return Err(TransportError::Redirected);
             }
             // Throttling and server errors are retried; oauth2 would read their bodies as
@@ -80,6 +126,14 @@ impl<'c> AsyncHttpClient<'c> for Transport<'_> {
                 .map_err(|e| TransportError::Network(e.to_string()))
         })
     }
+}
+
+/// `body` as a stream that can be read once: reqwest follows a 307/308 only with a body it
+/// can copy, so a grant in this body is never replayed to a redirect target.
+fn one_shot(body: Vec<u8>) -> reqwest::Body {
+    reqwest::Body::wrap_stream(futures::stream::once(
+        async move { Ok::<_, Infallible>(body) },
+    ))
 }
 
 /// An error and its causes on one line.

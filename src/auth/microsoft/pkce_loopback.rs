@@ -149,7 +149,7 @@ pub async fn sign_in_with_browser(
             }
         };
         tracing::debug!("sign-in redirect received; exchanging the code");
-        let http = Transport(config.http());
+        let http = Transport::new(config.http());
         let requested = config.scopes();
         config
             .retry()

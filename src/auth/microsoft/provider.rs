@@ -159,7 +159,7 @@ impl MicrosoftTokenProvider {
     async fn refresh(&self, current: &MicrosoftTokens) -> Result<MicrosoftTokens> {
         let refresh_token = RefreshToken::new(current.refresh_token.expose().to_owned());
         let requested = self.config.scopes();
-        let http = Transport(self.config.http());
+        let http = Transport::new(self.config.http());
         self.config
             .retry()
             .retry(|attempt| {

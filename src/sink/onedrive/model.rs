@@ -105,8 +105,9 @@ pub(crate) struct SessionItem {
     pub file_size: u64,
 }
 
-/// An upload session, as created or as its status.
-#[derive(Debug, Deserialize)]
+/// An upload session, as created or as its status. `Debug` (in `upload::session`) shows
+/// only the host of `upload_url`, a pre-authenticated URL.
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct UploadSession {
     pub upload_url: Option<String>,

@@ -84,6 +84,8 @@ pub(super) struct Faults {
     /// `(route prefix, fault)`, in order: the first match fires once.
     queued: Vec<(String, Fault)>,
     chaos: Option<Chaos>,
+    /// Every fault thrown, with the route it hit, in order.
+    pub(super) fired: Vec<(String, Fault)>,
 }
 
 #[derive(Debug)]
@@ -98,6 +100,7 @@ impl Faults {
         Self {
             queued: Vec::new(),
             chaos: None,
+            fired: Vec::new(),
         }
     }
 
@@ -119,9 +122,16 @@ impl Faults {
         self.chaos.as_ref().map(|c| c.seed)
     }
 
-    /// The fault for a request on `route`, if any: a queued one first, then chaos.
-    /// Chaos only throws faults a client is expected to survive by retrying.
+    /// The fault for a request on `route`, if any, recorded in `fired`.
     pub(super) fn next(&mut self, route: &str) -> Option<Fault> {
+        let fault = self.pick(route)?;
+        self.fired.push((route.to_owned(), fault.clone()));
+        Some(fault)
+    }
+
+    /// A queued fault first, then chaos. Chaos only throws faults a client is expected to
+    /// survive by retrying.
+    fn pick(&mut self, route: &str) -> Option<Fault> {
         if let Some(i) = self.queued.iter().position(|(p, _)| route.starts_with(p)) {
             return Some(self.queued.remove(i).1);
         }

@@ -345,6 +345,12 @@ impl FakeQonto {
         self.shared.lock().faults.set_chaos(seed, probability);
     }
 
+    /// Every fault thrown so far (queued or chaos), with the route it hit, in order: a
+    /// test can check that the faults it queued met a request.
+    pub fn fault_log(&self) -> Vec<(String, Fault)> {
+        self.shared.lock().faults.fired.clone()
+    }
+
     /// The chaos seed in use, to print when a test fails.
     pub fn chaos_seed(&self) -> Option<u64> {
         self.shared.lock().faults.chaos_seed()

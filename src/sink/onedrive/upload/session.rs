@@ -11,7 +11,39 @@ use crate::sink::onedrive::request::{GraphClient, read_failure, read_json};
 use bytes::{Bytes, BytesMut};
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE};
 use reqwest::{Method, StatusCode};
+use std::fmt;
 use url::Url;
+
+/// `uploadUrl` is pre-authenticated: whoever holds it can write the file, and its path and
+/// query carry the token (`/rup/{drive}/{token…}`, `…&tempauth=…`: onedrive-graph.md §3
+/// "Upload sessions"). `Debug` keeps its scheme, host and port, enough to tell services
+/// apart in a log, and hides the rest.
+impl fmt::Debug for UploadSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UploadSession")
+            .field("upload_url", &self.upload_url.as_deref().map(RedactedUrl))
+            .field("next_expected_ranges", &self.next_expected_ranges)
+            .finish()
+    }
+}
+
+/// A URL shown as `scheme://host[:port]/[redacted]` (or `[redacted]` when it does not parse).
+struct RedactedUrl<'a>(&'a str);
+
+impl fmt::Debug for RedactedUrl<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match Url::parse(self.0) {
+            Ok(url) if url.host_str().is_some() => {
+                let host = url.host_str().unwrap_or_default();
+                match url.port() {
+                    Some(port) => write!(f, "\"{}://{host}:{port}/[redacted]\"", url.scheme()),
+                    None => write!(f, "\"{}://{host}/[redacted]\"", url.scheme()),
+                }
+            }
+            _ => f.write_str("[redacted]"),
+        }
+    }
+}
 
 enum Fragment {
     /// The final fragment committed the file.
@@ -298,6 +330,40 @@ pub(crate) fn first_expected(ranges: &[String]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_shows_the_upload_host_only() {
+        let session: UploadSession = serde_json::from_str(
+            r#"{"uploadUrl":"https://api.onedrive.com:8443/rup/8f3c2b1a/eyJSZXNvdXJjZUlE/4mq?tempauth=eyJ0eXAi.c2ln",
+                "nextExpectedRanges":["0-"]}"#,
+        )
+        .unwrap();
+        let shown = format!("{session:?} {session:#?}");
+        for secret in [
+            "rup",
+            "8f3c2b1a",
+            "eyJSZXNvdXJjZUlE",
+            "4mq",
+            "tempauth",
+            "c2ln",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(
+            shown.contains(r#"Some("https://api.onedrive.com:8443/[redacted]")"#),
+            "{shown}"
+        );
+        assert!(shown.contains("0-"), "{shown}");
+
+        for raw in ["not a url tempauth=x", "data:text/plain,tempauth"] {
+            let odd = UploadSession {
+                upload_url: Some(raw.to_owned()),
+                next_expected_ranges: Vec::new(),
+            };
+            let shown = format!("{odd:?}");
+            assert!(!shown.contains("tempauth"), "{shown}");
+        }
+    }
 
     #[test]
     fn reads_the_first_expected_range() {
