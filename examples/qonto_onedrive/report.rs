@@ -69,13 +69,32 @@ pub fn code_of(report: &SyncReport) -> (u8, Option<String>) {
             (code, Some(line))
         }
         None if report.is_complete() => (OK, None),
-        None => (
-            INCOMPLETE,
-            Some(format!(
-                "{} receipt(s) could not be archived this time; the next sync retries them",
-                report.failures.len().max(1)
-            )),
-        ),
+        // Partial: some accounts or receipts were left for the next run, the rest is archived.
+        None => {
+            let mut left = Vec::new();
+            if !report.unread_accounts.is_empty() {
+                let names: Vec<&str> = report
+                    .unread_accounts
+                    .iter()
+                    .map(|unread| unread.name.as_str())
+                    .collect();
+                left.push(format!(
+                    "{} bank account(s) could not be read ({})",
+                    names.len(),
+                    names.join(", ")
+                ));
+            }
+            if !report.failures.is_empty() || left.is_empty() {
+                left.push(format!(
+                    "{} receipt(s) could not be archived this time",
+                    report.failures.len().max(1)
+                ));
+            }
+            (
+                INCOMPLETE,
+                Some(format!("{}; the next sync retries them", left.join("; "))),
+            )
+        }
     }
 }
 

@@ -5,6 +5,9 @@
 //! 1. take the state's lock, load the state;
 //! 2. list the bank accounts, read each account's receipts since its watermark into the
 //!    state's catalog (checkpoints move the watermark only past what was fully read);
+//!    an account whose listing breaks off is reported in [`SyncReport::unread_accounts`]
+//!    and read again next time, while the others go on (a refusal on every account,
+//!    or an error no account can get past, stops the pass);
 //! 3. scan the archive, from the stored cursor when the sink has a change feed;
 //! 4. plan ([`crate::plan::plan`]);
 //! 5. check the plan's bytes against the free space;
@@ -17,7 +20,7 @@ mod execute;
 mod read;
 pub mod schedule;
 
-pub use events::{Failure, NoObserver, SyncEvent, SyncObserver, SyncReport};
+pub use events::{AccountFailure, Failure, NoObserver, SyncEvent, SyncObserver, SyncReport};
 pub use schedule::{next_run, run_daily};
 
 use crate::error::{Error, Result};
