@@ -219,6 +219,31 @@ impl Syncer {
     /// Returns `Err` only when the pass could not start or could not save the state
     /// (lock held, state unreadable); anything that stops it midway is in
     /// [`SyncReport::stopped`], with everything done so far recorded.
+    ///
+    /// A pass that owns its syncer is a `Send + 'static` future: it can run on its
+    /// own task of a multi-threaded runtime, next to other organisations' passes.
+    ///
+    /// ```
+    /// # use receipt_sync::sink::InMemorySink;
+    /// # use receipt_sync::source::InMemorySource;
+    /// # use receipt_sync::state::InMemoryStateStore;
+    /// # use receipt_sync::sync::{SyncConfig, Syncer};
+    /// # use std::sync::Arc;
+    /// # #[tokio::main(flavor = "multi_thread")]
+    /// # async fn main() -> receipt_sync::Result<()> {
+    /// let syncer = Syncer::new(
+    ///     Arc::new(InMemorySource::new()),
+    ///     Arc::new(InMemorySink::new()),
+    ///     Arc::new(InMemoryStateStore::new()),
+    ///     SyncConfig::default(),
+    /// );
+    /// let pass = tokio::spawn(async move { syncer.run().await });
+    /// if let Ok(report) = pass.await {
+    ///     assert!(report?.is_complete());
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn run(&self) -> Result<SyncReport> {
         let started = std::time::Instant::now();
         let mut report = SyncReport {
