@@ -9,7 +9,9 @@ use crate::model::{
 use crate::plan::{Action, Plan, folder_ids_of};
 use crate::sink::ArchiveSink;
 use crate::source::ReceiptSource;
-use crate::state::{ExportRecord, StateChange, StateStore, SyncState, Tombstone, TombstoneReason};
+use crate::state::{
+    ExportRecord, PendingRename, StateChange, StateStore, SyncState, Tombstone, TombstoneReason,
+};
 use chrono::Utc;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt, future, stream};
@@ -163,6 +165,18 @@ impl Executor<'_> {
                 kind: "rename-folder",
                 path: to.clone(),
             });
+            // Recorded before the rename: if its outcome is never recorded (a crash, a
+            // failed append), the next scan settles it instead of taking the renamed
+            // folder for a deleted one.
+            let pending = PendingRename {
+                folder: folder.clone(),
+                from: from.clone(),
+                to: to.clone(),
+                ids_are_paths,
+            };
+            self.recorder
+                .record(state, vec![StateChange::FolderRenameStarted(pending)])
+                .await?;
             let result = self
                 .config
                 .retry
@@ -184,6 +198,8 @@ impl Executor<'_> {
                         path: to.clone(),
                     });
                 }
+                // The rename may have happened all the same (an answer lost on the way):
+                // it stays pending, and the next scan settles it.
                 Err(error) if error.stops_sync() => return Err(error),
                 Err(error) => self.fail(report, None, Some(to.clone()), &error),
             }

@@ -8,7 +8,9 @@
 //!    an account whose listing breaks off is reported in [`SyncReport::unread_accounts`]
 //!    and read again next time, while the others go on (a refusal on every account,
 //!    or an error no account can get past, stops the pass);
-//! 3. scan the archive, from the stored cursor when the sink has a change feed;
+//! 3. scan the archive, from the stored cursor when the sink has a change feed, and
+//!    settle the folder renames of an earlier pass whose outcome was never recorded
+//!    ([`crate::plan::settle_renames`]);
 //! 4. plan ([`crate::plan::plan`]);
 //! 5. check the plan's bytes against the free space;
 //! 6. carry the plan out with bounded concurrency, recording every finished action in
@@ -328,6 +330,10 @@ impl Syncer {
             crate::model::ScanUpdate::Full { cursor, .. } => cursor,
             crate::model::ScanUpdate::Changes { cursor, .. } => Some(cursor),
         };
+        // A rename of an earlier run whose outcome was never recorded: the scan says
+        // whether it happened, before the deletion rules read the archive.
+        let settled = crate::plan::settle_renames(state);
+        recorder.record(state, settled).await?;
         if !self.config.dry_run {
             // The snapshot and its cursor go together, atomically.
             self.store.save(state).await?;
