@@ -2,7 +2,8 @@
 //! retries, a page that cannot be decoded) leaves the other accounts to be read and
 //! archived; the broken one is reported, keeps everything it had, and is read again
 //! next time. A refusal on every account, or an error no account can get past, still
-//! stops the run.
+//! stops the run. Likewise an account list or a free-space check that cannot be read
+//! holds nothing back.
 #![cfg(feature = "testkit")]
 
 use async_trait::async_trait;
@@ -10,13 +11,15 @@ use chrono::NaiveDate;
 use futures::StreamExt;
 use receipt_sync::http::RetryConfig;
 use receipt_sync::model::{AccountId, BankAccount, Body, Receipt};
-use receipt_sync::sink::InMemorySink;
+use receipt_sync::model::{ArchivePath, ScanCursor, ScanUpdate, SinkEntry, SinkItemId};
+use receipt_sync::sink::{ArchiveSink, InMemorySink, Quota, SinkCapabilities};
 use receipt_sync::source::{InMemorySource, ReceiptQuery, ReceiptSource, ReceiptStream};
 use receipt_sync::state::{InMemoryStateStore, StateStore, SyncState};
 use receipt_sync::sync::{SyncConfig, SyncReport, Syncer};
 use receipt_sync::testkit::fake_qonto::{FakeQonto, Fault};
 use receipt_sync::{Error, ErrorKind, Result};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The real Qonto source against the fake Qonto: whichever of the two accounts gets
@@ -86,6 +89,7 @@ async fn a_broken_qonto_listing_leaves_the_other_account_archived() {
 struct Bank {
     inner: InMemorySource,
     broken: Arc<Mutex<HashMap<AccountId, ErrorKind>>>,
+    list_fails: Arc<AtomicBool>,
 }
 
 impl Bank {
@@ -141,6 +145,9 @@ fn error_of(kind: ErrorKind) -> Error {
 #[async_trait]
 impl ReceiptSource for Bank {
     async fn accounts(&self) -> Result<Vec<BankAccount>> {
+        if self.list_fails.load(Ordering::SeqCst) {
+            return Err(error_of(ErrorKind::Transient));
+        }
         self.inner.accounts().await
     }
 
@@ -177,9 +184,13 @@ impl World {
     }
 
     async fn sync(&self) -> SyncReport {
+        self.sync_into(Arc::new(self.drive.clone())).await
+    }
+
+    async fn sync_into(&self, drive: Arc<dyn ArchiveSink>) -> SyncReport {
         Syncer::new(
             Arc::new(self.bank.clone()),
-            Arc::new(self.drive.clone()),
+            drive,
             Arc::new(self.store.clone()),
             // A whole read every time: an interrupted one must not count as done.
             SyncConfig::default()
@@ -285,4 +296,95 @@ async fn an_error_no_account_can_get_past_stops_the_run_at_once() {
     let stopped = report.stopped.as_ref().map(Error::kind);
     assert_eq!(stopped, Some(ErrorKind::Cancelled), "{report}");
     assert_eq!(report.count("upload"), 0);
+}
+
+#[tokio::test]
+async fn an_account_list_that_cannot_be_read_reads_the_accounts_of_the_last_run() {
+    let world = World::new();
+    world.bank.list_fails.store(true, Ordering::SeqCst);
+    let first = world.sync().await;
+    let stopped = first.stopped.as_ref().map(Error::kind);
+    assert_eq!(
+        stopped,
+        Some(ErrorKind::Transient),
+        "no account known yet: {first}"
+    );
+
+    world.bank.list_fails.store(false, Ordering::SeqCst);
+    assert!(world.sync().await.is_complete());
+    for n in 3..5 {
+        world.bank.add("main", n);
+        world.bank.add("travel", n);
+    }
+    world.bank.list_fails.store(true, Ordering::SeqCst);
+    let report = world.sync().await;
+    assert!(report.stopped.is_none(), "{report}");
+    assert_eq!(report.count("upload"), 4, "{report}");
+    assert_eq!(report.failures.len(), 1, "the list's failure: {report}");
+    assert!(!report.is_complete());
+
+    world.bank.list_fails.store(false, Ordering::SeqCst);
+    let quiet = world.sync().await;
+    assert!(quiet.is_complete(), "{quiet}");
+    assert_eq!(quiet.count("upload"), 0);
+}
+
+/// A drive whose free space cannot be read.
+#[derive(Debug)]
+struct QuotaUnknown(InMemorySink);
+
+#[async_trait]
+impl ArchiveSink for QuotaUnknown {
+    fn capabilities(&self) -> SinkCapabilities {
+        self.0.capabilities()
+    }
+
+    async fn scan(&self, cursor: Option<&ScanCursor>) -> Result<ScanUpdate> {
+        self.0.scan(cursor).await
+    }
+
+    async fn create_folder(&self, path: &ArchivePath) -> Result<SinkEntry> {
+        self.0.create_folder(path).await
+    }
+
+    async fn write_file(&self, path: &ArchivePath, body: Body) -> Result<SinkEntry> {
+        self.0.write_file(path, body).await
+    }
+
+    async fn rename_folder(
+        &self,
+        id: &SinkItemId,
+        path: &ArchivePath,
+        new_name: &str,
+    ) -> Result<SinkEntry> {
+        self.0.rename_folder(id, path, new_name).await
+    }
+
+    async fn quota(&self) -> Result<Option<Quota>> {
+        Err(Error::Transient {
+            service: "drive",
+            operation: "read the quota".into(),
+            message: "HTTP 503".into(),
+            retry_after: None,
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_free_space_check_that_cannot_be_read_does_not_stop_the_run() {
+    let world = World::new();
+    assert!(world.drive.capabilities().quota);
+    let report = world
+        .sync_into(Arc::new(QuotaUnknown(world.drive.clone())))
+        .await;
+    assert!(report.is_complete(), "{report}");
+    assert_eq!(report.count("upload"), 6);
+
+    // A drive that is full all the same still stops the run, at its first write.
+    let full = World::new();
+    let drive = InMemorySink::new().with_quota(10);
+    let report = full.sync_into(Arc::new(QuotaUnknown(drive.clone()))).await;
+    let stopped = report.stopped.as_ref().map(Error::kind);
+    assert_eq!(stopped, Some(ErrorKind::QuotaExceeded), "{report}");
+    assert!(drive.files().is_empty());
 }

@@ -3,8 +3,9 @@
 //!
 //! One pass ([`Syncer::run`]):
 //! 1. take the state's lock, load the state;
-//! 2. list the bank accounts, read each account's receipts since its watermark into the
-//!    state's catalog (checkpoints move the watermark only past what was fully read);
+//! 2. list the bank accounts (those of the last pass, when the list cannot be read),
+//!    read each account's receipts since its watermark into the state's catalog
+//!    (checkpoints move the watermark only past what was fully read);
 //!    an account whose listing breaks off is reported in [`SyncReport::unread_accounts`]
 //!    and read again next time, while the others go on (a refusal on every account,
 //!    or an error no account can get past, stops the pass);
@@ -12,7 +13,7 @@
 //!    settle the folder renames of an earlier pass whose outcome was never recorded
 //!    ([`crate::plan::settle_renames`]);
 //! 4. plan ([`crate::plan::plan`]);
-//! 5. check the plan's bytes against the free space;
+//! 5. check the plan's bytes against the free space (when the sink can tell);
 //! 6. carry the plan out with bounded concurrency, recording every finished action in
 //!    the state at once, so a crash or a cancellation loses only the work in flight;
 //! 7. save the state.
@@ -308,10 +309,22 @@ impl Syncer {
         report: &mut SyncReport,
     ) -> Result<()> {
         let retry = &self.config.retry;
-        let accounts = retry.retry(|_| self.source.accounts()).await?;
-        recorder
-            .record(state, vec![StateChange::AccountsSeen(accounts.clone())])
-            .await?;
+        let accounts = match retry.retry(|_| self.source.accounts()).await {
+            Ok(accounts) => {
+                recorder
+                    .record(state, vec![StateChange::AccountsSeen(accounts.clone())])
+                    .await?;
+                accounts
+            }
+            // The list itself could not be read: the accounts of the last run are read
+            // as they were, so one failed request holds no account back. Incomplete.
+            Err(error) if !error.stops_sync() && !state.accounts.is_empty() => {
+                tracing::warn!(%error, "the account list could not be read; reading the accounts of the last run");
+                report.failures.push(Failure::new(None, None, &error));
+                state.accounts.values().map(|r| r.account.clone()).collect()
+            }
+            Err(error) => return Err(error),
+        };
         let reader = read::SourceReader {
             source: self.source.as_ref(),
             recorder,
@@ -345,7 +358,17 @@ impl Syncer {
         if needed == 0 || !self.sink.capabilities().quota {
             return Ok(());
         }
-        match self.config.retry.retry(|_| self.sink.quota()).await? {
+        let quota = match self.config.retry.retry(|_| self.sink.quota()).await {
+            Ok(quota) => quota,
+            // The check only spares writes that would fail; without it, a full drive
+            // still stops the run at its first write. Not worth stopping for.
+            Err(error) if !error.stops_sync() => {
+                tracing::warn!(%error, "the free space could not be read; writing without the check");
+                return Ok(());
+            }
+            Err(error) => return Err(error),
+        };
+        match quota {
             Some(quota) if quota.remaining < needed => Err(Error::QuotaExceeded {
                 needed,
                 remaining: quota.remaining,
