@@ -6,7 +6,7 @@
 //! or a journal append that fails, between the two leaves the folder renamed in the
 //! archive but not in the records. With stable ids the records still find their files,
 //! under stale paths; on a sink whose ids are paths the renamed folder looks exactly like
-//! one the user deleted (rule 2 of [`reconcile`](super::reconcile)), and every receipt
+//! one the user deleted (rule 2 of [`reconcile`](mod@super::reconcile)), and every receipt
 //! below it would be tombstoned. So the first scan after such a gap settles each pending
 //! rename: it is recorded as done, or forgotten.
 //!
@@ -29,7 +29,7 @@
 //! - Every pending rename is settled, one way or the other, by the first scan after it.
 //! - Only the sync's own renames are followed: a folder the user renamed by hand has no
 //!   pending rename, so on sinks whose ids are paths it still looks deleted (the blind
-//!   spot [`reconcile`](super::reconcile) documents), never adopted by guess.
+//!   spot [`reconcile`](mod@super::reconcile) documents), never adopted by guess.
 //!
 //! # Assumptions
 //! - The snapshot is complete: the scan has just run.
@@ -133,15 +133,16 @@ mod tests {
     }
 
     fn state_with(entries: Vec<SinkEntry>, ids_are_paths: bool, folder: &str) -> SyncState {
-        let mut state = SyncState::default();
-        state.snapshot = ArchiveSnapshot::from_entries(entries);
-        state.pending_renames.push(PendingRename {
-            folder: SinkItemId::new(folder),
-            from: p("Main"),
-            to: p("Business"),
-            ids_are_paths,
-        });
-        state
+        SyncState {
+            snapshot: ArchiveSnapshot::from_entries(entries),
+            pending_renames: vec![PendingRename {
+                folder: SinkItemId::new(folder),
+                from: p("Main"),
+                to: p("Business"),
+                ids_are_paths,
+            }],
+            ..SyncState::default()
+        }
     }
 
     fn outcome(state: &SyncState) -> Option<ArchivePath> {
