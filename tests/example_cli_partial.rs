@@ -15,7 +15,7 @@ async fn one_unreadable_account_exits_1_and_the_other_is_archived() {
     let (code, stdout, stderr) = world.sync().await;
     assert_eq!(code, 1, "{stdout}\n{stderr}");
     assert!(
-        stderr.contains("1 bank account(s) could not be read"),
+        stderr.contains("1 bank account(s) could not be read in full"),
         "{stderr}"
     );
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();

@@ -57,6 +57,7 @@ async fn a_broken_qonto_listing_leaves_the_other_account_archived() {
         assert!(report.stopped.is_none(), "{fault:?}: {report}");
         assert!(!report.is_complete(), "{fault:?}");
         assert_eq!(report.unread_accounts.len(), 1, "{fault:?}: {report}");
+        assert_eq!(report.failures.len(), 1, "the listing's error: {report}");
         let unread = &report.unread_accounts[0];
         let read = if unread.name == "Main" {
             "Travel"

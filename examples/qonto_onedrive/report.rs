@@ -79,15 +79,25 @@ pub fn code_of(report: &SyncReport) -> (u8, Option<String>) {
                     .map(|unread| unread.name.as_str())
                     .collect();
                 left.push(format!(
-                    "{} bank account(s) could not be read ({})",
+                    "{} bank account(s) could not be read in full ({})",
                     names.len(),
                     names.join(", ")
                 ));
             }
-            if !report.failures.is_empty() || left.is_empty() {
+            // A failure with neither receipt nor path is a listing's: an account's (named
+            // above) or the account list's.
+            let (not_archived, listings): (Vec<_>, Vec<_>) = report
+                .failures
+                .iter()
+                .partition(|f| f.receipt.is_some() || f.path.is_some());
+            let not_archived = not_archived.len();
+            if left.is_empty() && !listings.is_empty() {
+                left.push("the bank could not be read in full".to_owned());
+            }
+            if not_archived > 0 || left.is_empty() {
                 left.push(format!(
                     "{} receipt(s) could not be archived this time",
-                    report.failures.len().max(1)
+                    not_archived.max(1)
                 ));
             }
             (

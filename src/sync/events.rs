@@ -104,10 +104,11 @@ impl Failure {
     }
 }
 
-/// A bank account whose listing broke off in a run: its receipts were not all read.
+/// A bank account not read in full in a run: its listing broke off, or some of its
+/// receipts could not be read (each error is also in [`SyncReport::failures`]).
 ///
-/// What was read before the failure is kept, nothing of the account is taken as
-/// removed, and the next run reads it again from where it stopped.
+/// What was read is kept, nothing of the account is taken as removed, and the next
+/// run reads it again from before the first error.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccountFailure {
     /// The account.
@@ -121,12 +122,13 @@ pub struct AccountFailure {
 }
 
 impl AccountFailure {
-    pub(crate) fn new(account: &BankAccount, error: &Error) -> Self {
+    /// `account`, whose listing's last error was `last`.
+    pub(crate) fn new(account: &BankAccount, last: &Failure) -> Self {
         Self {
             account: account.id.clone(),
             name: account.name.clone(),
-            kind: error.kind(),
-            message: error.to_string(),
+            kind: last.kind,
+            message: last.message.clone(),
         }
     }
 }
@@ -148,8 +150,8 @@ pub struct SyncReport {
     pub bytes_written: u64,
     /// Actions that failed (retried on the next run).
     pub failures: Vec<Failure>,
-    /// Bank accounts that could not be read in full (read again on the next run); the
-    /// others were read and archived as usual.
+    /// Bank accounts that could not be read in full (read again on the next run), with
+    /// the last error of each; the others were read and archived as usual.
     pub unread_accounts: Vec<AccountFailure>,
     /// Uploads whose file turned out to be in place already (an earlier attempt landed
     /// after all): the next run records them.
@@ -208,8 +210,8 @@ impl fmt::Display for SyncReport {
         for unread in &self.unread_accounts {
             writeln!(
                 f,
-                "  account {} could not be read (the next sync reads it again): {}",
-                unread.name, unread.message
+                "  account {} could not be read in full; the next sync reads it again",
+                unread.name
             )?;
         }
         for failure in &self.failures {

@@ -10,8 +10,10 @@
 //! 2. nothing already in the catalog is dropped or taken as removed: a listing that
 //!    broke off says nothing about the receipts it did not reach. (The deletion rules
 //!    look only at the archive, so an unread account tombstones nothing either.)
-//! 3. the account goes into [`SyncReport::unread_accounts`] with its error, and the
-//!    run is not complete.
+//! 3. its errors go into [`SyncReport::failures`], the account into
+//!    [`SyncReport::unread_accounts`] with the last of them, and the run is not
+//!    complete. (A receipt that fails as the listing's last item and a listing that
+//!    breaks off look the same in a stream; both leave the account not read in full.)
 //!
 //! Two exceptions stop the whole run, as before the other accounts mattered:
 //! - an error that no account can get past ([`Error::stops_sync`], other than a
@@ -46,11 +48,13 @@ pub(super) struct SourceReader<'a> {
 struct Listing {
     /// Read whole, not from a watermark.
     whole: bool,
-    /// Some item failed: the read is not whole.
-    failed: bool,
+    /// Its errors, in order.
+    failures: Vec<Failure>,
     /// The last error, while nothing has followed it: if the listing ends now, it
-    /// broke off there; if more comes, it was one receipt's.
+    /// ended on it.
     last_error: Option<Error>,
+    /// The error the listing ended on, if it did.
+    ended_on: Option<Error>,
 }
 
 /// An event of one account's listing (by its index), `None` at its end.
@@ -96,14 +100,14 @@ impl SourceReader<'_> {
             streams.push(tagged(index, self.source.receipts(&account.id, &query)));
             listings.push(Listing {
                 whole,
-                failed: false,
+                failures: Vec::new(),
                 last_error: None,
+                ended_on: None,
             });
         }
         let mut merged = stream::select_all(streams);
         let mut batch: Vec<Receipt> = Vec::new();
         let mut read = 0;
-        let mut broke_off: Vec<(usize, Error)> = Vec::new();
         while let Some((index, item)) = merged.next().await {
             let (Some(account), Some(listing)) = (accounts.get(index), listings.get_mut(index))
             else {
@@ -111,9 +115,8 @@ impl SourceReader<'_> {
             };
             let event = match item {
                 None => {
-                    if let Some(error) = listing.last_error.take() {
-                        broke_off.push((index, error));
-                    } else if listing.whole && !listing.failed {
+                    listing.ended_on = listing.last_error.take();
+                    if listing.whole && listing.failures.is_empty() {
                         let finished = StateChange::FullReadFinished {
                             account: account.id.clone(),
                             at: now,
@@ -124,21 +127,21 @@ impl SourceReader<'_> {
                 }
                 Some(Err(error)) if error.stops_sync() && !is_refusal(&error) => {
                     self.flush(state, &mut batch, None).await?;
+                    report
+                        .failures
+                        .extend(listings.into_iter().flat_map(|l| l.failures));
                     return Err(error);
                 }
                 Some(Err(error)) => {
-                    listing.failed = true;
-                    if let Some(earlier) = listing.last_error.replace(error) {
-                        receipt_failed(&account.id, &earlier, report);
-                    }
+                    tracing::warn!(account = %account.id, %error, "the account's listing failed");
+                    listing.failures.push(Failure::new(None, None, &error));
+                    listing.last_error = Some(error);
                     continue;
                 }
                 Some(Ok(event)) => event,
             };
-            if let Some(earlier) = listing.last_error.take() {
-                // More followed the error: it was one receipt's, not the listing's.
-                receipt_failed(&account.id, &earlier, report);
-            }
+            // More followed the error: it was one receipt's, not the listing's end.
+            listing.last_error = None;
             match event {
                 SourceEvent::Receipt(receipt) => {
                     // Reads overlap (a watermark is re-read with a margin): what the state
@@ -167,21 +170,23 @@ impl SourceReader<'_> {
             }
         }
         self.flush(state, &mut batch, None).await?;
-        broke_off.sort_by_key(|(index, _)| *index);
-        let every_account_refused = !broke_off.is_empty()
-            && broke_off.len() == accounts.len()
-            && broke_off.iter().all(|(_, error)| is_refusal(error));
+        let every_account_refused = !listings.is_empty()
+            && listings
+                .iter()
+                .all(|l| l.ended_on.as_ref().is_some_and(is_refusal));
         if every_account_refused {
             // Not one account's problem: nothing can be archived until a person acts.
-            let (_, first) = broke_off.swap_remove(0);
-            return Err(first);
+            if let Some(first) = listings.into_iter().find_map(|l| l.ended_on) {
+                return Err(first);
+            }
+            return Ok(read);
         }
-        for (index, error) in broke_off {
-            if let Some(account) = accounts.get(index) {
-                tracing::warn!(account = %account.id, %error, "an account could not be read; the others go on");
+        for (account, listing) in accounts.iter().zip(listings) {
+            if let Some(last) = listing.failures.last() {
                 report
                     .unread_accounts
-                    .push(AccountFailure::new(account, &error));
+                    .push(AccountFailure::new(account, last));
+                report.failures.extend(listing.failures);
             }
         }
         Ok(read)
@@ -213,11 +218,4 @@ impl SourceReader<'_> {
         changes.extend(then);
         self.recorder.record(state, changes).await
     }
-}
-
-/// One unreadable receipt never stops the others; the source keeps the watermark
-/// before it, so it is read again next time.
-fn receipt_failed(account: &AccountId, error: &Error, report: &mut SyncReport) {
-    tracing::warn!(%account, %error, "a receipt could not be read");
-    report.failures.push(Failure::new(None, None, error));
 }
