@@ -6,9 +6,10 @@
 //! 2. list the bank accounts (those of the last pass, when the list cannot be read),
 //!    read each account's receipts since its watermark into the state's catalog
 //!    (checkpoints move the watermark only past what was fully read);
-//!    an account whose listing breaks off is reported in [`SyncReport::unread_accounts`]
-//!    and read again next time, while the others go on (a refusal on every account,
-//!    or an error no account can get past, stops the pass);
+//!    an account not read in full (its listing broke off, or a receipt of it failed) is
+//!    reported in [`SyncReport::unread_accounts`] and read again next time, while the
+//!    others go on (a refusal on every account, or an error no account can get past,
+//!    stops the pass);
 //! 3. scan the archive, from the stored cursor when the sink has a change feed, and
 //!    settle the folder renames of an earlier pass whose outcome was never recorded
 //!    ([`crate::plan::settle_renames`]);
