@@ -45,6 +45,8 @@ enum Step {
         crash: Option<(u8, bool)>,
     },
     CancelledSync(u8),
+    /// A sync whose first folder rename lands and then crashes, before or after its effect.
+    CrashOnRename(bool),
     Reset,
     Sync,
 }
@@ -65,6 +67,7 @@ fn step() -> impl Strategy<Value = Step> {
         2 => (any::<u64>(), 0u8..30, proptest::option::of((0u8..12, any::<bool>())))
             .prop_map(|(seed, transient, crash)| Step::FaultySync { seed, transient, crash }),
         1 => (1u8..40).prop_map(Step::CancelledSync),
+        1 => any::<bool>().prop_map(Step::CrashOnRename),
         1 => Just(Step::Reset),
         3 => Just(Step::Sync),
     ]
@@ -89,6 +92,8 @@ struct World<'a> {
     removed: BTreeSet<String>,
     /// The user's own files still in the archive: content → present.
     user_contents: BTreeSet<Vec<u8>>,
+    /// The user deleted or renamed a folder: the only ways to earn a tombstone.
+    user_touched_folders: bool,
 }
 
 struct CancelAfter {
@@ -117,6 +122,7 @@ impl<'a> World<'a> {
             next: 0,
             removed: BTreeSet::new(),
             user_contents: BTreeSet::new(),
+            user_touched_folders: false,
         }
     }
 
@@ -203,14 +209,18 @@ impl<'a> World<'a> {
                 let (folders, _) = self.archive().await;
                 if !folders.is_empty() {
                     self.drive.delete(&folders[usize::from(n) % folders.len()]);
+                    self.user_touched_folders = true;
                 }
                 self.note_user_files();
             }
             Step::Rename(n) => {
                 let (folders, files) = self.archive().await;
+                let folder_count = folders.len();
                 let all: Vec<String> = folders.into_iter().chain(files).collect();
                 if !all.is_empty() {
-                    let path = &all[usize::from(n) % all.len()];
+                    let index = usize::from(n) % all.len();
+                    self.user_touched_folders |= index < folder_count;
+                    let path = &all[index];
                     let name = path.rsplit('/').next().unwrap();
                     self.drive.rename(path, &format!("{name} (mine)"));
                 }
@@ -273,6 +283,19 @@ impl<'a> World<'a> {
                     _ = syncer.run() => {}
                     () = observer.notify.notified() => {}
                 }
+            }
+            Step::CrashOnRename(after_effect) => {
+                let mode = if after_effect {
+                    CrashMode::AfterEffect
+                } else {
+                    CrashMode::BeforeEffect
+                };
+                let plan = FaultPlan::none().crash_on("rename_folder", mode);
+                let syncer = self.syncer(
+                    Arc::new(self.bank.clone()),
+                    Arc::new(FaultySink::new(self.drive.sink(), plan)),
+                );
+                let _ = syncer.run().await;
             }
             Step::Reset => {
                 self.syncer(Arc::new(self.bank.clone()), self.drive.sink())
@@ -353,6 +376,15 @@ impl<'a> World<'a> {
             } else if !eligible {
                 prop_assert!(copies.is_empty(), "declined {id} archived");
             }
+        }
+        // A crash or a cancellation at any step (a folder rename included) never passes
+        // for a folder the user deleted.
+        if !self.user_touched_folders {
+            prop_assert!(
+                state.tombstones.is_empty(),
+                "tombstones without a folder deleted or renamed by the user: {:?}",
+                state.tombstones.keys().collect::<Vec<_>>()
+            );
         }
         for content in &self.user_contents {
             prop_assert!(

@@ -69,13 +69,42 @@ pub fn code_of(report: &SyncReport) -> (u8, Option<String>) {
             (code, Some(line))
         }
         None if report.is_complete() => (OK, None),
-        None => (
-            INCOMPLETE,
-            Some(format!(
-                "{} receipt(s) could not be archived this time; the next sync retries them",
-                report.failures.len().max(1)
-            )),
-        ),
+        // Partial: some accounts or receipts were left for the next run, the rest is archived.
+        None => {
+            let mut left = Vec::new();
+            if !report.unread_accounts.is_empty() {
+                let names: Vec<&str> = report
+                    .unread_accounts
+                    .iter()
+                    .map(|unread| unread.name.as_str())
+                    .collect();
+                left.push(format!(
+                    "{} bank account(s) could not be read in full ({})",
+                    names.len(),
+                    names.join(", ")
+                ));
+            }
+            // A failure with neither receipt nor path is a listing's: an account's (named
+            // above) or the account list's.
+            let (not_archived, listings): (Vec<_>, Vec<_>) = report
+                .failures
+                .iter()
+                .partition(|f| f.receipt.is_some() || f.path.is_some());
+            let not_archived = not_archived.len();
+            if left.is_empty() && !listings.is_empty() {
+                left.push("the bank could not be read in full".to_owned());
+            }
+            if not_archived > 0 || left.is_empty() {
+                left.push(format!(
+                    "{} receipt(s) could not be archived this time",
+                    not_archived.max(1)
+                ));
+            }
+            (
+                INCOMPLETE,
+                Some(format!("{}; the next sync retries them", left.join("; "))),
+            )
+        }
     }
 }
 

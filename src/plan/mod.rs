@@ -12,11 +12,15 @@
 //!
 //! The deletion rules live in [`reconcile`](mod@reconcile); this module does the rest: eligibility,
 //! where new receipts go, which folders to create or rename, and the order of it all.
+//! Before planning, [`settle_renames`] settles the sync's own folder renames whose
+//! outcome was never recorded, so that the rules see them as renames.
 
 mod action;
 pub mod reconcile;
+mod settle;
 
 pub use action::{AccountFolder, Action, Plan, SkipReason, UploadReason, skip_reason_name};
+pub use settle::settle_renames;
 
 use crate::layout::{Layout, names};
 use crate::model::{

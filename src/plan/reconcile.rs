@@ -35,6 +35,9 @@
 //! - On sinks without stable ids, a folder the user deletes and re-creates by hand
 //!   under the same name looks intact (rule 3, not 2), and a folder the user renames
 //!   looks deleted (rule 2). Sinks with stable ids have neither blind spot.
+//! - The records follow the sync's own folder renames, even one whose outcome a crash
+//!   kept from being recorded: [`settle_renames`](super::settle_renames) settles it
+//!   from the scan before these rules run.
 
 use crate::model::{ArchivePath, ArchiveSnapshot, EntryKind, SinkItemId};
 use crate::state::ExportRecord;

@@ -7,8 +7,8 @@ mod records;
 pub use file::JsonFileStateStore;
 pub use memory::InMemoryStateStore;
 pub use records::{
-    AccountRecord, ExportRecord, RunSummary, STATE_VERSION, StateChange, StateSettings, SyncState,
-    Tombstone, TombstoneReason,
+    AccountRecord, ExportRecord, PendingRename, RunSummary, STATE_VERSION, StateChange,
+    StateSettings, SyncState, Tombstone, TombstoneReason,
 };
 
 use crate::error::Result;

@@ -75,6 +75,22 @@ pub struct Tombstone {
     pub at: DateTime<Utc>,
 }
 
+/// A folder rename the sync asked of the sink, recorded before asking: until its
+/// outcome is recorded, the records cannot say whether it happened (a crash, or a
+/// failed journal append, can fall between the rename and its record). The next scan
+/// settles it ([`crate::plan::settle_renames`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRename {
+    /// The folder's id when the rename was asked.
+    pub folder: SinkItemId,
+    /// Its path before.
+    pub from: ArchivePath,
+    /// Its path once renamed.
+    pub to: ArchivePath,
+    /// Whether item ids are paths (sinks without stable ids).
+    pub ids_are_paths: bool,
+}
+
 /// What the last run did, for status reports.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunSummary {
@@ -127,6 +143,10 @@ pub struct SyncState {
     /// What the last run did.
     #[serde(default)]
     pub last_run: Option<RunSummary>,
+    /// Folder renames asked of the sink whose outcome is not recorded yet. Left out of
+    /// the file when empty, so a state without one reads as it always did.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_renames: Vec<PendingRename>,
 }
 
 /// One change to a [`SyncState`], recorded as soon as it happens.
@@ -155,6 +175,12 @@ pub enum StateChange {
         /// The folder's id.
         id: SinkItemId,
     },
+    /// The sync is about to ask the sink to rename a folder. Recorded first, so that
+    /// the next scan can settle a rename whose outcome was never recorded.
+    FolderRenameStarted(PendingRename),
+    /// A rename recorded as started did not happen, or its outcome cannot be told
+    /// from the archive: it is forgotten, and the deletion rules see the archive as it is.
+    FolderRenameAbandoned(PendingRename),
     /// A folder was renamed by the sync; every record below it moves with it.
     FolderRenamed {
         /// Its path before.
@@ -245,7 +271,17 @@ impl SyncState {
                 to,
                 entry,
                 ids_are_paths,
-            } => self.apply_folder_rename(from, to, entry, *ids_are_paths),
+            } => {
+                self.pending_renames.retain(|pending| pending.from != *from);
+                self.apply_folder_rename(from, to, entry, *ids_are_paths);
+            }
+            StateChange::FolderRenameStarted(pending) => {
+                self.pending_renames.retain(|p| p.from != pending.from);
+                self.pending_renames.push(pending.clone());
+            }
+            StateChange::FolderRenameAbandoned(pending) => {
+                self.pending_renames.retain(|p| p != pending);
+            }
             StateChange::FullReadFinished { account, at } => {
                 if let Some(rec) = self.accounts.get_mut(account) {
                     rec.full_read_at = Some(*at);
@@ -319,5 +355,51 @@ impl SyncState {
         for rec in self.accounts.values_mut() {
             rec.folder_id = None;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_renames_leave_the_format_as_it_was_when_there_are_none() {
+        // A state written before pending renames existed still loads…
+        let old = r#"{"version":1,"settings":null}"#;
+        let state: SyncState = serde_json::from_str(old).unwrap();
+        assert!(state.pending_renames.is_empty());
+        // …and a state without one is written as before, so older versions read it.
+        let written = serde_json::to_string(&SyncState::default()).unwrap();
+        assert!(!written.contains("pending_renames"), "{written}");
+    }
+
+    #[test]
+    fn a_rename_record_settles_its_pending_rename() {
+        let path = |p: &str| ArchivePath::parse(p).unwrap();
+        let pending = PendingRename {
+            folder: SinkItemId::new("f1"),
+            from: path("Main"),
+            to: path("Business"),
+            ids_are_paths: false,
+        };
+        let mut state = SyncState::default();
+        state.apply(&StateChange::FolderRenameStarted(pending.clone()));
+        state.apply(&StateChange::FolderRenameStarted(pending.clone()));
+        assert_eq!(state.pending_renames, vec![pending.clone()], "once");
+        state.apply(&StateChange::FolderRenamed {
+            from: path("Main"),
+            to: path("Business"),
+            entry: SinkEntry {
+                id: SinkItemId::new("f1"),
+                parent: None,
+                name: "Business".into(),
+                kind: crate::model::EntryKind::Folder,
+            },
+            ids_are_paths: false,
+        });
+        assert!(state.pending_renames.is_empty());
+        state.apply(&StateChange::FolderRenameStarted(pending.clone()));
+        state.apply(&StateChange::FolderRenameAbandoned(pending));
+        assert!(state.pending_renames.is_empty());
     }
 }

@@ -1,7 +1,7 @@
 //! What a sync tells its observer as it goes, and the report it returns.
 
 use crate::error::{Error, ErrorKind};
-use crate::model::{ArchivePath, ReceiptId};
+use crate::model::{AccountId, ArchivePath, BankAccount, ReceiptId};
 use crate::plan::Plan;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -104,6 +104,35 @@ impl Failure {
     }
 }
 
+/// A bank account not read in full in a run: its listing broke off, or some of its
+/// receipts could not be read (each error is also in [`SyncReport::failures`]).
+///
+/// What was read is kept, nothing of the account is taken as removed, and the next
+/// run reads it again from before the first error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountFailure {
+    /// The account.
+    pub account: AccountId,
+    /// Its name, as the source gave it.
+    pub name: String,
+    /// The kind of error.
+    pub kind: ErrorKind,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl AccountFailure {
+    /// `account`, whose listing's last error was `last`.
+    pub(crate) fn new(account: &BankAccount, last: &Failure) -> Self {
+        Self {
+            account: account.id.clone(),
+            name: account.name.clone(),
+            kind: last.kind,
+            message: last.message.clone(),
+        }
+    }
+}
+
 /// What a sync did.
 #[derive(Debug, Default)]
 pub struct SyncReport {
@@ -121,6 +150,9 @@ pub struct SyncReport {
     pub bytes_written: u64,
     /// Actions that failed (retried on the next run).
     pub failures: Vec<Failure>,
+    /// Bank accounts that could not be read in full (read again on the next run), with
+    /// the last error of each; the others were read and archived as usual.
+    pub unread_accounts: Vec<AccountFailure>,
     /// Uploads whose file turned out to be in place already (an earlier attempt landed
     /// after all): the next run records them.
     pub deferred: u64,
@@ -131,10 +163,12 @@ pub struct SyncReport {
 }
 
 impl SyncReport {
-    /// Whether every receipt is where it should be: nothing failed, nothing deferred,
-    /// nothing stopped the run, and no receipt waits for a free path.
+    /// Whether every receipt is where it should be: every account was read, nothing
+    /// failed, nothing deferred, nothing stopped the run, and no receipt waits for a
+    /// free path.
     pub fn is_complete(&self) -> bool {
-        self.failures.is_empty()
+        self.unread_accounts.is_empty()
+            && self.failures.is_empty()
             && self.deferred == 0
             && self.stopped.is_none()
             && !self
@@ -173,6 +207,13 @@ impl fmt::Display for SyncReport {
             },
             self.bytes_written
         )?;
+        for unread in &self.unread_accounts {
+            writeln!(
+                f,
+                "  account {} could not be read in full; the next sync reads it again",
+                unread.name
+            )?;
+        }
         for failure in &self.failures {
             writeln!(f, "  failed: {}", failure.message)?;
         }

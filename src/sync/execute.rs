@@ -9,9 +9,12 @@ use crate::model::{
 use crate::plan::{Action, Plan, folder_ids_of};
 use crate::sink::ArchiveSink;
 use crate::source::ReceiptSource;
-use crate::state::{ExportRecord, StateChange, StateStore, SyncState, Tombstone, TombstoneReason};
+use crate::state::{
+    ExportRecord, PendingRename, StateChange, StateStore, SyncState, Tombstone, TombstoneReason,
+};
 use chrono::Utc;
-use futures::{StreamExt, future, stream};
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt, future, stream};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -162,6 +165,18 @@ impl Executor<'_> {
                 kind: "rename-folder",
                 path: to.clone(),
             });
+            // Recorded before the rename: if its outcome is never recorded (a crash, a
+            // failed append), the next scan settles it instead of taking the renamed
+            // folder for a deleted one.
+            let pending = PendingRename {
+                folder: folder.clone(),
+                from: from.clone(),
+                to: to.clone(),
+                ids_are_paths,
+            };
+            self.recorder
+                .record(state, vec![StateChange::FolderRenameStarted(pending)])
+                .await?;
             let result = self
                 .config
                 .retry
@@ -183,6 +198,8 @@ impl Executor<'_> {
                         path: to.clone(),
                     });
                 }
+                // The rename may have happened all the same (an answer lost on the way):
+                // it stays pending, and the next scan settles it.
                 Err(error) if error.stops_sync() => return Err(error),
                 Err(error) => self.fail(report, None, Some(to.clone()), &error),
             }
@@ -214,19 +231,13 @@ impl Executor<'_> {
                 .iter()
                 .partition(|path| path.ancestors().any(|a| failed.contains(&a.key())));
             failed.extend(blocked.iter().map(|path| path.key()));
-            let results: Vec<(&ArchivePath, Result<SinkEntry>)> = stream::iter(ready)
-                .map(|path| async move {
-                    self.observer.on_event(&SyncEvent::Started {
-                        kind: "create-folder",
-                        path: path.clone(),
-                    });
-                    let created = self
-                        .config
-                        .retry
-                        .retry(|_| self.sink.create_folder(path))
-                        .await;
-                    (path, created)
-                })
+            // The futures are made first, then run: a stream that maps borrowed paths
+            // through a closure is not provably `Send` (see `create_one_folder`).
+            let attempts: Vec<_> = ready
+                .into_iter()
+                .map(|path| self.create_one_folder(path))
+                .collect();
+            let results: Vec<(&ArchivePath, Result<SinkEntry>)> = stream::iter(attempts)
                 .buffered(self.config.concurrency.max(1))
                 .collect()
                 .await;
@@ -466,6 +477,29 @@ impl Executor<'_> {
                 Ok(())
             }
         }
+    }
+
+    /// Creates one folder. Boxed as `Send` and made before it is run: a stream whose
+    /// futures come from a closure over borrowed data is not provably `Send` for every
+    /// lifetime (a compiler limit with higher-ranked lifetimes), and a sync pass must
+    /// be spawnable on a multi-threaded runtime.
+    fn create_one_folder<'s>(
+        &'s self,
+        path: &'s ArchivePath,
+    ) -> BoxFuture<'s, (&'s ArchivePath, Result<SinkEntry>)> {
+        async move {
+            self.observer.on_event(&SyncEvent::Started {
+                kind: "create-folder",
+                path: path.clone(),
+            });
+            let created = self
+                .config
+                .retry
+                .retry(|_| self.sink.create_folder(path))
+                .await;
+            (path, created)
+        }
+        .boxed()
     }
 
     async fn upload_one(&self, job: &UploadJob) -> Result<UploadOutcome> {

@@ -3,11 +3,18 @@
 //!
 //! One pass ([`Syncer::run`]):
 //! 1. take the state's lock, load the state;
-//! 2. list the bank accounts, read each account's receipts since its watermark into the
-//!    state's catalog (checkpoints move the watermark only past what was fully read);
-//! 3. scan the archive, from the stored cursor when the sink has a change feed;
+//! 2. list the bank accounts (those of the last pass, when the list cannot be read),
+//!    read each account's receipts since its watermark into the state's catalog
+//!    (checkpoints move the watermark only past what was fully read);
+//!    an account not read in full (its listing broke off, or a receipt of it failed) is
+//!    reported in [`SyncReport::unread_accounts`] and read again next time, while the
+//!    others go on (a refusal on every account, or an error no account can get past,
+//!    stops the pass);
+//! 3. scan the archive, from the stored cursor when the sink has a change feed, and
+//!    settle the folder renames of an earlier pass whose outcome was never recorded
+//!    ([`crate::plan::settle_renames`]);
 //! 4. plan ([`crate::plan::plan`]);
-//! 5. check the plan's bytes against the free space;
+//! 5. check the plan's bytes against the free space (when the sink can tell);
 //! 6. carry the plan out with bounded concurrency, recording every finished action in
 //!    the state at once, so a crash or a cancellation loses only the work in flight;
 //! 7. save the state.
@@ -17,7 +24,7 @@ mod execute;
 mod read;
 pub mod schedule;
 
-pub use events::{Failure, NoObserver, SyncEvent, SyncObserver, SyncReport};
+pub use events::{AccountFailure, Failure, NoObserver, SyncEvent, SyncObserver, SyncReport};
 pub use schedule::{next_run, run_daily};
 
 use crate::error::{Error, Result};
@@ -216,6 +223,31 @@ impl Syncer {
     /// Returns `Err` only when the pass could not start or could not save the state
     /// (lock held, state unreadable); anything that stops it midway is in
     /// [`SyncReport::stopped`], with everything done so far recorded.
+    ///
+    /// A pass that owns its syncer is a `Send + 'static` future: it can run on its
+    /// own task of a multi-threaded runtime, next to other organisations' passes.
+    ///
+    /// ```
+    /// # use receipt_sync::sink::InMemorySink;
+    /// # use receipt_sync::source::InMemorySource;
+    /// # use receipt_sync::state::InMemoryStateStore;
+    /// # use receipt_sync::sync::{SyncConfig, Syncer};
+    /// # use std::sync::Arc;
+    /// # #[tokio::main(flavor = "multi_thread")]
+    /// # async fn main() -> receipt_sync::Result<()> {
+    /// let syncer = Syncer::new(
+    ///     Arc::new(InMemorySource::new()),
+    ///     Arc::new(InMemorySink::new()),
+    ///     Arc::new(InMemoryStateStore::new()),
+    ///     SyncConfig::default(),
+    /// );
+    /// let pass = tokio::spawn(async move { syncer.run().await });
+    /// if let Ok(report) = pass.await {
+    ///     assert!(report?.is_complete());
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn run(&self) -> Result<SyncReport> {
         let started = std::time::Instant::now();
         let mut report = SyncReport {
@@ -278,10 +310,22 @@ impl Syncer {
         report: &mut SyncReport,
     ) -> Result<()> {
         let retry = &self.config.retry;
-        let accounts = retry.retry(|_| self.source.accounts()).await?;
-        recorder
-            .record(state, vec![StateChange::AccountsSeen(accounts.clone())])
-            .await?;
+        let accounts = match retry.retry(|_| self.source.accounts()).await {
+            Ok(accounts) => {
+                recorder
+                    .record(state, vec![StateChange::AccountsSeen(accounts.clone())])
+                    .await?;
+                accounts
+            }
+            // The list itself could not be read: the accounts of the last run are read
+            // as they were, so one failed request holds no account back. Incomplete.
+            Err(error) if !error.stops_sync() && !state.accounts.is_empty() => {
+                tracing::warn!(%error, "the account list could not be read; reading the accounts of the last run");
+                report.failures.push(Failure::new(None, None, &error));
+                state.accounts.values().map(|r| r.account.clone()).collect()
+            }
+            Err(error) => return Err(error),
+        };
         let reader = read::SourceReader {
             source: self.source.as_ref(),
             recorder,
@@ -300,6 +344,10 @@ impl Syncer {
             crate::model::ScanUpdate::Full { cursor, .. } => cursor,
             crate::model::ScanUpdate::Changes { cursor, .. } => Some(cursor),
         };
+        // A rename of an earlier run whose outcome was never recorded: the scan says
+        // whether it happened, before the deletion rules read the archive.
+        let settled = crate::plan::settle_renames(state);
+        recorder.record(state, settled).await?;
         if !self.config.dry_run {
             // The snapshot and its cursor go together, atomically.
             self.store.save(state).await?;
@@ -311,7 +359,17 @@ impl Syncer {
         if needed == 0 || !self.sink.capabilities().quota {
             return Ok(());
         }
-        match self.config.retry.retry(|_| self.sink.quota()).await? {
+        let quota = match self.config.retry.retry(|_| self.sink.quota()).await {
+            Ok(quota) => quota,
+            // The check only spares writes that would fail; without it, a full drive
+            // still stops the run at its first write. Not worth stopping for.
+            Err(error) if !error.stops_sync() => {
+                tracing::warn!(%error, "the free space could not be read; writing without the check");
+                return Ok(());
+            }
+            Err(error) => return Err(error),
+        };
+        match quota {
             Some(quota) if quota.remaining < needed => Err(Error::QuotaExceeded {
                 needed,
                 remaining: quota.remaining,

@@ -1,14 +1,37 @@
 //! Step 2 of a pass: reading the source into the state's catalog.
+//!
+//! # One account's failure stays that account's
+//! Every account is listed on its own stream, all at once. An error ends at most that
+//! account's listing (the [`ReceiptSource`] contract); the other accounts are read to
+//! their end, planned and archived as usual. For an account whose listing broke off:
+//! 1. the receipts read before the error are recorded, and its watermark moves only
+//!    as far as the source's last checkpoint, never past the error; a whole read is
+//!    not marked finished. The next run reads again what this one missed.
+//! 2. nothing already in the catalog is dropped or taken as removed: a listing that
+//!    broke off says nothing about the receipts it did not reach. (The deletion rules
+//!    look only at the archive, so an unread account tombstones nothing either.)
+//! 3. its errors go into [`SyncReport::failures`], the account into
+//!    [`SyncReport::unread_accounts`] with the last of them, and the run is not
+//!    complete. (A receipt that fails as the listing's last item and a listing that
+//!    breaks off look the same in a stream; both leave the account not read in full.)
+//!
+//! Two exceptions stop the whole run, as before the other accounts mattered:
+//! - an error that no account can get past ([`Error::stops_sync`], other than a
+//!   refusal): a cancellation, the configuration, revoked consent; at once;
+//! - a refusal (bad credentials, a missing permission, a login page where JSON was
+//!   expected) on *every* account: it is then not about one account, and a person has
+//!   to act. A refusal on some accounts only stays theirs: a membership may not see
+//!   every account, and a proxy may answer one request with a page.
 
-use super::events::{Failure, SyncReport};
+use super::events::{AccountFailure, Failure, SyncReport};
 use super::execute::Recorder;
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::model::{AccountId, BankAccount, Receipt};
-use crate::source::{ReceiptQuery, ReceiptSource, SourceEvent};
+use crate::source::{ReceiptQuery, ReceiptSource, ReceiptStream, SourceEvent};
 use crate::state::{StateChange, SyncState};
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
-use futures::{StreamExt, stream};
-use std::collections::BTreeSet;
+use futures::StreamExt;
+use futures::stream::{self, BoxStream};
 
 /// Receipts are recorded in batches of this many, and at every checkpoint.
 const BATCH: usize = 500;
@@ -21,6 +44,36 @@ pub(super) struct SourceReader<'a> {
     pub full_read_every: Option<TimeDelta>,
 }
 
+/// One account's listing as the merged stream goes.
+struct Listing {
+    /// Read whole, not from a watermark.
+    whole: bool,
+    /// Its errors, in order.
+    failures: Vec<Failure>,
+    /// The last error, while nothing has followed it: if the listing ends now, it
+    /// ended on it.
+    last_error: Option<Error>,
+    /// The error the listing ended on, if it did.
+    ended_on: Option<Error>,
+}
+
+/// An event of one account's listing (by its index), `None` at its end.
+type Tagged = (usize, Option<Result<SourceEvent>>);
+
+/// Tags `events` with the account's index, and marks their end with `None`.
+fn tagged(index: usize, events: ReceiptStream) -> BoxStream<'static, Tagged> {
+    events
+        .map(Some)
+        .chain(stream::iter([None]))
+        .map(move |item| (index, item))
+        .boxed()
+}
+
+/// Whether `error` can concern one account only (see the module docs).
+fn is_refusal(error: &Error) -> bool {
+    matches!(error.kind(), ErrorKind::Unauthorized | ErrorKind::Forbidden)
+}
+
 impl SourceReader<'_> {
     /// Reads every account, all at once (their listings are independent, so their
     /// latencies overlap); returns how many new or changed receipts were read.
@@ -31,7 +84,9 @@ impl SourceReader<'_> {
         report: &mut SyncReport,
     ) -> Result<u64> {
         let now = Utc::now();
-        let streams = accounts.iter().map(|account| {
+        let mut listings = Vec::with_capacity(accounts.len());
+        let mut streams = Vec::with_capacity(accounts.len());
+        for (index, account) in accounts.iter().enumerate() {
             let whole = self.reads_whole(&account.id, state, now);
             let since = if whole {
                 None
@@ -42,28 +97,53 @@ impl SourceReader<'_> {
                 .since(since)
                 .start_date(self.start_date)
                 .include_declined(self.include_declined);
-            let id = account.id.clone();
-            // `None` marks the end of the account's listing.
-            self.source
-                .receipts(&account.id, &query)
-                .map(Some)
-                .chain(stream::iter([None]))
-                .map(move |item| (id.clone(), whole, item))
-        });
+            streams.push(tagged(index, self.source.receipts(&account.id, &query)));
+            listings.push(Listing {
+                whole,
+                failures: Vec::new(),
+                last_error: None,
+                ended_on: None,
+            });
+        }
         let mut merged = stream::select_all(streams);
         let mut batch: Vec<Receipt> = Vec::new();
         let mut read = 0;
-        let mut failed: BTreeSet<AccountId> = BTreeSet::new();
-        while let Some((account, whole, item)) = merged.next().await {
-            let Some(item) = item else {
-                if whole && !failed.contains(&account) {
-                    let finished = StateChange::FullReadFinished { account, at: now };
-                    self.flush(state, &mut batch, Some(finished)).await?;
-                }
+        while let Some((index, item)) = merged.next().await {
+            let (Some(account), Some(listing)) = (accounts.get(index), listings.get_mut(index))
+            else {
                 continue;
             };
-            match item {
-                Ok(SourceEvent::Receipt(receipt)) => {
+            let event = match item {
+                None => {
+                    listing.ended_on = listing.last_error.take();
+                    if listing.whole && listing.failures.is_empty() {
+                        let finished = StateChange::FullReadFinished {
+                            account: account.id.clone(),
+                            at: now,
+                        };
+                        self.flush(state, &mut batch, Some(finished)).await?;
+                    }
+                    continue;
+                }
+                Some(Err(error)) if error.stops_sync() && !is_refusal(&error) => {
+                    self.flush(state, &mut batch, None).await?;
+                    report
+                        .failures
+                        .extend(listings.into_iter().flat_map(|l| l.failures));
+                    return Err(error);
+                }
+                Some(Err(error)) => {
+                    tracing::warn!(account = %account.id, %error, "the account's listing failed");
+                    listing.failures.push(Failure::new(None, None, &error));
+                    listing.last_error = Some(error);
+                    continue;
+                }
+                Some(Ok(event)) => event,
+            };
+            // More followed the error: it was one receipt's, not the listing's end.
+            listing.last_error = None;
+            match event {
+                SourceEvent::Receipt(receipt) => {
                     // Reads overlap (a watermark is re-read with a margin): what the state
                     // already has, unchanged, is neither counted nor recorded again.
                     let known = state.receipts.get(&receipt.id) == Some(&*receipt)
@@ -77,30 +157,38 @@ impl SourceReader<'_> {
                         self.flush(state, &mut batch, None).await?;
                     }
                 }
-                Ok(SourceEvent::Checkpoint(watermark)) => {
+                SourceEvent::Checkpoint(watermark) => {
                     // Everything read so far is recorded with the account's new position,
                     // so the position never runs ahead of what the state holds.
-                    let moved = state.watermarks.get(&account) != Some(&watermark);
+                    let moved = state.watermarks.get(&account.id) != Some(&watermark);
                     let advance = moved.then(|| StateChange::WatermarkAdvanced {
-                        account: account.clone(),
+                        account: account.id.clone(),
                         watermark,
                     });
                     self.flush(state, &mut batch, advance).await?;
                 }
-                Err(error) if error.stops_sync() => {
-                    self.flush(state, &mut batch, None).await?;
-                    return Err(error);
-                }
-                Err(error) => {
-                    // One unreadable receipt never stops the others; the source keeps the
-                    // watermark before it, so it is read again next time.
-                    tracing::warn!(%account, %error, "a receipt could not be read");
-                    report.failures.push(Failure::new(None, None, &error));
-                    failed.insert(account);
-                }
             }
         }
         self.flush(state, &mut batch, None).await?;
+        let every_account_refused = !listings.is_empty()
+            && listings
+                .iter()
+                .all(|l| l.ended_on.as_ref().is_some_and(is_refusal));
+        if every_account_refused {
+            // Not one account's problem: nothing can be archived until a person acts.
+            if let Some(first) = listings.into_iter().find_map(|l| l.ended_on) {
+                return Err(first);
+            }
+            return Ok(read);
+        }
+        for (account, listing) in accounts.iter().zip(listings) {
+            if let Some(last) = listing.failures.last() {
+                report
+                    .unread_accounts
+                    .push(AccountFailure::new(account, last));
+                report.failures.extend(listing.failures);
+            }
+        }
         Ok(read)
     }
 

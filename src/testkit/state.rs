@@ -9,8 +9,8 @@ use crate::model::{
 };
 use crate::source::{InMemorySource, Watermark};
 use crate::state::{
-    AccountRecord, ExportRecord, StateChange, StateSettings, StateStore, SyncState, Tombstone,
-    TombstoneReason,
+    AccountRecord, ExportRecord, PendingRename, StateChange, StateSettings, StateStore, SyncState,
+    Tombstone, TombstoneReason,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -187,6 +187,12 @@ fn sample_changes() -> Vec<StateChange> {
             parent: Some(SinkItemId::new("f1")),
             name: "2026-12".into(),
             kind: EntryKind::Folder,
+        }),
+        StateChange::FolderRenameStarted(PendingRename {
+            folder: SinkItemId::new("f1"),
+            from: p("Main"),
+            to: p("Business"),
+            ids_are_paths: false,
         }),
     ]
 }

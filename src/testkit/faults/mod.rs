@@ -43,6 +43,7 @@ pub struct FaultPlan {
     permanent: f64,
     drive_full: bool,
     crash_after: Option<(u64, CrashMode)>,
+    crash_on: Option<(&'static str, CrashMode)>,
 }
 
 impl Default for FaultPlan {
@@ -62,6 +63,7 @@ impl FaultPlan {
             permanent: 0.0,
             drive_full: false,
             crash_after: None,
+            crash_on: None,
         }
     }
 
@@ -106,6 +108,14 @@ impl FaultPlan {
         self.crash_after = Some((ops, mode));
         self
     }
+
+    /// The first call of `operation` (a trait method's name: `"rename_folder"`,
+    /// `"write_file"`, `"open"`, …) crashes in `mode`, and every later call fails
+    /// until `recover()`: a crash at one chosen step, whatever the timing.
+    pub fn crash_on(mut self, operation: &'static str, mode: CrashMode) -> Self {
+        self.crash_on = Some((operation, mode));
+        self
+    }
 }
 
 /// What to do with one operation.
@@ -130,6 +140,8 @@ struct Injector {
     faults: u64,
     /// The absolute operation count after which the next operation crashes.
     crash_at: Option<(u64, CrashMode)>,
+    /// The operation whose first call crashes.
+    crash_on: Option<(&'static str, CrashMode)>,
     crashed: bool,
     drive_full: bool,
 }
@@ -161,6 +173,7 @@ impl Faults {
             service,
             inner: Arc::new(Mutex::new(Injector {
                 crash_at: plan.crash_after,
+                crash_on: plan.crash_on,
                 drive_full: plan.drive_full,
                 plan,
                 attempts: HashMap::new(),
@@ -188,6 +201,14 @@ impl Faults {
             && inj.operations > at
         {
             inj.crash_at = None;
+            inj.crashed = true;
+            inj.faults += 1;
+            return Verdict::Crash(mode);
+        }
+        if let Some((on, mode)) = inj.crash_on
+            && on == operation
+        {
+            inj.crash_on = None;
             inj.crashed = true;
             inj.faults += 1;
             return Verdict::Crash(mode);

@@ -130,6 +130,31 @@ async fn crash_before_or_after_the_effect() {
 }
 
 #[tokio::test]
+async fn a_crash_on_a_chosen_operation_strikes_its_first_call_only() {
+    let sink = FaultySink::new(
+        InMemorySink::new(),
+        FaultPlan::seeded(5).crash_on("rename_folder", CrashMode::AfterEffect),
+    );
+    let folder = sink.create_folder(&p("Main")).await.unwrap();
+    sink.write_file(&p("Main/1"), Body::from_bytes("1"))
+        .await
+        .unwrap();
+    let e = sink
+        .rename_folder(&folder.id, &p("Main"), "Business")
+        .await
+        .unwrap_err();
+    assert!(e.stops_sync(), "{e}");
+    assert!(sink.inner().exists("Business/1"), "after the effect");
+    assert!(sink.is_crashed());
+    sink.recover();
+    let renamed = sink.inner().id_of("Business").unwrap();
+    sink.rename_folder(&renamed, &p("Business"), "Main")
+        .await
+        .unwrap();
+    assert!(sink.inner().exists("Main/1"), "the next call goes through");
+}
+
+#[tokio::test]
 async fn a_full_drive_refuses_writes_and_reports_no_space() {
     let sink = FaultySink::new(InMemorySink::new(), FaultPlan::none().drive_full(true));
     sink.create_folder(&p("a")).await.unwrap();
