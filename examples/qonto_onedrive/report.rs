@@ -124,6 +124,12 @@ pub fn json(report: &SyncReport) -> serde_json::Value {
             "path": f.path.as_ref().map(ToString::to_string),
             "message": f.message,
         })).collect::<Vec<_>>(),
+        "unread_accounts": report.unread_accounts.iter().map(|a| serde_json::json!({
+            "account": a.account.as_str(),
+            "name": a.name,
+            "kind": format!("{:?}", a.kind),
+            "message": a.message,
+        })).collect::<Vec<_>>(),
         "duration_ms": report.duration.as_millis() as u64,
     })
 }
