@@ -115,7 +115,7 @@ fn to_share(permission: Permission) -> Result<Share> {
         ShareKind::Link {
             link_type: link.kind.unwrap_or_default(),
             scope: link.scope.unwrap_or_default(),
-            url: link.web_url.map(SecretString::new),
+            url: link.web_url,
         }
     } else if let Some(user) = permission
         .granted_to_v2
