@@ -305,7 +305,8 @@ impl FakeQonto {
         self.shared.lock().org.now()
     }
 
-    /// Moves the logical clock on.
+    /// Moves the logical clock on (or back, for a negative `by`); it stops at the ends of
+    /// chrono's calendar.
     pub fn advance_clock(&self, by: chrono::Duration) {
         self.shared.lock().org.advance(by);
     }

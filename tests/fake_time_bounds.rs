@@ -1,6 +1,7 @@
-//! The fakes take any token lifetime a test configures, up to `Duration::MAX`, without
-//! overflowing the clock: their tokens are checked by the time elapsed since they were
-//! issued, and an `expires_at` past the end of chrono's calendar is the calendar's end.
+//! The fakes take any time a test configures without overflowing the clock: token
+//! lifetimes up to `Duration::MAX` (tokens are checked by the time elapsed since they were
+//! issued, and an `expires_at` past the end of chrono's calendar is the calendar's end),
+//! and a fake Qonto's logical clock started or moved to the ends of the calendar.
 #![cfg(feature = "testkit")]
 
 use chrono::{DateTime, Utc};
@@ -11,7 +12,7 @@ use receipt_sync::source::qonto::{
     QontoTokens,
 };
 use receipt_sync::testkit::fake_identity::{FakeIdentity, FakeIdentityConfig};
-use receipt_sync::testkit::fake_qonto::{FakeQonto, FakeQontoConfig};
+use receipt_sync::testkit::fake_qonto::{FakeQonto, FakeQontoConfig, NewTransaction};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,4 +74,28 @@ fn fake_identity_issues_tokens_that_never_expire() {
         !fake.is_valid_access_token(&access),
         "a zero lifetime is expired at once"
     );
+}
+
+#[tokio::test]
+async fn fake_qontos_clock_stops_at_the_ends_of_the_calendar() {
+    let mut config = FakeQontoConfig::default();
+    config.start = DateTime::<Utc>::MAX_UTC;
+    let fake = FakeQonto::start_with(config).await.unwrap();
+    let account = fake.add_account("Main");
+    let tx = fake.add_transaction(&account.id, NewTransaction::debit(100, "Shop"));
+    assert!(
+        !fake
+            .add_attachment(&tx, "r.pdf", "application/pdf", b"pdf".to_vec())
+            .is_empty()
+    );
+    assert_eq!(fake.now(), DateTime::<Utc>::MAX_UTC);
+    fake.advance_clock(chrono::Duration::MIN);
+    assert_eq!(fake.now(), DateTime::<Utc>::MIN_UTC);
+    fake.advance_clock(chrono::Duration::days(1));
+    assert_eq!(
+        fake.now(),
+        DateTime::<Utc>::MIN_UTC + chrono::Duration::days(1)
+    );
+    fake.advance_clock(chrono::Duration::MAX);
+    assert_eq!(fake.now(), DateTime::<Utc>::MAX_UTC);
 }
