@@ -13,23 +13,41 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(|_| Error::Cancelled)?
 }
 
-/// Makes a folder's entries (a new name, a removed name) durable.
+/// A failed step that writes to the disk (creates, writes, renames, removes, fsyncs). A
+/// full disk, a user's disk quota or a file-size limit becomes [`Error::DiskFull`], which
+/// stops the sync and says what to do; anything else is [`Error::Io`].
+pub(crate) fn write_error(operation: &'static str, path: &Path, e: std::io::Error) -> Error {
+    if Error::is_disk_full(&e) {
+        // The kind says it all; the OS text may repeat a temporary file's name.
+        return Error::DiskFull {
+            operation,
+            path: path.to_owned(),
+        };
+    }
+    Error::io(operation, path, e)
+}
+
+/// Makes a folder's entries (a new name, a removed name) durable. The fsync may be the
+/// moment a full disk shows (delayed allocation, network file systems): that is
+/// [`Error::DiskFull`].
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     #[cfg(unix)]
     {
         std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| Error::io("sync folder", dir, e))?;
+            .map_err(|e| Error::io("open folder", dir, e))?
+            .sync_all()
+            .map_err(|e| write_error("sync folder", dir, e))?;
     }
     #[cfg(not(unix))]
     let _ = dir;
     Ok(())
 }
 
-/// Creates `dir` (and any missing parent) usable by its owner only (0700 on Unix, whatever
-/// the umask), and narrows it to that if it already exists: the folder belongs to the
-/// store that calls this, and nothing in it is meant for other users.
-pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
+/// Creates `dir` and any missing parent, each new one usable by its owner only (0700 on
+/// Unix, whatever the umask). A folder already there is left as it is: use this for a
+/// folder the caller may share with others (a token file's), [`create_private_dir`] for
+/// one of its own.
+pub(crate) fn create_owner_only_dirs(dir: &Path) -> Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -40,7 +58,14 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
     }
     builder
         .create(dir)
-        .map_err(|e| Error::io("create folder", dir, e))?;
+        .map_err(|e| write_error("create folder", dir, e))
+}
+
+/// Creates `dir` (and any missing parent) usable by its owner only (0700 on Unix, whatever
+/// the umask), and narrows it to that if it already exists: the folder belongs to the
+/// store that calls this, and nothing in it is meant for other users.
+pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
+    create_owner_only_dirs(dir)?;
     // `create` leaves a folder that was already there as it was.
     let metadata = std::fs::metadata(dir).map_err(|e| Error::io("inspect", dir, e))?;
     narrow_to_owner(dir, &metadata, |permissions| {
@@ -99,4 +124,63 @@ fn narrow_to_owner(
     }
     #[cfg(not(unix))]
     let _ = (path, metadata, set);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+    use std::io;
+
+    #[test]
+    fn a_full_disk_or_quota_while_writing_is_disk_full() {
+        let path = Path::new("/state/.state.json.tmp");
+        let mut full = vec![
+            io::Error::from(io::ErrorKind::StorageFull),
+            io::Error::from(io::ErrorKind::QuotaExceeded),
+            io::Error::from(io::ErrorKind::FileTooLarge),
+        ];
+        // ENOSPC, EDQUOT and EFBIG as the kernel reports them.
+        #[cfg(target_os = "linux")]
+        full.extend([28, 122, 27].map(io::Error::from_raw_os_error));
+        for e in full {
+            let shown = e.to_string();
+            let error = write_error("replace", path, e);
+            assert_eq!(error.kind(), ErrorKind::DiskFull, "{shown}");
+            assert!(error.stops_sync());
+        }
+        let denied = write_error(
+            "replace",
+            path,
+            io::Error::from(io::ErrorKind::PermissionDenied),
+        );
+        assert_eq!(denied.kind(), ErrorKind::Io);
+    }
+
+    #[test]
+    fn owner_only_dirs_leave_an_existing_folder_as_it_is() {
+        let root = tempfile::tempdir().unwrap();
+        let shared = root.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let new = shared.join("a").join("b");
+        create_owner_only_dirs(&new).unwrap();
+        assert!(new.is_dir());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(
+                mode(&shared),
+                0o755,
+                "the folder already there is not narrowed"
+            );
+            assert_eq!(mode(&new) & 0o077, 0, "new folders are the owner's only");
+            assert_eq!(mode(&shared.join("a")) & 0o077, 0);
+        }
+    }
 }

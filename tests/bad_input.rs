@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use receipt_sync::model::AccountId;
 use receipt_sync::sink::InMemorySink;
 use receipt_sync::source::InMemorySource;
-use receipt_sync::state::JsonFileStateStore;
+use receipt_sync::state::{JsonFileStateStore, RunSummary, StateChange, StateStore};
 use receipt_sync::sync::{SyncConfig, Syncer};
 use receipt_sync::testkit::decode;
 use serde_json::Value;
@@ -121,6 +121,16 @@ fn mutated_fixture(docs: &'static [(&'static str, u8)]) -> impl Strategy<Value =
     })
 }
 
+/// The run summary of the journal in [`written_state`], unlike any a run writes: loading
+/// the files gives it only when the journal line was replayed.
+fn journal_summary() -> RunSummary {
+    RunSummary {
+        uploaded: 4242,
+        stopped: Some("recorded in the journal".to_owned()),
+        ..RunSummary::default()
+    }
+}
+
 /// `state.json` and `state.journal` as a sync wrote them: two accounts, archived
 /// receipts, a journal of the run's changes.
 fn written_state() -> &'static (Vec<u8>, Vec<u8>) {
@@ -151,12 +161,14 @@ fn written_state() -> &'static (Vec<u8>, Vec<u8>) {
                 SyncConfig::default(),
             );
             syncer.run().await.unwrap();
-            // A journal as a run leaves it before its final save.
             let state = std::fs::read(store.state_path()).unwrap();
-            let journal = serde_json::to_vec(&receipt_sync::state::StateChange::RunFinished(
-                receipt_sync::state::RunSummary::default(),
-            ))
-            .unwrap();
+            // A journal as a run leaves it before its final save, written by the store
+            // itself: whole lines, each ending with its newline.
+            store
+                .record(&[StateChange::RunFinished(journal_summary())])
+                .await
+                .unwrap();
+            let journal = std::fs::read(store.journal_path()).unwrap();
             if let Ok(dir) = std::env::var("FUZZ_STATE_SEED") {
                 let mut seed = state.clone();
                 seed.push(0xFF);
@@ -175,7 +187,12 @@ fn the_written_state_loads() {
         .unwrap()
         .unwrap();
     assert_eq!(loaded.exported.len(), 6);
-    assert!(loaded.last_run.is_some());
+    assert!(journal.ends_with(b"\n"), "a whole journal line");
+    assert_eq!(
+        loaded.last_run,
+        Some(journal_summary()),
+        "the journal line was replayed over the saved state"
+    );
 }
 
 #[test]

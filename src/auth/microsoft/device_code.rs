@@ -7,15 +7,21 @@
 //!    interval, `slow_down` adds 5 s (RFC 8628 §3.5), `expired_token`,
 //!    `authorization_declined`/`access_denied` and anything else end the wait.
 //!
+//! The answer's `interval` and `expires_in` are brought within bounds before polling
+//! ([`MIN_POLL_INTERVAL`]..=[`MAX_POLL_INTERVAL`], at most [`MAX_CODE_LIFETIME`]):
+//! Microsoft sends 5 s and 900 s by default (onedrive-graph.md §1 "Device code flow"), and
+//! a value far off would otherwise poll in a tight loop, wait for ever, or overflow the
+//! `interval + 5 s` of a `slow_down`.
+//!
 //! UNCERTAIN (§1, §12.3): Microsoft documents the flow for `/consumers`, but personal
 //! accounts on apps Microsoft has not approved are reported to always end with "The code you
 //! entered has expired". The expiry error therefore suggests the browser sign-in.
 
-use super::config::MicrosoftAuthConfig;
+use super::config::{MicrosoftAuthConfig, SERVICE};
 use super::error::{Grant, map_request_error, map_transport};
 use super::oauth::{Transport, TransportError};
 use super::tokens::MicrosoftTokens;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use chrono::Utc;
 use futures::future::BoxFuture;
 use oauth2::{DeviceAuthorizationResponse, ExtraDeviceAuthorizationFields, Scope};
@@ -25,6 +31,18 @@ use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
 
+/// The shortest wait between polls: an `interval` of 0 would poll the token endpoint in a
+/// tight loop for as long as the code lives.
+const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// The longest wait between polls believed from the device code answer (Microsoft sends
+/// 5 s): a user who has just typed the code should not wait minutes for the next poll.
+/// `slow_down` may still add 5 s at a time to it.
+const MAX_POLL_INTERVAL: Duration = Duration::from_secs(60);
+/// The longest code lifetime believed from the device code answer, four times Microsoft's
+/// default of 900 s: past it the flow ends with an expired code, so that a bad answer cannot
+/// keep it polling for days. A timeout given in [`DeviceCodeOptions`] still replaces it.
+const MAX_CODE_LIFETIME: Duration = Duration::from_secs(3600);
+
 /// Microsoft's extra field in the device code answer: a ready-made instruction.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 struct MicrosoftDeviceFields {
@@ -33,6 +51,9 @@ struct MicrosoftDeviceFields {
 }
 
 impl ExtraDeviceAuthorizationFields for MicrosoftDeviceFields {}
+
+/// The device code answer, as oauth2 reads it.
+type DeviceDetails = DeviceAuthorizationResponse<MicrosoftDeviceFields>;
 
 /// What to show the user: where to go and which code to type. `Debug` hides the code.
 #[derive(Clone)]
@@ -126,6 +147,10 @@ impl DeviceCodeOptions {
 /// Signs in with a device code: `show` receives what to tell the user, then the token
 /// endpoint is polled until the user finishes, declines, or the code expires.
 ///
+/// The answer's poll interval is held between 1 s and 60 s, and its code lifetime to at
+/// most an hour (Microsoft sends 5 s and 900 s), so that a bad answer can neither make the
+/// flow poll in a tight loop nor keep it waiting for days.
+///
 /// # Errors
 /// - [`Error::Permanent`](crate::Error::Permanent) on `expired_token`, with a hint that
 ///   personal accounts may be blocked from this flow and the browser sign-in works.
@@ -141,7 +166,7 @@ pub async fn sign_in_with_device_code(
     let client = config.oauth_client();
     let http = Transport::new(config.http());
     let scopes = config.scopes();
-    let details: DeviceAuthorizationResponse<MicrosoftDeviceFields> = config
+    let details: DeviceDetails = config
         .retry()
         .retry(|_| {
             let request = client
@@ -156,6 +181,7 @@ pub async fn sign_in_with_device_code(
             }
         })
         .await?;
+    let details = within_bounds(details)?;
     let prompt = DeviceCodePrompt {
         user_code: details.user_code().secret().clone(),
         verification_uri: details.verification_uri().url().clone(),
@@ -196,4 +222,36 @@ pub async fn sign_in_with_device_code(
         }
     };
     MicrosoftTokens::from_response(&response, None, &scopes, Utc::now())
+}
+
+/// The device code answer, its `interval` and `expires_in` brought within bounds (see the
+/// module docs). oauth2 polls with the answer's own fields and offers no setter for them,
+/// so an answer out of bounds is rebuilt through its serde form.
+fn within_bounds(details: DeviceDetails) -> Result<DeviceDetails> {
+    let interval = details
+        .interval()
+        .clamp(MIN_POLL_INTERVAL, MAX_POLL_INTERVAL);
+    let expires_in = details.expires_in().min(MAX_CODE_LIFETIME);
+    if interval == details.interval() && expires_in == details.expires_in() {
+        return Ok(details);
+    }
+    tracing::warn!(
+        interval_s = details.interval().as_secs(),
+        expires_in_s = details.expires_in().as_secs(),
+        used_interval_s = interval.as_secs(),
+        used_expires_in_s = expires_in.as_secs(),
+        "the device code answer's timing is out of bounds; polling within bounds"
+    );
+    // serde's messages could quote a value (the device code): say only what failed.
+    let unreadable = |_| Error::Malformed {
+        service: SERVICE,
+        field: "interval".into(),
+        detail: "the device code answer could not be rebuilt with its timing in bounds".into(),
+    };
+    let mut fields = serde_json::to_value(&details).map_err(unreadable)?;
+    if let Some(fields) = fields.as_object_mut() {
+        fields.insert("interval".into(), interval.as_secs().into());
+        fields.insert("expires_in".into(), expires_in.as_secs().into());
+    }
+    serde_json::from_value(fields).map_err(unreadable)
 }

@@ -3,7 +3,7 @@
 
 use super::tokens::MicrosoftTokens;
 use crate::error::{Error, Result};
-use crate::fs_util::{blocking, sync_dir};
+use crate::fs_util::{blocking, create_owner_only_dirs, sync_dir, write_error};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -108,8 +108,10 @@ struct TokenFile {
 ///
 /// The file is created with mode 0600 (on Unix) before a byte is written, and replaced
 /// atomically: a temporary file created 0600 in the same folder, fsynced, renamed over the
-/// old one, then the folder fsynced. A new parent folder is created 0700. A file found
-/// readable by others is warned about and narrowed to 0600 on load.
+/// old one, then the folder fsynced. A new parent folder is created 0700 (one already
+/// there is left as it is). A file found readable by others is warned about and narrowed
+/// to 0600 on load. A full disk (or disk quota, or file-size limit) while saving is
+/// [`Error::DiskFull`], and the tokens saved before stay whole.
 #[derive(Clone, Debug)]
 pub struct FileTokenStore {
     path: PathBuf,
@@ -161,9 +163,15 @@ impl FileTokenStore {
         Ok(Some(file.tokens))
     }
 
+    /// Every step that writes maps a full disk (or quota, or file-size limit) to
+    /// [`Error::DiskFull`]: the sync stops and says to free space, and the file saved
+    /// before stays whole. (A rotated refresh token that could not be saved is kept in
+    /// memory and saved again before the next use, see the provider.)
     fn save_blocking(&self, json: &[u8]) -> Result<()> {
         let dir = self.dir();
-        create_private_dir(&dir)?;
+        // The folder may be shared (a home or config folder): only folders created here
+        // are made the owner's, one already there is left as it is.
+        create_owner_only_dirs(&dir)?;
         let mut builder = tempfile::Builder::new();
         builder.prefix(".tokens.").suffix(".tmp");
         // Mode 0600 is given to open(2) itself: the file is never readable by others, not
@@ -172,12 +180,13 @@ impl FileTokenStore {
         builder.permissions(owner_only());
         let mut tmp = builder
             .tempfile_in(&dir)
-            .map_err(|e| Error::io("create temporary file in", &dir, e))?;
+            .map_err(|e| write_error("create temporary file in", &dir, e))?;
+        // On an error `tmp` is dropped, which removes it: the old tokens stay as they were.
         tmp.write_all(json)
             .and_then(|()| tmp.as_file().sync_all())
-            .map_err(|e| Error::io("write", tmp.path().to_owned(), e))?;
+            .map_err(|e| write_error("write", &self.path, e))?;
         tmp.persist(&self.path)
-            .map_err(|e| Error::io("replace", &self.path, e.error))?;
+            .map_err(|e| write_error("replace", &self.path, e.error))?;
         sync_dir(&dir)
     }
 
@@ -185,7 +194,7 @@ impl FileTokenStore {
         match std::fs::remove_file(&self.path) {
             Ok(()) => sync_dir(&self.dir()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::io("remove", &self.path, e)),
+            Err(e) => Err(write_error("remove", &self.path, e)),
         }
     }
 }
@@ -246,17 +255,4 @@ fn narrow_permissions(path: &Path) -> Result<()> {
 #[cfg(not(unix))]
 fn narrow_permissions(_path: &Path) -> Result<()> {
     Ok(())
-}
-
-fn create_private_dir(dir: &Path) -> Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder
-        .create(dir)
-        .map_err(|e| Error::io("create folder", dir, e))
 }

@@ -71,11 +71,20 @@ pub(crate) struct Timeouts {
     request: Duration,
 }
 
+/// Written by hand to leave out the clients given with
+/// [`with_http_client`](OneDriveSinkBuilder::with_http_client) and
+/// [`with_upload_http_client`](OneDriveSinkBuilder::with_upload_http_client): reqwest's
+/// `Debug` prints a client's default headers and proxies, where a caller may have put
+/// credentials. Only whether one was given shows; the token provider stays out too.
 impl fmt::Debug for OneDriveSinkBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OneDriveSinkBuilder")
             .field("base_url", &self.base_url)
             .field("drive_id", &self.drive_id)
+            .field("custom_http_client", &self.http.is_some())
+            .field("custom_upload_http_client", &self.upload_http.is_some())
+            .field("retry", &self.retry)
+            .field("user_agent", &self.user_agent)
             .field("root", &self.root)
             .field("app_name", &self.app_name)
             .field("simple_upload_cutoff", &self.simple_upload_cutoff)
@@ -340,5 +349,41 @@ fn is_loopback(url: &Url) -> bool {
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::StaticToken;
+    use reqwest::header::{HeaderMap, HeaderValue};
+
+    fn client_with_a_key_in_its_headers(key: &'static str) -> reqwest::Client {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-api-key", HeaderValue::from_static(key));
+        reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn debug_leaves_out_the_callers_clients_and_the_token() {
+        let builder = OneDriveSinkBuilder::new(Arc::new(StaticToken::new("the-bearer-token")))
+            .with_http_client(client_with_a_key_in_its_headers("api-client-key"))
+            .with_upload_http_client(client_with_a_key_in_its_headers("upload-client-key"));
+        let shown = format!("{builder:?}");
+        for secret in ["api-client-key", "upload-client-key", "the-bearer-token"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("custom_http_client: true"), "{shown}");
+        assert!(shown.contains("custom_upload_http_client: true"), "{shown}");
+        let plain = OneDriveSinkBuilder::new(Arc::new(StaticToken::new("t")));
+        let shown = format!("{plain:?}");
+        assert!(shown.contains("custom_http_client: false"), "{shown}");
+        assert!(
+            shown.contains("custom_upload_http_client: false"),
+            "{shown}"
+        );
     }
 }

@@ -174,10 +174,14 @@ impl GraphClient {
         parse_json(operation, &response)
     }
 
-    /// `GET /items/{id}/permissions`.
-    pub async fn list_permissions(&self, id: &str) -> Result<Page<model::Permission>> {
-        let url = format!("{}/items/{}/permissions", self.drive, encode_segment(id));
-        self.get_json("list shares", &url).await
+    /// The first page of `GET /items/{id}/permissions`.
+    pub fn permissions_url(&self, id: &str) -> String {
+        format!("{}/items/{}/permissions", self.drive, encode_segment(id))
+    }
+
+    /// One permissions page (the first, or one an `@odata.nextLink` points to).
+    pub async fn permissions_page(&self, url: &str) -> Result<Page<model::Permission>> {
+        self.get_json("list shares", url).await
     }
 
     /// `DELETE /items/{id}/permissions/{perm-id}`.

@@ -77,13 +77,13 @@ pub(crate) enum Followed {
 
 /// The page links of one listing: counted against the limits, and remembered, so that a
 /// link back to a page already read is caught when it is given, not after the page limit.
-struct LinkWalk {
+pub(super) struct LinkWalk {
     count: PageCount,
     followed: HashSet<String>,
 }
 
 impl LinkWalk {
-    fn new(limits: PagingLimits) -> Self {
+    pub(super) fn new(limits: PagingLimits) -> Self {
         Self {
             count: PageCount::new(super::error::SERVICE, "@odata.nextLink", limits),
             followed: HashSet::new(),
@@ -92,7 +92,7 @@ impl LinkWalk {
 
     /// Records that the listing is about to read the page at `url`: an error past the page
     /// limit, or when that page was read already.
-    fn visit(&mut self, url: &str) -> Result<()> {
+    pub(super) fn visit(&mut self, url: &str) -> Result<()> {
         self.count.before_next()?;
         if !self.followed.insert(url.to_owned()) {
             return Err(self.count.cycle());
@@ -101,7 +101,7 @@ impl LinkWalk {
     }
 
     /// Counts a page of `items` items just read.
-    fn read(&mut self, items: usize) -> Result<()> {
+    pub(super) fn read(&mut self, items: usize) -> Result<()> {
         self.count.read(items)
     }
 }

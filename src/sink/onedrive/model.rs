@@ -2,7 +2,9 @@
 //! crate types at the boundary. Every field the service may omit is optional, so an
 //! unexpected shape becomes a [`crate::Error::Malformed`] at the point of use, not a panic.
 
+use crate::auth::SecretString;
 use serde::{Deserialize, Serialize};
+use std::fmt;
 
 /// The fields of a driveItem this connector reads; `$select` asks for exactly these.
 pub(crate) const ITEM_SELECT: &str = "id,name,size,file,folder,deleted,parentReference";
@@ -59,8 +61,10 @@ pub(crate) struct Hashes {
     pub quick_xor_hash: Option<String>,
 }
 
-/// A page of a collection (children, delta, permissions).
-#[derive(Debug, Deserialize)]
+/// A page of a collection (children, delta, permissions). `Debug` says only whether each
+/// link is there: a nextLink carries a `$skiptoken` and a deltaLink the delta token, which
+/// reads the folder's changes from that point (onedrive-graph.md §4).
+#[derive(Deserialize)]
 pub(crate) struct Page<T> {
     #[serde(default = "Vec::new")]
     pub value: Vec<T>,
@@ -68,6 +72,26 @@ pub(crate) struct Page<T> {
     pub next_link: Option<String>,
     #[serde(rename = "@odata.deltaLink")]
     pub delta_link: Option<String>,
+}
+
+impl<T: fmt::Debug> fmt::Debug for Page<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redacted = |link: &Option<String>| link.as_ref().map(|_| Redacted);
+        f.debug_struct("Page")
+            .field("value", &self.value)
+            .field("next_link", &redacted(&self.next_link))
+            .field("delta_link", &redacted(&self.delta_link))
+            .finish()
+    }
+}
+
+/// Shown in place of a link that carries a token: `[redacted]`, as for a [`SecretString`].
+struct Redacted;
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
 }
 
 /// `POST …/children` for a folder (onedrive-graph.md §2 "Creating folders").
@@ -174,7 +198,9 @@ pub(crate) struct SharingLink {
     #[serde(rename = "type")]
     pub kind: Option<String>,
     pub scope: Option<String>,
-    pub web_url: Option<String>,
+    /// Secret from the moment it is read: anyone holding an anonymous link can open the
+    /// folder, so it never shows in `Debug`.
+    pub web_url: Option<SecretString>,
 }
 
 /// `permission.invitation`.
@@ -195,4 +221,41 @@ pub(crate) struct IdentitySet {
 pub(crate) struct Identity {
     pub display_name: Option<String>,
     pub email: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_links_do_not_show_in_debug() {
+        let page: Page<DriveItem> = serde_json::from_value(serde_json::json!({
+            "value": [{"id": "item-1"}],
+            "@odata.nextLink": "https://graph.microsoft.com/v1.0/me/drive/root/delta?$skiptoken=next-secret",
+            "@odata.deltaLink": "https://graph.microsoft.com/v1.0/me/drive/root/delta?token=delta-secret",
+        }))
+        .unwrap();
+        let shown = format!("{page:?}");
+        assert!(!shown.contains("next-secret"), "{shown}");
+        assert!(!shown.contains("delta-secret"), "{shown}");
+        assert!(shown.contains("next_link: Some([redacted])"), "{shown}");
+        assert!(shown.contains("item-1"), "{shown}");
+        let last: Page<DriveItem> =
+            serde_json::from_value(serde_json::json!({"value": []})).unwrap();
+        assert!(format!("{last:?}").contains("delta_link: None"));
+    }
+
+    #[test]
+    fn a_sharing_link_does_not_show_in_debug() {
+        let permission: Permission = serde_json::from_value(serde_json::json!({
+            "id": "perm-1",
+            "roles": ["read"],
+            "link": {"type": "view", "scope": "anonymous", "webUrl": "https://1drv.ms/f/s!anyone-can-open"},
+        }))
+        .unwrap();
+        let shown = format!("{permission:?}");
+        assert!(!shown.contains("anyone-can-open"), "{shown}");
+        assert!(shown.contains("[redacted]"), "{shown}");
+        assert!(permission.link.is_some_and(|l| l.web_url.is_some()));
+    }
 }

@@ -2,11 +2,13 @@
 //! removing shares. These are [`OneDriveSink`] methods, not part of [`crate::sink::ArchiveSink`].
 //!
 //! Endpoints: `POST /items/{id}/createLink`, `POST /items/{id}/invite`,
-//! `GET /items/{id}/permissions`, `DELETE /items/{id}/permissions/{perm-id}`
+//! `GET /items/{id}/permissions` (paged by `@odata.nextLink`, followed under the sink's
+//! paging limits as every listing is), `DELETE /items/{id}/permissions/{perm-id}`
 //! (<https://learn.microsoft.com/en-us/graph/api/driveitem-createlink>,
 //! <https://learn.microsoft.com/en-us/graph/api/driveitem-invite>).
 
 use super::OneDriveSink;
+use super::delta::LinkWalk;
 use super::error::{SERVICE, malformed};
 use super::model::{self, Page, Permission};
 use crate::auth::SecretString;
@@ -95,10 +97,29 @@ impl OneDriveSink {
         page.value.into_iter().map(to_share).collect()
     }
 
-    /// The shares on item `id`, the owner's own entry included.
+    /// The shares on item `id`, the owner's own entry included, from every page of the
+    /// listing (Graph pages a long list of permissions with `@odata.nextLink`).
+    ///
+    /// # Errors
+    /// [`Error::Malformed`] at `@odata.nextLink` when a page leads back to one already read
+    /// or the listing passes the sink's [`PagingLimits`](crate::http::PagingLimits)
+    /// ([`with_paging_limits`](super::OneDriveSinkBuilder::with_paging_limits)): a list
+    /// cut short would hide a share that is still open.
     pub async fn shares(&self, id: &SinkItemId) -> Result<Vec<Share>> {
-        let page = self.client().list_permissions(id.as_str()).await?;
-        page.value.into_iter().map(to_share).collect()
+        let client = self.client();
+        let mut walk = LinkWalk::new(self.inner.settings.paging);
+        let mut shares = Vec::new();
+        let mut next = Some(client.permissions_url(id.as_str()));
+        while let Some(url) = next {
+            walk.visit(&url)?;
+            let page = client.permissions_page(&url).await?;
+            walk.read(page.value.len())?;
+            for permission in page.value {
+                shares.push(to_share(permission)?);
+            }
+            next = page.next_link;
+        }
+        Ok(shares)
     }
 
     /// Removes the share `share_id` from item `id`.
@@ -115,7 +136,7 @@ fn to_share(permission: Permission) -> Result<Share> {
         ShareKind::Link {
             link_type: link.kind.unwrap_or_default(),
             scope: link.scope.unwrap_or_default(),
-            url: link.web_url.map(SecretString::new),
+            url: link.web_url,
         }
     } else if let Some(user) = permission
         .granted_to_v2

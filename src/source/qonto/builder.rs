@@ -12,6 +12,7 @@ use crate::http::{PagingLimits, RetryConfig, is_secure_or_loopback};
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::redirect::Policy;
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use url::Url;
@@ -31,7 +32,9 @@ const MAX_DOWNLOAD_REDIRECTS: usize = 5;
 /// all), [`RetryConfig::default`], a [`QontoRateLimit::default`] of 100 requests then 15
 /// a second, a 5-minute overlap on the watermark, pre-signed URLs reused for 25 minutes,
 /// [`PagingMode::Detect`], [`PagingLimits::default`].
-#[derive(Clone, Debug)]
+///
+/// `Debug` shows the settings, with the credentials redacted and the HTTP client left out.
+#[derive(Clone)]
 pub struct QontoSourceBuilder {
     auth: QontoAuth,
     base_url: String,
@@ -49,6 +52,33 @@ pub struct QontoSourceBuilder {
     url_max_age: Duration,
     paging: PagingMode,
     paging_limits: PagingLimits,
+}
+
+/// Written by hand to leave out a client given with
+/// [`with_http_client`](QontoSourceBuilder::with_http_client): reqwest's `Debug` prints a
+/// client's default headers and proxies, where a caller may have put credentials. Only
+/// whether one was given shows. The credentials are `SecretString`s (`[redacted]`).
+impl fmt::Debug for QontoSourceBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QontoSourceBuilder")
+            .field("auth", &self.auth)
+            .field("base_url", &self.base_url)
+            .field("staging_token", &self.staging_token)
+            .field("sandbox", &self.sandbox)
+            .field("custom_http_client", &self.http.is_some())
+            .field("connect_timeout", &self.connect_timeout)
+            .field("timeout", &self.timeout)
+            .field("download_idle_timeout", &self.download_idle_timeout)
+            .field("download_deadline", &self.download_deadline)
+            .field("user_agent", &self.user_agent)
+            .field("retry", &self.retry)
+            .field("rate_limit", &self.rate_limit)
+            .field("overlap", &self.overlap)
+            .field("url_max_age", &self.url_max_age)
+            .field("paging", &self.paging)
+            .field("paging_limits", &self.paging_limits)
+            .finish()
+    }
 }
 
 impl QontoSourceBuilder {
@@ -331,4 +361,44 @@ fn download_redirects() -> Policy {
             attempt.follow()
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client_with_a_key_in_its_headers() -> reqwest::Client {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-api-key",
+            HeaderValue::from_static("key-in-a-default-header"),
+        );
+        reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn debug_leaves_out_the_callers_client_and_redacts_the_credentials() {
+        let auth = QontoAuth::api_key("the-login", "the-secret-key");
+        let builder = QontoSourceBuilder::sandbox(auth, "the-staging-token")
+            .with_http_client(client_with_a_key_in_its_headers());
+        let shown = format!("{builder:?}");
+        for secret in [
+            "key-in-a-default-header",
+            "the-login",
+            "the-secret-key",
+            "the-staging-token",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("custom_http_client: true"), "{shown}");
+        assert!(shown.contains(QONTO_SANDBOX_BASE_URL), "{shown}");
+        let shown = format!(
+            "{:?}",
+            QontoSourceBuilder::new(QontoAuth::api_key("l", "s"))
+        );
+        assert!(shown.contains("custom_http_client: false"), "{shown}");
+    }
 }

@@ -7,8 +7,10 @@
 //!   fsynced as they are appended. A torn last line (a crash mid-append: cut anywhere,
 //!   even inside a character) is ignored, and cut off before the next append; an append
 //!   that fails halfway (a full disk) is cut off at once. The `journal` module has the rule.
-//! - A full disk (or a file-size limit) while writing either file is [`Error::DiskFull`]:
-//!   it stops the sync, and what was saved before stays whole.
+//! - A full disk (or a disk quota, or a file-size limit) at any step that writes, from
+//!   creating the folder to the rename and the folder's fsync, is [`Error::DiskFull`]: it
+//!   stops the sync, and what was saved before stays whole: files are replaced by rename
+//!   and partial appends are cut off.
 //! - `state.lock` is held with an exclusive [`std::fs::File::try_lock`] for the length of
 //!   a sync, so a second process gets [`Error::AlreadyRunning`].
 //!
@@ -20,7 +22,7 @@ mod journal;
 
 use super::{STATE_VERSION, StateChange, StateLock, StateStore, SyncState};
 use crate::error::{Error, Result};
-use crate::fs_util::{blocking, create_private_dir, open_private, sync_dir};
+use crate::fs_util::{blocking, create_private_dir, open_private, sync_dir, write_error};
 use async_trait::async_trait;
 use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
@@ -109,13 +111,14 @@ impl JsonFileStateStore {
             .and_then(|()| tmp.as_file().sync_all())
             .map_err(|e| write_error("write", &path, e))?;
         tmp.persist(&path)
-            .map_err(|e| Error::io("replace", &path, e.error))?;
+            .map_err(|e| write_error("replace", &path, e.error))?;
         sync_dir(&self.dir)?;
         // The saved state holds every recorded change: the journal can go.
         match fs::remove_file(self.journal_path()) {
             Ok(()) => sync_dir(&self.dir),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::io("remove", self.journal_path(), e)),
+            // Copy-on-write file systems may need room to record a removal.
+            Err(e) => Err(write_error("remove", &self.journal_path(), e)),
         }
     }
 
@@ -178,20 +181,6 @@ fn decode_state(path: &Path, bytes: &[u8]) -> Result<SyncState> {
         });
     }
     serde_json::from_slice(bytes).map_err(corrupt)
-}
-
-/// A failed write of the state's files. A full disk (or a file-size limit) becomes
-/// [`Error::DiskFull`], which stops the sync and says what to do; the state saved before
-/// is whole, since files are replaced by rename and partial appends are cut off.
-fn write_error(operation: &'static str, path: &Path, e: std::io::Error) -> Error {
-    if Error::is_disk_full(&e) {
-        // The kind says it all; the OS text may repeat a temporary file's name.
-        return Error::DiskFull {
-            operation,
-            path: path.to_owned(),
-        };
-    }
-    Error::io(operation, path, e)
 }
 
 /// A file's bytes, or `None` if it does not exist; a file readable by others is narrowed

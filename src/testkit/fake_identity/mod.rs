@@ -119,7 +119,9 @@ struct IdState {
     codes: HashMap<String, PendingCode>,
     devices: HashMap<String, DeviceSession>,
     refresh_tokens: HashMap<String, Vec<String>>,
-    access_tokens: HashMap<String, Instant>,
+    /// Token → (issued at, lifetime). Checked by the time elapsed since it was issued, so
+    /// that no lifetime, however large, is ever added to the clock.
+    access_tokens: HashMap<String, (Instant, Duration)>,
     failures: VecDeque<u16>,
     grants: BTreeMap<String, u64>,
 }
@@ -164,7 +166,7 @@ impl FakeIdentity {
         self.lock()
             .access_tokens
             .get(token)
-            .is_some_and(|expiry| Instant::now() < *expiry)
+            .is_some_and(|(issued, lifetime)| issued.elapsed() < *lifetime)
     }
 
     /// [`is_valid_access_token`](Self::is_valid_access_token) as a closure, for a fake Graph
@@ -270,13 +272,9 @@ impl FakeIdentity {
 impl IdState {
     fn new_access_token(&mut self) -> String {
         let token = random("fake-at-", 40);
-        // Capped so that a huge configured lifetime cannot overflow the clock.
-        let lifetime = self
-            .config
-            .access_token_lifetime
-            .min(Duration::from_secs(10 * 365 * 86_400));
-        let expiry = Instant::now() + lifetime;
-        self.access_tokens.insert(token.clone(), expiry);
+        let lifetime = self.config.access_token_lifetime;
+        self.access_tokens
+            .insert(token.clone(), (Instant::now(), lifetime));
         token
     }
 }

@@ -122,16 +122,20 @@ impl FakeQonto {
             .with_rate_limit(QontoRateLimit::unlimited())
     }
 
-    /// A fresh token pair, as after a sign-in: `expires_at` follows the configured lifetime.
+    /// A fresh token pair, as after a sign-in: `expires_at` follows the configured lifetime
+    /// (the end of chrono's calendar for a lifetime that reaches past it).
     pub fn issue_tokens(&self) -> QontoTokens {
         let mut state = self.shared.lock();
         let lifetime = state.settings.access_token_lifetime;
         let (access, refresh) = state.tokens.issue(lifetime);
+        let now = Utc::now();
         QontoTokens {
             access_token: SecretString::new(access),
             refresh_token: SecretString::new(refresh),
-            expires_at: Utc::now()
-                + chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::hours(1)),
+            expires_at: chrono::Duration::from_std(lifetime)
+                .ok()
+                .and_then(|lifetime| now.checked_add_signed(lifetime))
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
         }
     }
 
@@ -301,7 +305,8 @@ impl FakeQonto {
         self.shared.lock().org.now()
     }
 
-    /// Moves the logical clock on.
+    /// Moves the logical clock on (or back, for a negative `by`); it stops at the ends of
+    /// chrono's calendar.
     pub fn advance_clock(&self, by: chrono::Duration) {
         self.shared.lock().org.advance(by);
     }

@@ -69,10 +69,13 @@ pub(super) struct Settings {
     pub redirect_downloads: bool,
 }
 
-/// OAuth tokens: valid access tokens with their expiry, and the one live refresh token.
+/// OAuth tokens: access tokens with when they were issued and their lifetime, and the one
+/// live refresh token.
 #[derive(Default)]
 pub(super) struct Tokens {
-    pub access: HashMap<String, Instant>,
+    /// Token → (issued at, lifetime). Checked by the time elapsed since it was issued, so
+    /// that no lifetime, however large, is ever added to the clock.
+    pub access: HashMap<String, (Instant, Duration)>,
     pub refresh: Option<String>,
     counter: u64,
 }
@@ -84,7 +87,7 @@ impl Tokens {
         let access = format!("ory_at_fake{}", self.counter);
         let refresh = format!("ory_rt_fake{}", self.counter);
         self.access
-            .insert(access.clone(), Instant::now() + lifetime);
+            .insert(access.clone(), (Instant::now(), lifetime));
         self.refresh = Some(refresh.clone());
         (access, refresh)
     }
@@ -92,7 +95,7 @@ impl Tokens {
     pub(super) fn access_valid(&self, token: &str) -> bool {
         self.access
             .get(token)
-            .is_some_and(|expiry| Instant::now() < *expiry)
+            .is_some_and(|(issued, lifetime)| issued.elapsed() < *lifetime)
     }
 }
 

@@ -76,7 +76,7 @@ impl Org {
     /// The logical time now; every change moves it one second on.
     pub(super) fn tick(&mut self) -> DateTime<Utc> {
         let now = self.clock;
-        self.clock += chrono::Duration::seconds(1);
+        self.advance(chrono::Duration::seconds(1));
         now
     }
 
@@ -84,8 +84,15 @@ impl Org {
         self.clock
     }
 
+    /// Moves the clock by `by`, stopping at the ends of chrono's calendar rather than
+    /// overflowing: a test may start the clock anywhere and move it by anything.
     pub(super) fn advance(&mut self, by: chrono::Duration) {
-        self.clock += by;
+        let end = if by < chrono::Duration::zero() {
+            DateTime::<Utc>::MIN_UTC
+        } else {
+            DateTime::<Utc>::MAX_UTC
+        };
+        self.clock = self.clock.checked_add_signed(by).unwrap_or(end);
     }
 
     /// A fresh UUID-shaped id of `kind` (1 account, 2 transaction, 3 attachment).
