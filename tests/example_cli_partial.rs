@@ -21,7 +21,9 @@ async fn one_unreadable_account_exits_1_and_the_other_is_archived() {
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(report["complete"], false);
     assert_eq!(report["exit_code"], 1);
-    let unread = report["unread_accounts"].as_array().expect("unread accounts listed");
+    let unread = report["unread_accounts"]
+        .as_array()
+        .expect("unread accounts listed");
     assert_eq!(unread.len(), 1, "{report}");
     assert_eq!(unread[0]["kind"], "Unauthorized", "{report}");
     // The accounts share the receipts half and half; one account's half is in.

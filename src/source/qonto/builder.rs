@@ -401,4 +401,21 @@ mod tests {
         );
         assert!(shown.contains("custom_http_client: false"), "{shown}");
     }
+
+    #[test]
+    fn the_built_clients_debug_leaves_out_the_callers_client_too() {
+        let auth = QontoAuth::api_key("the-login", "the-secret-key");
+        let source = QontoSourceBuilder::sandbox(auth, "the-staging-token")
+            .with_http_client(client_with_a_key_in_its_headers())
+            .build()
+            .unwrap();
+        let shown = format!("{:?}", source.inner.client);
+        for secret in [
+            "key-in-a-default-header",
+            "the-secret-key",
+            "the-staging-token",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+    }
 }

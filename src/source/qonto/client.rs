@@ -26,7 +26,6 @@ pub(crate) type Query = Vec<(&'static str, String)>;
 pub(crate) const STAGING_HEADER: HeaderName = HeaderName::from_static("x-qonto-staging-token");
 
 /// The API client. Holds the only copy of the credential.
-#[derive(Debug)]
 pub(crate) struct QontoClient {
     pub(crate) http: reqwest::Client,
     /// The base URL without a trailing slash.
@@ -39,6 +38,20 @@ pub(crate) struct QontoClient {
     pub(crate) timeout: Duration,
     pub(crate) retry: RetryConfig,
     pub(crate) limiter: RateLimiter,
+}
+
+// By hand: reqwest's `Debug` prints a client's default headers, which a caller's client
+// may fill with credentials; the staging token is left out too.
+impl std::fmt::Debug for QontoClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QontoClient")
+            .field("base", &self.base)
+            .field("auth", &self.auth)
+            .field("staging", &self.staging.as_ref().map(|_| "[redacted]"))
+            .field("timeout", &self.timeout)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why one attempt failed.
