@@ -18,8 +18,10 @@
 mod action;
 pub mod reconcile;
 mod settle;
+pub mod settings;
 
 pub use action::{AccountFolder, Action, Plan, SkipReason, UploadReason, skip_reason_name};
+pub use settings::{RequestedSettings, SettingsChange, resolve_settings};
 pub use settle::settle_renames;
 
 use crate::layout::{Layout, names};

@@ -160,6 +160,11 @@ pub struct SyncReport {
     pub stopped: Option<Error>,
     /// The plan, for a dry run.
     pub plan: Option<Plan>,
+    /// The placement settings the run used (stored, or just changed).
+    pub settings: Option<crate::state::StateSettings>,
+    /// The explicit change of the stored settings this run made, if any (never silent:
+    /// shown with the report).
+    pub settings_change: Option<crate::plan::SettingsChange>,
 }
 
 impl SyncReport {
