@@ -126,6 +126,15 @@ async fn an_earlier_start_date_adds_exactly_the_receipts_in_between() {
         .unwrap();
     assert!(dry.settings_change.as_ref().unwrap().widens());
     assert_eq!(dry.planned.get("upload"), Some(&3), "{:?}", dry.planned);
+    let shown = dry.plan.as_ref().unwrap().to_string();
+    assert!(
+        shown.contains("start date changed from 2025-01-01 to 2024-06-01"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("Added by the earlier start date: 3 receipt(s)"),
+        "{shown}"
+    );
     let stored = world.store.load().await.unwrap().unwrap().settings.unwrap();
     assert_eq!(stored.start_date, Some(day(2025, 1, 1)), "a dry run stores nothing");
 

@@ -283,7 +283,8 @@ impl Syncer {
             let layout = self.layout_for(settings.layout);
             let options = PlanOptions::default()
                 .with_start_date(settings.start_date)
-                .with_include_declined(self.config.include_declined);
+                .with_include_declined(self.config.include_declined)
+                .with_settings_change(report.settings_change.clone());
             let plan = plan(&state, &layout, &options);
             report.planned = plan.counts();
             self.observer.on_event(&SyncEvent::Planned {
