@@ -92,7 +92,10 @@ async fn runs_without_a_start_date_keep_the_stored_one_through_the_weekly_full_r
         world.a_week_passes().await;
         let later = world.sync(None).await;
         assert_eq!(later.count("upload"), 0, "nothing older is exported");
-        assert!(later.settings_change.is_none(), "no change without a request");
+        assert!(
+            later.settings_change.is_none(),
+            "no change without a request"
+        );
         assert_eq!(later.settings.unwrap().start_date, Some(day(2025, 1, 1)));
     }
     assert!(
@@ -136,7 +139,11 @@ async fn an_earlier_start_date_adds_exactly_the_receipts_in_between() {
         "{shown}"
     );
     let stored = world.store.load().await.unwrap().unwrap().settings.unwrap();
-    assert_eq!(stored.start_date, Some(day(2025, 1, 1)), "a dry run stores nothing");
+    assert_eq!(
+        stored.start_date,
+        Some(day(2025, 1, 1)),
+        "a dry run stores nothing"
+    );
 
     let wider = world.sync(Some(day(2024, 6, 1))).await;
     let change = wider.settings_change.clone().expect("reported");
@@ -164,18 +171,18 @@ async fn a_later_start_date_narrows_what_comes_and_keeps_what_is_archived() {
     world.bank.add_receipt(early, "early");
     let late = InMemorySource::receipt("new-late", &account, day(2025, 8, 20), "Shop", -5);
     world.bank.add_receipt(late, "late");
-    assert_eq!(world.sync(None).await.count("upload"), 1, "only the later one");
+    assert_eq!(
+        world.sync(None).await.count("upload"),
+        1,
+        "only the later one"
+    );
 }
 
 #[tokio::test]
 async fn reset_keeps_the_start_date_unless_a_new_one_is_given() {
     let world = World::new();
     world.sync(Some(day(2025, 1, 1))).await;
-    world
-        .syncer(SyncConfig::default())
-        .reset()
-        .await
-        .unwrap();
+    world.syncer(SyncConfig::default()).reset().await.unwrap();
     world.a_week_passes().await;
     let after = world.sync(None).await;
     assert_eq!(after.count("upload"), 0, "files in place are adopted");
@@ -220,7 +227,10 @@ async fn a_state_written_before_settings_were_kept_adopts_the_first_config() {
     state.settings = None;
     world.store.save(&state).await.unwrap();
     let report = world.sync(Some(day(2025, 1, 1))).await;
-    assert!(report.settings_change.is_none(), "an adoption, not a change");
+    assert!(
+        report.settings_change.is_none(),
+        "an adoption, not a change"
+    );
     let state = world.store.load().await.unwrap().unwrap();
     assert_eq!(state.settings.unwrap().start_date, Some(day(2025, 1, 1)));
 }

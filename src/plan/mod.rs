@@ -17,8 +17,8 @@
 
 mod action;
 pub mod reconcile;
-mod settle;
 pub mod settings;
+mod settle;
 
 pub use action::{AccountFolder, Action, Plan, SkipReason, UploadReason, skip_reason_name};
 pub use settings::{RequestedSettings, SettingsChange, resolve_settings};

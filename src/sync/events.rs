@@ -212,6 +212,9 @@ impl fmt::Display for SyncReport {
             },
             self.bytes_written
         )?;
+        if let Some(change) = &self.settings_change {
+            writeln!(f, "  settings: {change}")?;
+        }
         for unread in &self.unread_accounts {
             writeln!(
                 f,

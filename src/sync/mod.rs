@@ -276,7 +276,9 @@ impl Syncer {
         }
         report.settings = Some(settings.clone());
 
-        let prepared = self.prepare(&mut state, &settings, &recorder, &mut report).await;
+        let prepared = self
+            .prepare(&mut state, &settings, &recorder, &mut report)
+            .await;
         if let Err(error) = prepared {
             report.stopped = Some(error);
         } else {
