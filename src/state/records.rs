@@ -386,6 +386,35 @@ mod tests {
     }
 
     #[test]
+    fn a_recorded_settings_change_replays_and_an_earlier_start_date_rereads_the_source() {
+        let settings = |day: u32| StateSettings {
+            start_date: NaiveDate::from_ymd_opt(2025, 1, day),
+            layout: LayoutSettings::default(),
+        };
+        let mut state = SyncState::new(settings(20));
+        state.watermarks.insert(
+            AccountId::new("acc"),
+            Watermark::new("2025-02-01T00:00:00Z"),
+        );
+        let later = StateChange::SettingsChanged(crate::plan::SettingsChange {
+            from: Some(settings(20)),
+            to: settings(25),
+        });
+        // Journaled like every change: it reads back as written.
+        let line = serde_json::to_string(&later).unwrap();
+        assert_eq!(serde_json::from_str::<StateChange>(&line).unwrap(), later);
+        state.apply(&later);
+        assert_eq!(state.settings, Some(settings(25)));
+        assert_eq!(state.watermarks.len(), 1, "a later date reads on as before");
+        state.apply(&StateChange::SettingsChanged(crate::plan::SettingsChange {
+            from: Some(settings(25)),
+            to: settings(5),
+        }));
+        assert_eq!(state.settings, Some(settings(5)));
+        assert!(state.watermarks.is_empty(), "an earlier date reads whole");
+    }
+
+    #[test]
     fn a_rename_record_settles_its_pending_rename() {
         let path = |p: &str| ArchivePath::parse(p).unwrap();
         let pending = PendingRename {
