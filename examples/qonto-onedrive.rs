@@ -121,6 +121,8 @@ fn main() -> ExitCode {
 }
 
 fn syncer(cli: &Cli, dry_run: bool) -> Result<Syncer> {
+    // Like the start date, where the archive goes is stored once (a dry run only checks).
+    cli.env.check_archive_place(!dry_run)?;
     let config = SyncConfig::default()
         .with_start_date(cli.since)
         .with_concurrency(cli.concurrency)

@@ -166,3 +166,21 @@ async fn the_start_date_of_the_first_sync_holds_until_changed() {
     assert_eq!(w.archived_files(), 9);
     eprintln!("exported per run: {first}, {later}, {wider}, {after_reset}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_archive_place_of_the_first_sync_holds_too() {
+    let w = World::start().await;
+    let (first, _) = w.sync(&["--since", "2025-01-01"]).await;
+    assert_eq!(first, 6);
+    let dir = w.home.path().join("elsewhere");
+    let moved = w.run(&["sync", "--local", dir.to_str().unwrap()]).await;
+    assert_eq!(moved.code, 2, "{}\n{}", moved.stdout, moved.stderr);
+    assert!(
+        moved.stderr.contains("this state archives into"),
+        "{}",
+        moved.stderr
+    );
+    assert!(!dir.exists(), "nothing was written there");
+    let state = JsonFileStateStore::new(w.home.path().join("state"));
+    assert!(state.load().await.unwrap().unwrap().tombstones.is_empty());
+}
