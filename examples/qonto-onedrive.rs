@@ -5,6 +5,7 @@
 //! export QONTO_LOGIN=... QONTO_SECRET_KEY=... MS_CLIENT_ID=...
 //! cargo run --example qonto-onedrive -- login
 //! cargo run --example qonto-onedrive -- sync --since 2025-01-01
+//! cargo run --example qonto-onedrive -- sync      # later runs keep the stored start date
 //! ```
 //!
 //! Exit codes: 0 every receipt is where it should be; 1 some receipts failed (the next
@@ -24,7 +25,7 @@ use receipt_sync::auth::microsoft::{
 };
 use receipt_sync::model::ArchivePath;
 use receipt_sync::sink::onedrive::ShareKind;
-use receipt_sync::state::StateStore;
+use receipt_sync::state::{StateStore, SyncState};
 use receipt_sync::sync::{SyncConfig, SyncReport, Syncer, run_daily};
 use receipt_sync::{Error, Result};
 use std::process::ExitCode;
@@ -47,7 +48,10 @@ struct Cli {
     /// A machine-readable report on stdout.
     #[arg(long, global = true)]
     json: bool,
-    /// The first sync exports receipts of transactions since this day.
+    /// Archive receipts of transactions since this day. The first sync stores it; when
+    /// omitted, every later command (sync, daemon, plan, reset) uses the stored day.
+    /// A different day changes it: earlier adds the receipts in between, later stops
+    /// archiving older ones (archived files stay).
     #[arg(long, global = true, value_name = "YYYY-MM-DD")]
     since: Option<NaiveDate>,
 }
@@ -117,6 +121,8 @@ fn main() -> ExitCode {
 }
 
 fn syncer(cli: &Cli, dry_run: bool) -> Result<Syncer> {
+    // Like the start date, where the archive goes is stored once (a dry run only checks).
+    cli.env.check_archive_place(!dry_run)?;
     let config = SyncConfig::default()
         .with_start_date(cli.since)
         .with_concurrency(cli.concurrency)
@@ -160,6 +166,8 @@ async fn run(cli: Cli) -> Result<u8> {
                 eprintln!("qonto-onedrive: {}", reason.unwrap_or_default());
                 return Ok(code);
             }
+            let start_date = report::start_date(&report);
+            let change = report.settings_change.as_ref().map(report::settings_change);
             let plan = report.plan.unwrap_or_default();
             if cli.json {
                 let actions: Vec<_> = plan
@@ -174,9 +182,17 @@ async fn run(cli: Cli) -> Result<u8> {
                         })
                     })
                     .collect();
-                let out = serde_json::json!({ "counts": plan.counts(), "bytes": plan.bytes_to_write(), "actions": actions });
+                let out = serde_json::json!({
+                    "start_date": start_date, "settings_change": change,
+                    "added_by_start_date": plan.added_by_start_date,
+                    "counts": plan.counts(), "bytes": plan.bytes_to_write(), "actions": actions,
+                });
                 println!("{out}");
             } else {
+                println!(
+                    "Start date: {}",
+                    start_date.as_deref().unwrap_or("none (every receipt)")
+                );
                 print!("{plan}");
             }
             Ok(report::OK)
@@ -191,6 +207,8 @@ async fn run(cli: Cli) -> Result<u8> {
             }
             syncer(&cli, false)?.reset().await?;
             println!("Reset: the next sync brings back everything deleted from the archive.");
+            let state = cli.env.state_store()?.load().await?.unwrap_or_default();
+            println!("Start date: {}", stored_start_date(&state));
             Ok(report::OK)
         }
         Command::Share { folder, email } => share(&cli, folder, email.as_deref()).await,
@@ -268,6 +286,7 @@ async fn status(cli: &Cli) -> Result<u8> {
     let last = state.last_run.as_ref();
     if cli.json {
         let out = serde_json::json!({
+            "start_date": state.settings.as_ref().and_then(|s| s.start_date).map(|d| d.to_string()),
             "archived": archived, "tombstoned": tombstoned, "pending": pending,
             "last_run": last.map(|r| serde_json::json!({
                 "finished_at": r.finished_at, "uploaded": r.uploaded, "failed": r.failed, "stopped": r.stopped,
@@ -276,6 +295,7 @@ async fn status(cli: &Cli) -> Result<u8> {
         });
         println!("{out}");
     } else {
+        println!("Start date: {}", stored_start_date(&state));
         println!("Archived:   {archived}");
         println!(
             "Tombstoned: {tombstoned} (deleted with their folder; `reset --yes` brings them back)"
@@ -299,6 +319,16 @@ async fn status(cli: &Cli) -> Result<u8> {
         }
     }
     Ok(report::OK)
+}
+
+/// The stored start date, for a person.
+fn stored_start_date(state: &SyncState) -> String {
+    match &state.settings {
+        None => "not set yet (the first sync stores the `--since` day)".to_owned(),
+        Some(s) => s
+            .start_date
+            .map_or_else(|| "none (every receipt)".to_owned(), |d| d.to_string()),
+    }
 }
 
 async fn share(cli: &Cli, folder: &str, email: Option<&str>) -> Result<u8> {

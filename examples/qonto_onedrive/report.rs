@@ -1,6 +1,7 @@
 //! What the tool tells the user: progress, the report (text or JSON), the exit code.
 
 use indicatif::{ProgressBar, ProgressStyle};
+use receipt_sync::plan::SettingsChange;
 use receipt_sync::sync::{SyncEvent, SyncObserver, SyncReport};
 use receipt_sync::{Error, ErrorKind};
 use std::io::IsTerminal;
@@ -131,6 +132,28 @@ pub fn json(report: &SyncReport) -> serde_json::Value {
             "message": a.message,
         })).collect::<Vec<_>>(),
         "duration_ms": report.duration.as_millis() as u64,
+        "start_date": start_date(report),
+        "settings_change": report.settings_change.as_ref().map(settings_change),
+    })
+}
+
+/// The start date the run used, if it has one.
+pub fn start_date(report: &SyncReport) -> Option<String> {
+    report
+        .settings
+        .as_ref()
+        .and_then(|s| s.start_date)
+        .map(|d| d.to_string())
+}
+
+/// A change of the stored settings, machine-readable.
+pub fn settings_change(change: &SettingsChange) -> serde_json::Value {
+    serde_json::json!({
+        "start_date_before": change.from.as_ref().and_then(|s| s.start_date).map(|d| d.to_string()),
+        "start_date_after": change.to.start_date.map(|d| d.to_string()),
+        "widens": change.widens(),
+        "narrows": change.narrows(),
+        "message": change.to_string(),
     })
 }
 

@@ -140,6 +140,50 @@ impl Env {
             .build()
     }
 
+    /// Where the archive goes, in words: the folder of `--local`, or the OneDrive app
+    /// folder, whose name (`Apps/<app name>`) comes from the app registration.
+    fn archive_place(&self) -> Result<String> {
+        Ok(match &self.local {
+            Some(dir) => {
+                let dir = std::path::absolute(dir).map_err(|e| Error::io("resolve", dir, e))?;
+                format!("the folder {}", dir.display())
+            }
+            None => format!(
+                "the OneDrive app folder of app {}",
+                self.ms_client_id.as_deref().unwrap_or("(no MS_CLIENT_ID)")
+            ),
+        })
+    }
+
+    /// Checks that the archive goes where the state's archive is (`<home>/archive-place`),
+    /// storing the place the first time when `store` is set. The state's records describe
+    /// one archive: read against another, every archived file would look deleted by the
+    /// user, and the deletion rules would tombstone them all.
+    pub fn check_archive_place(&self, store: bool) -> Result<()> {
+        let home = self.home()?;
+        let file = home.join("archive-place");
+        let place = self.archive_place()?;
+        match std::fs::read_to_string(&file) {
+            Ok(stored) if stored.trim() == place => Ok(()),
+            Ok(stored) => Err(Error::Config(format!(
+                "this state archives into {}, not {place}: run with the same settings, or \
+                 set RECEIPT_SYNC_HOME to another folder for another archive",
+                stored.trim()
+            ))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if store {
+                    std::fs::create_dir_all(self.home()?).map_err(|e| {
+                        Error::io("create folder", self.home().unwrap_or_default(), e)
+                    })?;
+                    std::fs::write(&file, format!("{place}\n"))
+                        .map_err(|e| Error::io("write", &file, e))?;
+                }
+                Ok(())
+            }
+            Err(e) => Err(Error::io("read", &file, e)),
+        }
+    }
+
     /// The sink: `--local DIR`, or OneDrive.
     pub fn sink(&self) -> Result<Arc<dyn ArchiveSink>> {
         Ok(match &self.local {

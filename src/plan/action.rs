@@ -221,6 +221,11 @@ pub struct Plan {
     pub actions: Vec<Action>,
     /// Each account's folder.
     pub account_folders: Vec<AccountFolder>,
+    /// The change of the stored settings the run makes ([`super::settings`]).
+    pub settings_change: Option<super::SettingsChange>,
+    /// Uploads an earlier start date adds: receipts dated between the new start date
+    /// and the old one.
+    pub added_by_start_date: usize,
 }
 
 impl Plan {
@@ -279,6 +284,16 @@ pub fn skip_reason_name(reason: &SkipReason) -> &'static str {
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let counts = self.counts();
+        if let Some(change) = &self.settings_change {
+            writeln!(f, "Settings: {change}")?;
+            if change.widens() {
+                writeln!(
+                    f,
+                    "Added by the earlier start date: {} receipt(s)",
+                    self.added_by_start_date
+                )?;
+            }
+        }
         if self.is_noop() {
             writeln!(f, "Nothing to do.")?;
         }
@@ -324,12 +339,14 @@ mod tests {
         let plan = Plan {
             actions: vec![upload("a", u64::MAX), upload("b", 2), upload("c", u64::MAX)],
             account_folders: Vec::new(),
+            ..Plan::default()
         };
         assert_eq!(plan.bytes_to_write(), u64::MAX);
         assert!(plan.to_string().contains(&u64::MAX.to_string()));
         let small = Plan {
             actions: vec![upload("a", 3), upload("b", 4)],
             account_folders: Vec::new(),
+            ..Plan::default()
         };
         assert_eq!(small.bytes_to_write(), 7);
     }

@@ -17,9 +17,11 @@
 
 mod action;
 pub mod reconcile;
+pub mod settings;
 mod settle;
 
 pub use action::{AccountFolder, Action, Plan, SkipReason, UploadReason, skip_reason_name};
+pub use settings::{RequestedSettings, SettingsChange, resolve_settings};
 pub use settle::settle_renames;
 
 use crate::layout::{Layout, names};
@@ -41,6 +43,8 @@ pub struct PlanOptions {
     pub start_date: Option<NaiveDate>,
     /// Archive receipts of declined transactions too.
     pub include_declined: bool,
+    /// The change of the stored settings this run makes, shown with the plan.
+    pub settings_change: Option<SettingsChange>,
 }
 
 impl PlanOptions {
@@ -55,11 +59,32 @@ impl PlanOptions {
         self.include_declined = include;
         self
     }
+
+    /// The settings change to show with the plan.
+    pub fn with_settings_change(mut self, change: Option<SettingsChange>) -> Self {
+        self.settings_change = change;
+        self
+    }
 }
 
 /// Plans a sync; see the module docs.
 pub fn plan(state: &SyncState, layout: &Layout, options: &PlanOptions) -> Plan {
-    Planner::new(state, layout, options).run()
+    let mut plan = Planner::new(state, layout, options).run();
+    if let Some(change) = &options.settings_change {
+        let before = change.from.as_ref().and_then(|s| s.start_date);
+        if let (true, Some(before)) = (change.widens(), before) {
+            // What the earlier start date adds: the uploads dated before the old one.
+            plan.added_by_start_date = plan
+                .actions
+                .iter()
+                .filter(|a| matches!(a, Action::Upload { .. }))
+                .filter_map(|a| a.receipt().and_then(|id| state.receipts.get(id)))
+                .filter(|r| layout.receipt_day(r) < before)
+                .count();
+        }
+        plan.settings_change = Some(change.clone());
+    }
+    plan
 }
 
 /// One account's folder: where it is now and where it will be.
@@ -141,6 +166,7 @@ impl<'a> Planner<'a> {
         Plan {
             actions,
             account_folders,
+            ..Plan::default()
         }
     }
 

@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 /// The state format this version writes. A state with a higher version is refused.
 pub const STATE_VERSION: u32 = 1;
 
-/// The settings a state was made with.
+/// The placement settings a state was made with: stored at the first sync, changed only
+/// explicitly ([`crate::plan::settings`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StateSettings {
     /// Receipts of transactions emitted before this day are not archived.
@@ -215,6 +216,9 @@ pub enum StateChange {
     },
     /// A run ended.
     RunFinished(RunSummary),
+    /// The placement settings were adopted or explicitly changed
+    /// ([`crate::plan::settings`]). Older journals never hold it, so they read as before.
+    SettingsChanged(crate::plan::SettingsChange),
     /// The source no longer has a receipt that was never archived.
     Vanished {
         /// The receipt.
@@ -299,6 +303,14 @@ impl SyncState {
             StateChange::Vanished { receipt, at } => {
                 self.vanished.insert(receipt.clone(), *at);
             }
+            StateChange::SettingsChanged(change) => {
+                self.settings = Some(change.to.clone());
+                if change.widens() {
+                    // The catalog holds nothing before the old start date: read every
+                    // account whole again, from the new one.
+                    self.watermarks.clear();
+                }
+            }
         }
     }
 
@@ -345,7 +357,7 @@ impl SyncState {
 
     /// "Reconfigure the integration": forgets what was archived and every tombstone,
     /// and rereads the source from the start, so the next sync brings back everything
-    /// the user deleted. The picture of the archive is kept, so files still in place
+    /// the user deleted. The settings (start date, layout) are kept. The picture of the archive is kept, so files still in place
     /// are adopted, never written twice.
     pub fn reset(&mut self) {
         self.exported.clear();
@@ -371,6 +383,35 @@ mod tests {
         // …and a state without one is written as before, so older versions read it.
         let written = serde_json::to_string(&SyncState::default()).unwrap();
         assert!(!written.contains("pending_renames"), "{written}");
+    }
+
+    #[test]
+    fn a_recorded_settings_change_replays_and_an_earlier_start_date_rereads_the_source() {
+        let settings = |day: u32| StateSettings {
+            start_date: NaiveDate::from_ymd_opt(2025, 1, day),
+            layout: LayoutSettings::default(),
+        };
+        let mut state = SyncState::new(settings(20));
+        state.watermarks.insert(
+            AccountId::new("acc"),
+            Watermark::new("2025-02-01T00:00:00Z"),
+        );
+        let later = StateChange::SettingsChanged(crate::plan::SettingsChange {
+            from: Some(settings(20)),
+            to: settings(25),
+        });
+        // Journaled like every change: it reads back as written.
+        let line = serde_json::to_string(&later).unwrap();
+        assert_eq!(serde_json::from_str::<StateChange>(&line).unwrap(), later);
+        state.apply(&later);
+        assert_eq!(state.settings, Some(settings(25)));
+        assert_eq!(state.watermarks.len(), 1, "a later date reads on as before");
+        state.apply(&StateChange::SettingsChanged(crate::plan::SettingsChange {
+            from: Some(settings(25)),
+            to: settings(5),
+        }));
+        assert_eq!(state.settings, Some(settings(5)));
+        assert!(state.watermarks.is_empty(), "an earlier date reads whole");
     }
 
     #[test]

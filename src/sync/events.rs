@@ -160,6 +160,11 @@ pub struct SyncReport {
     pub stopped: Option<Error>,
     /// The plan, for a dry run.
     pub plan: Option<Plan>,
+    /// The placement settings the run used (stored, or just changed).
+    pub settings: Option<crate::state::StateSettings>,
+    /// The explicit change of the stored settings this run made, if any (never silent:
+    /// shown with the report).
+    pub settings_change: Option<crate::plan::SettingsChange>,
 }
 
 impl SyncReport {
@@ -207,6 +212,9 @@ impl fmt::Display for SyncReport {
             },
             self.bytes_written
         )?;
+        if let Some(change) = &self.settings_change {
+            writeln!(f, "  settings: {change}")?;
+        }
         for unread in &self.unread_accounts {
             writeln!(
                 f,

@@ -2,7 +2,9 @@
 //! together.
 //!
 //! One pass ([`Syncer::run`]):
-//! 1. take the state's lock, load the state;
+//! 1. take the state's lock, load the state, and settle the placement settings: the
+//!    stored start date and layout, unless the config explicitly changes the start
+//!    date ([`crate::plan::settings`]); a change is recorded and reported;
 //! 2. list the bank accounts (those of the last pass, when the list cannot be read),
 //!    read each account's receipts since its watermark into the state's catalog
 //!    (checkpoints move the watermark only past what was fully read);
@@ -30,7 +32,7 @@ pub use schedule::{next_run, run_daily};
 use crate::error::{Error, Result};
 use crate::http::RetryConfig;
 use crate::layout::{Layout, LayoutSettings, NameLimits};
-use crate::plan::{PlanOptions, plan};
+use crate::plan::{PlanOptions, RequestedSettings, SettingsChange, plan, resolve_settings};
 use crate::sink::ArchiveSink;
 use crate::source::ReceiptSource;
 use crate::state::{StateChange, StateSettings, StateStore, SyncState};
@@ -42,10 +44,13 @@ use std::sync::Arc;
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SyncConfig {
-    /// Receipts of transactions emitted before this day are not archived.
+    /// Receipts of transactions emitted before this day are not archived. Stored in
+    /// the state at the first sync; `None` keeps the stored day, and a different day is
+    /// an explicit change ([`crate::plan::settings`]).
     pub start_date: Option<NaiveDate>,
-    /// How paths are laid out.
-    pub layout: LayoutSettings,
+    /// How paths are laid out. Stored in the state at the first sync (the default when
+    /// `None`); a later run may repeat it but not change it.
+    pub layout: Option<LayoutSettings>,
     /// Uploads in flight at once (default 8).
     pub concurrency: usize,
     /// Plan only: write nothing, record nothing, return the plan.
@@ -65,7 +70,7 @@ impl Default for SyncConfig {
     fn default() -> Self {
         Self {
             start_date: None,
-            layout: LayoutSettings::default(),
+            layout: None,
             concurrency: 8,
             dry_run: false,
             include_declined: false,
@@ -76,15 +81,15 @@ impl Default for SyncConfig {
 }
 
 impl SyncConfig {
-    /// Sets the start date.
+    /// Sets the start date (`None`: the stored one).
     pub fn with_start_date(mut self, day: Option<NaiveDate>) -> Self {
         self.start_date = day;
         self
     }
 
-    /// Sets the layout.
+    /// Sets the layout of a new archive (an archived one keeps its own).
     pub fn with_layout(mut self, layout: LayoutSettings) -> Self {
-        self.layout = layout;
+        self.layout = Some(layout);
         self
     }
 
@@ -187,11 +192,17 @@ impl Syncer {
         &self.config
     }
 
-    /// The layout this syncer uses with its sink's limits.
+    /// The configured layout (the default when none is set) with the sink's limits.
+    /// A run uses the layout stored in its state, which only ever differs when the
+    /// configured one is refused.
     pub fn layout(&self) -> Layout {
+        self.layout_for(self.config.layout.unwrap_or_default())
+    }
+
+    fn layout_for(&self, settings: LayoutSettings) -> Layout {
         let caps = self.sink.capabilities();
         Layout::new(
-            self.config.layout,
+            settings,
             NameLimits {
                 max_name_len: caps.max_name_len,
                 max_path_len: caps.max_path_len,
@@ -200,22 +211,19 @@ impl Syncer {
         )
     }
 
-    fn settings(&self) -> StateSettings {
-        StateSettings {
+    /// The stored state (an empty one the first time), the settings it is to use, and
+    /// the change to record when the config asks for one (not applied yet).
+    async fn load(&self) -> Result<(SyncState, StateSettings, Option<SettingsChange>)> {
+        let state = self.store.load().await?.unwrap_or_else(|| SyncState {
+            version: crate::state::STATE_VERSION,
+            ..SyncState::default()
+        });
+        let requested = RequestedSettings {
             start_date: self.config.start_date,
             layout: self.config.layout,
-        }
-    }
-
-    async fn load(&self) -> Result<SyncState> {
-        Ok(match self.store.load().await? {
-            Some(mut state) => {
-                // New settings apply to what is archived from now on; what is archived stays.
-                state.settings = Some(self.settings());
-                state
-            }
-            None => SyncState::new(self.settings()),
-        })
+        };
+        let (settings, change) = resolve_settings(state.settings.as_ref(), &requested)?;
+        Ok((state, settings, change))
     }
 
     /// One sync pass; see the module docs.
@@ -255,17 +263,30 @@ impl Syncer {
             ..SyncReport::default()
         };
         let _lock = self.store.lock().await?;
-        let mut state = self.load().await?;
+        let (mut state, settings, change) = self.load().await?;
         let recorder = execute::Recorder::new(self.store.clone(), self.config.dry_run);
+        if let Some(change) = change {
+            if change.from.is_some() {
+                tracing::info!(%change, "the placement settings changed");
+                report.settings_change = Some(change.clone());
+            }
+            recorder
+                .record(&mut state, vec![StateChange::SettingsChanged(change)])
+                .await?;
+        }
+        report.settings = Some(settings.clone());
 
-        let prepared = self.prepare(&mut state, &recorder, &mut report).await;
+        let prepared = self
+            .prepare(&mut state, &settings, &recorder, &mut report)
+            .await;
         if let Err(error) = prepared {
             report.stopped = Some(error);
         } else {
-            let layout = self.layout();
+            let layout = self.layout_for(settings.layout);
             let options = PlanOptions::default()
-                .with_start_date(self.config.start_date)
-                .with_include_declined(self.config.include_declined);
+                .with_start_date(settings.start_date)
+                .with_include_declined(self.config.include_declined)
+                .with_settings_change(report.settings_change.clone());
             let plan = plan(&state, &layout, &options);
             report.planned = plan.counts();
             self.observer.on_event(&SyncEvent::Planned {
@@ -306,6 +327,7 @@ impl Syncer {
     async fn prepare(
         &self,
         state: &mut SyncState,
+        settings: &StateSettings,
         recorder: &execute::Recorder,
         report: &mut SyncReport,
     ) -> Result<()> {
@@ -329,7 +351,7 @@ impl Syncer {
         let reader = read::SourceReader {
             source: self.source.as_ref(),
             recorder,
-            start_date: self.config.start_date,
+            start_date: settings.start_date,
             include_declined: self.config.include_declined,
             full_read_every: self.config.full_read_every,
         };
@@ -380,10 +402,14 @@ impl Syncer {
 
     /// "Reconfigure the integration": forgets every export record and tombstone, so
     /// the next run brings back everything the user deleted; files still in place are
-    /// adopted, not written twice. See [`SyncState::reset`].
+    /// adopted, not written twice. See [`SyncState::reset`]. The stored start date is
+    /// kept unless the config gives another one, which is recorded as a change.
     pub async fn reset(&self) -> Result<()> {
         let _lock = self.store.lock().await?;
-        let mut state = self.load().await?;
+        let (mut state, _, change) = self.load().await?;
+        if let Some(change) = change {
+            state.apply(&StateChange::SettingsChanged(change));
+        }
         state.reset();
         self.store.save(&state).await
     }
