@@ -234,3 +234,56 @@ async fn a_state_written_before_settings_were_kept_adopts_the_first_config() {
     let state = world.store.load().await.unwrap().unwrap();
     assert_eq!(state.settings.unwrap().start_date, Some(day(2025, 1, 1)));
 }
+
+#[tokio::test]
+async fn a_deleted_file_is_put_back_only_while_its_receipt_is_after_the_start_date() {
+    let world = World::new();
+    world.sync(Some(day(2025, 1, 1))).await;
+    world.sync(Some(day(2025, 6, 1))).await;
+    let file_of = |month: &str| {
+        let files = world.drive.files();
+        let (path, _) = files
+            .iter()
+            .find(|(path, _)| path.to_string().contains(&format!("2025-{month}-10")))
+            .unwrap_or_else(|| panic!("the 2025-{month} receipt is archived"))
+            .clone();
+        path.to_string()
+    };
+    world.drive.delete_file_as_user(&file_of("03")).unwrap();
+    world.drive.delete_file_as_user(&file_of("07")).unwrap();
+
+    let next = world.sync(None).await;
+    assert_eq!(
+        next.count("upload"),
+        1,
+        "only the file after the start date"
+    );
+    assert!(
+        world
+            .drive
+            .files()
+            .iter()
+            .any(|(p, _)| p.to_string().contains("2025-07-10"))
+    );
+    assert!(
+        !world
+            .drive
+            .files()
+            .iter()
+            .any(|(p, _)| p.to_string().contains("2025-03-10"))
+    );
+
+    let back = world.sync(Some(day(2025, 1, 1))).await;
+    assert_eq!(
+        back.count("upload"),
+        1,
+        "moving the date back brings it back"
+    );
+    assert!(
+        world
+            .drive
+            .files()
+            .iter()
+            .any(|(p, _)| p.to_string().contains("2025-03-10"))
+    );
+}
