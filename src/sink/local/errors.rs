@@ -10,10 +10,7 @@ use std::path::PathBuf;
 /// (or a user's disk quota, or a file-size limit) is [`Error::DiskFull`]: it stops the
 /// sync, since every other receipt would fail the same way, and says what to do.
 pub(super) fn write_failed(operation: &'static str, path: PathBuf, e: io::Error) -> Error {
-    if Error::is_disk_full(&e) {
-        return Error::DiskFull { operation, path };
-    }
-    Error::io(operation, path, e)
+    crate::fs_util::write_error(operation, &path, e)
 }
 
 pub(super) fn symlink_refused(operation: &str, path: &ArchivePath) -> Error {
