@@ -18,6 +18,9 @@ mod daemon;
 mod disconnect;
 #[path = "qonto_onedrive/login.rs"]
 mod login;
+#[path = "qonto_onedrive/output.rs"]
+#[allow(dead_code)] // Wired command by command.
+mod output;
 #[path = "qonto_onedrive/plan.rs"]
 mod plan;
 #[path = "qonto_onedrive/report.rs"]
