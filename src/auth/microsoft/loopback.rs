@@ -1,6 +1,6 @@
 //! The one-shot loopback HTTP listener that receives the browser's redirect after sign-in.
 //!
-//! Minimal HTTP/1.1: read one request head, answer a small page, close. Each connection is
+//! Minimal HTTP/1.1: read one request line (the headers are dropped), answer a small page, close. Each connection is
 //! served on its own task, so a browser's idle pre-connection cannot hold up the real one.
 
 use crate::auth::SecretString;
@@ -12,8 +12,13 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use url::Url;
 
-/// The largest request head read; a redirect with a code and a state fits in a few KiB.
-const MAX_HEAD: usize = 16 * 1024;
+/// The longest request line kept: a redirect with a code and a state fits in a few KiB.
+const MAX_REQUEST_LINE: usize = 16 * 1024;
+/// How many header bytes after it are read and dropped before answering. A browser sends
+/// every cookie it holds for `localhost`, whatever the port, so another local web app's
+/// cookies can make the head tens of KiB; closing with them unread would reset the
+/// connection and could lose the answer.
+const MAX_HEADERS: usize = 1024 * 1024;
 /// How long one connection may take to send its request.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -99,11 +104,11 @@ async fn accept_maybe(
 
 /// Reads one request, answers it, and says what it brought.
 async fn serve(mut stream: TcpStream, expected: Arc<str>) -> Option<Redirect> {
-    let head = tokio::time::timeout(READ_TIMEOUT, read_head(&mut stream))
+    let line = tokio::time::timeout(READ_TIMEOUT, read_request_line(&mut stream))
         .await
         .ok()
         .flatten()?;
-    let (status, page, redirect) = decide(&head, &expected);
+    let (status, page, redirect) = decide(&line, &expected);
     let response = format!(
         "HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\n\
          Cache-Control: no-store\r\nConnection: close\r\n\r\n{page}",
@@ -115,24 +120,49 @@ async fn serve(mut stream: TcpStream, expected: Arc<str>) -> Option<Redirect> {
     redirect
 }
 
-async fn read_head(stream: &mut TcpStream) -> Option<String> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 2048];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-        if buf.len() > MAX_HEAD {
+/// Reads the request line, then drops the headers (only the line matters here).
+async fn read_request_line(stream: &mut TcpStream) -> Option<String> {
+    let mut seen = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 8192];
+    let mut ended = false;
+    let line_end = loop {
+        if let Some(at) = find(&seen, b"\r\n") {
+            break at;
+        }
+        if seen.len() > MAX_REQUEST_LINE {
             return None;
         }
         let n = stream.read(&mut chunk).await.ok()?;
         if n == 0 {
-            break;
+            ended = true;
+            break seen.len();
         }
-        buf.extend_from_slice(chunk.get(..n)?);
+        seen.extend_from_slice(chunk.get(..n)?);
+    };
+    let line = String::from_utf8(seen.get(..line_end)?.to_vec()).ok()?;
+    // The head ends with an empty line; keep only a short tail, which may hold part of it.
+    let mut tail = seen.split_off(line_end);
+    let mut drained = tail.len();
+    while !ended && find(&tail, b"\r\n\r\n").is_none() && drained <= MAX_HEADERS {
+        tail.drain(..tail.len().saturating_sub(3));
+        // The line is what counts: a connection broken while draining still gets its answer
+        // attempted.
+        let Ok(n) = stream.read(&mut chunk).await else {
+            break;
+        };
+        ended = n == 0;
+        tail.extend_from_slice(chunk.get(..n)?);
+        drained += n;
     }
-    String::from_utf8(buf).ok()
+    Some(line)
 }
 
-fn decide(head: &str, expected: &str) -> (&'static str, String, Option<Redirect>) {
-    let mut parts = head.lines().next().unwrap_or("").split_whitespace();
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn decide(request_line: &str, expected: &str) -> (&'static str, String, Option<Redirect>) {
+    let mut parts = request_line.lines().next().unwrap_or("").split_whitespace();
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let url = match target.strip_prefix('/') {
         Some(rest) => Url::parse(&format!("http://localhost/{rest}")).ok(),
