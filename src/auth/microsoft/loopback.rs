@@ -33,30 +33,62 @@ pub(crate) enum Redirect {
     },
 }
 
-/// Listens on `127.0.0.1` (and, best effort, `[::1]` on the same port, since a browser may
-/// resolve `localhost` to either).
+/// Listens on `127.0.0.1` and, when the machine has IPv6, `[::1]` on the same port: a browser
+/// may resolve `localhost` to either, and Chromium tries `::1` first.
 pub(crate) struct LoopbackListener {
     v4: TcpListener,
     v6: Option<TcpListener>,
     port: u16,
 }
 
+/// How many random ports are tried for one free on both loopback addresses.
+const BIND_ATTEMPTS: usize = 16;
+
 impl LoopbackListener {
-    /// Binds a random free port.
+    /// Binds a random port free on `127.0.0.1` and, with `also_ipv6`, on `[::1]`.
     pub(crate) async fn bind(also_ipv6: bool) -> Result<Self> {
-        let v4 = TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .map_err(|e| Error::io("listen on", "127.0.0.1:0", e))?;
-        let port = v4
-            .local_addr()
-            .map_err(|e| Error::io("listen on", "127.0.0.1:0", e))?
-            .port();
-        let v6 = if also_ipv6 {
-            TcpListener::bind(("::1", port)).await.ok()
-        } else {
-            None
-        };
-        Ok(Self { v4, v6, port })
+        Self::bind_trying(also_ipv6, 0).await
+    }
+
+    /// [`bind`](Self::bind), trying `first_port` before random ones (`0` for random at once).
+    async fn bind_trying(also_ipv6: bool, first_port: u16) -> Result<Self> {
+        let mut candidate = first_port;
+        for _ in 0..BIND_ATTEMPTS {
+            let v4 = match TcpListener::bind(("127.0.0.1", candidate)).await {
+                Ok(v4) => v4,
+                Err(_) if candidate != 0 => {
+                    candidate = 0;
+                    continue;
+                }
+                Err(e) => return Err(Error::io("listen on", "127.0.0.1:0", e)),
+            };
+            let port = v4
+                .local_addr()
+                .map_err(|e| Error::io("listen on", "127.0.0.1:0", e))?
+                .port();
+            if !also_ipv6 {
+                return Ok(Self { v4, v6: None, port });
+            }
+            match TcpListener::bind(("::1", port)).await {
+                Ok(v6) => {
+                    return Ok(Self {
+                        v4,
+                        v6: Some(v6),
+                        port,
+                    });
+                }
+                // Another program answers `[::1]:port`: the browser would take the redirect,
+                // code and state included, there. Try another port.
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => candidate = 0,
+                // No IPv6 loopback on this machine: the browser falls back to 127.0.0.1.
+                Err(_) => return Ok(Self { v4, v6: None, port }),
+            }
+        }
+        Err(Error::io(
+            "find a port free on both 127.0.0.1 and [::1] to listen on",
+            "localhost",
+            std::io::ErrorKind::AddrInUse.into(),
+        ))
     }
 
     /// The port bound.
@@ -229,6 +261,21 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_port_taken_on_ipv6_loopback_is_not_used() {
+        // Another program holds `[::1]:port` while `127.0.0.1:port` is free.
+        let Ok(squatter) = TcpListener::bind(("::1", 0)).await else {
+            eprintln!("!!!!! no IPv6 loopback address (::1) here: nothing to test !!!!!");
+            return;
+        };
+        let taken = squatter.local_addr().unwrap().port();
+        let listener = LoopbackListener::bind_trying(true, taken).await.unwrap();
+        assert_ne!(listener.port(), taken);
+        assert!(listener.v6.is_some());
+        let v4 = LoopbackListener::bind_trying(false, 0).await.unwrap();
+        assert!(v4.v6.is_none());
+    }
 
     #[test]
     fn decides_on_state_path_and_params() {
