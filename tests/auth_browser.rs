@@ -167,9 +167,15 @@ async fn an_unknown_client_id_points_at_the_app_registration() {
     assert!(refused.contains("AADSTS700016"), "{refused}");
     let redirect = param(&url, "redirect_uri").unwrap();
     let state = param(&url, "state").unwrap();
-    reqwest::get(format!("{redirect}?code=some-code&state={state}"))
+    let page = reqwest::get(format!("{redirect}?code=some-code&state={state}"))
+        .await
+        .unwrap()
+        .text()
         .await
         .unwrap();
+    // The browser is answered once the exchange failed, and says so.
+    assert!(page.contains("not completed"), "{page}");
+    assert!(!page.contains("Signed in"), "{page}");
     let err = flow.await.unwrap().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
     assert!(err.to_string().contains("app registration"), "{err}");

@@ -294,3 +294,19 @@ async fn chromium_with_large_localhost_cookies_still_signs_in() {
     assert!(idp.fake.is_valid_access_token(tokens.access_token.expose()));
     assert_eq!(idp.token_requests("authorization_code"), 1);
 }
+
+#[tokio::test]
+async fn chromium_is_not_told_signed_in_when_the_code_exchange_fails() {
+    let Some(chromium) = chromium() else { return };
+    let idp = Idp::default().await;
+    // The token endpoint stays down for longer than the retries last.
+    idp.fake.fail_next_token_requests(&[503; 20]);
+    let (url, flow) = start_sign_in(idp.config()).await;
+
+    let dom = open_in_chromium(&chromium, url.as_str()).await;
+    let err = finish(flow).await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert!(!dom.contains("Signed in"), "{dom}");
+    assert!(dom.contains("not completed"), "{dom}");
+    assert!(dom.contains("close this tab"), "{dom}");
+}

@@ -1,7 +1,9 @@
 //! The one-shot loopback HTTP listener that receives the browser's redirect after sign-in.
 //!
-//! Minimal HTTP/1.1: read one request line (the headers are dropped), answer a small page, close. Each connection is
-//! served on its own task, so a browser's idle pre-connection cannot hold up the real one.
+//! Minimal HTTP/1.1: read one request line (the headers are dropped), answer a small page,
+//! close. Each connection is served on its own task, so a browser's idle pre-connection
+//! cannot hold up the real one. The redirect that counts is answered last, once the sign-in's
+//! outcome is known, so that the browser never says "signed in" when the code was refused.
 
 use crate::auth::SecretString;
 use crate::error::{Error, Result};
@@ -96,11 +98,12 @@ impl LoopbackListener {
         self.port
     }
 
-    /// Serves connections until one brings a redirect whose `state` equals `expected`.
+    /// Serves connections until one brings a redirect whose `state` equals `expected`, and
+    /// returns it with its connection, still waiting for its page.
     ///
     /// Requests with another (or no) `state` are answered 400 and ignored: a forged
     /// redirect (CSRF) must neither be exchanged nor end the wait for the real one.
-    pub(crate) async fn wait(self, expected: &str) -> Redirect {
+    pub(crate) async fn wait(self, expected: &str) -> (Redirect, PendingAnswer) {
         let expected: Arc<str> = Arc::from(expected);
         let mut connections = JoinSet::new();
         loop {
@@ -116,8 +119,8 @@ impl LoopbackListener {
                     }
                 }
                 Some(served) = connections.join_next(), if !connections.is_empty() => {
-                    if let Ok(Some(redirect)) = served {
-                        return redirect;
+                    if let Ok(Some(counted)) = served {
+                        return counted;
                     }
                 }
             }
@@ -134,22 +137,66 @@ async fn accept_maybe(
     }
 }
 
-/// Reads one request, answers it, and says what it brought.
-async fn serve(mut stream: TcpStream, expected: Arc<str>) -> Option<Redirect> {
+/// How the sign-in ended, for the page the browser shows.
+pub(crate) enum Outcome {
+    /// Tokens were obtained.
+    SignedIn,
+    /// Refused, failed or timed out; the terminal says why.
+    NotCompleted,
+}
+
+/// The browser's connection that brought the redirect, kept open until the outcome is known.
+pub(crate) struct PendingAnswer {
+    stream: TcpStream,
+}
+
+impl PendingAnswer {
+    /// Shows the outcome in the browser and closes the connection.
+    pub(crate) async fn send(mut self, outcome: Outcome) {
+        let (title, text) = match outcome {
+            Outcome::SignedIn => (
+                "Signed in",
+                "receipt-sync is signed in. You can close this tab.",
+            ),
+            Outcome::NotCompleted => (
+                "Sign-in not completed",
+                "Sign-in was not completed. You can close this tab; receipt-sync explains \
+                 what happened in the terminal.",
+            ),
+        };
+        answer(&mut self.stream, "200 OK", &page(title, text)).await;
+    }
+}
+
+/// Reads one request and answers it, unless it is the redirect that counts: that one is
+/// returned with its connection.
+async fn serve(mut stream: TcpStream, expected: Arc<str>) -> Option<(Redirect, PendingAnswer)> {
     let line = tokio::time::timeout(READ_TIMEOUT, read_request_line(&mut stream))
         .await
         .ok()
         .flatten()?;
-    let (status, page, redirect) = decide(&line, &expected);
+    match decide(&line, &expected) {
+        Decision::Counts(redirect) => Some((redirect, PendingAnswer { stream })),
+        Decision::Refuse(status, page) => {
+            answer(&mut stream, status, &page).await;
+            None
+        }
+    }
+}
+
+/// Writes a page and closes. The page is a courtesy to the browser: a failure to deliver it
+/// changes nothing, and a browser that stops reading cannot hold the sign-in up.
+async fn answer(stream: &mut TcpStream, status: &str, page: &str) {
     let response = format!(
         "HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\n\
          Cache-Control: no-store\r\nConnection: close\r\n\r\n{page}",
         page.len()
     );
-    // The answer is a courtesy to the browser; the redirect counts even if it fails.
-    let _ = stream.write_all(response.as_bytes()).await;
-    let _ = stream.shutdown().await;
-    redirect
+    let _ = tokio::time::timeout(READ_TIMEOUT, async {
+        let _ = stream.write_all(response.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
 }
 
 /// Reads the request line, then drops the headers (only the line matters here).
@@ -193,7 +240,15 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-fn decide(request_line: &str, expected: &str) -> (&'static str, String, Option<Redirect>) {
+/// What one request is.
+enum Decision {
+    /// The redirect of this sign-in: answered once the outcome is known.
+    Counts(Redirect),
+    /// Anything else: answered at once with this status and page, then forgotten.
+    Refuse(&'static str, String),
+}
+
+fn decide(request_line: &str, expected: &str) -> Decision {
     let mut parts = request_line.lines().next().unwrap_or("").split_whitespace();
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let url = match target.strip_prefix('/') {
@@ -201,7 +256,7 @@ fn decide(request_line: &str, expected: &str) -> (&'static str, String, Option<R
         None => None,
     };
     let Some(url) = url.filter(|u| method == "GET" && u.path() == "/") else {
-        return ("404 Not Found", page("Not found", "Nothing here."), None);
+        return Decision::Refuse("404 Not Found", page("Not found", "Nothing here."));
     };
     let param = |name: &str| {
         url.query_pairs()
@@ -213,35 +268,19 @@ fn decide(request_line: &str, expected: &str) -> (&'static str, String, Option<R
         tracing::warn!("ignored a sign-in redirect whose state does not match this sign-in");
         let text = "This page does not belong to the sign-in receipt-sync is waiting for. \
                     Close this tab and use the link receipt-sync gave you.";
-        return (
-            "400 Bad Request",
-            page("Sign-in link not recognised", text),
-            None,
-        );
+        return Decision::Refuse("400 Bad Request", page("Sign-in link not recognised", text));
     }
     if let Some(code) = param("error") {
-        let text = "Sign-in was not completed. You can close this tab; receipt-sync explains \
-                    what happened in the terminal.";
-        let redirect = Redirect::Error {
+        return Decision::Counts(Redirect::Error {
             code,
             description: param("error_description"),
-        };
-        return (
-            "200 OK",
-            page("Sign-in not completed", text),
-            Some(redirect),
-        );
+        });
     }
     match param("code") {
-        Some(code) if !code.is_empty() => {
-            let text = "receipt-sync received the sign-in. You can close this tab.";
-            let redirect = Redirect::Code(SecretString::new(code));
-            ("200 OK", page("Signed in", text), Some(redirect))
-        }
-        _ => (
+        Some(code) if !code.is_empty() => Decision::Counts(Redirect::Code(SecretString::new(code))),
+        _ => Decision::Refuse(
             "400 Bad Request",
             page("Sign-in link incomplete", "The link carries no code."),
-            None,
         ),
     }
 }
@@ -277,26 +316,30 @@ mod tests {
         assert!(v4.v6.is_none());
     }
 
+    fn refused(decision: &Decision) -> Option<&'static str> {
+        match decision {
+            Decision::Refuse(status, _) => Some(status),
+            Decision::Counts(_) => None,
+        }
+    }
+
     #[test]
     fn decides_on_state_path_and_params() {
-        let (s, _, r) = decide("GET /?code=abc&state=xyz HTTP/1.1\r\n\r\n", "xyz");
+        let d = decide("GET /?code=abc&state=xyz HTTP/1.1", "xyz");
+        assert!(matches!(d, Decision::Counts(Redirect::Code(c)) if c.expose() == "abc"));
+        let d = decide("GET /?code=abc&state=forged HTTP/1.1", "xyz");
+        assert!(refused(&d).is_some_and(|s| s.starts_with("400")));
+        let d = decide("GET /?code=abc HTTP/1.1", "xyz");
+        assert!(refused(&d).is_some_and(|s| s.starts_with("400")));
+        let d = decide("GET /favicon.ico HTTP/1.1", "xyz");
+        assert!(refused(&d).is_some_and(|s| s.starts_with("404")));
+        let d = decide("POST /?code=a&state=xyz HTTP/1.1", "xyz");
+        assert!(refused(&d).is_some());
+        let d = decide("GET /?error=access_denied&state=xyz HTTP/1.1", "xyz");
         assert!(
-            s.starts_with("200") && matches!(r, Some(Redirect::Code(c)) if c.expose() == "abc")
+            matches!(d, Decision::Counts(Redirect::Error { code, .. }) if code == "access_denied")
         );
-        let (s, _, r) = decide("GET /?code=abc&state=forged HTTP/1.1\r\n\r\n", "xyz");
-        assert!(s.starts_with("400") && r.is_none());
-        let (s, _, r) = decide("GET /?code=abc HTTP/1.1\r\n\r\n", "xyz");
-        assert!(s.starts_with("400") && r.is_none());
-        let (s, _, r) = decide("GET /favicon.ico HTTP/1.1\r\n\r\n", "xyz");
-        assert!(s.starts_with("404") && r.is_none());
-        let (_, _, r) = decide("POST /?code=a&state=xyz HTTP/1.1\r\n\r\n", "xyz");
-        assert!(r.is_none());
-        let (_, _, r) = decide(
-            "GET /?error=access_denied&state=xyz HTTP/1.1\r\n\r\n",
-            "xyz",
-        );
-        assert!(matches!(r, Some(Redirect::Error { code, .. }) if code == "access_denied"));
-        let (s, _, r) = decide("garbage", "xyz");
-        assert!(s.starts_with("404") && r.is_none());
+        let d = decide("garbage", "xyz");
+        assert!(refused(&d).is_some_and(|s| s.starts_with("404")));
     }
 }
