@@ -284,3 +284,21 @@ async fn a_reload_after_the_sign_in_neither_hangs_nor_exchanges_again() {
     }
     assert_eq!(idp.fake.token_request_count(), 1);
 }
+
+#[tokio::test]
+async fn a_timeout_during_the_code_exchange_still_answers_the_browser() {
+    let idp = Idp::default().await;
+    let options = BrowserSignInOptions::default().with_timeout(Duration::from_secs(2));
+    let (url, flow) = start_sign_in(idp.config(), options).await;
+    let (address, target) = path_and_query(&redirect_location(&url).await);
+    // The token endpoint answers far too late.
+    idp.server.set_latency(Duration::from_secs(30));
+
+    let mut stream = TcpStream::connect(&address).await.unwrap();
+    let answer = raw_request(&mut stream, &target, "").await;
+    assert!(answer.contains("not completed"), "{answer}");
+    assert!(!answer.contains("Signed in"), "{answer}");
+    let err = flow.await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Permanent);
+    assert!(err.to_string().contains("exchanging its code"), "{err}");
+}

@@ -180,14 +180,21 @@ pub async fn sign_in_with_browser(
     };
     let result = match tokio::time::timeout(options.timeout, flow).await {
         Ok(result) => result,
-        Err(_) => Err(Error::Permanent {
-            service: SERVICE,
-            operation: "browser sign-in".into(),
-            message: format!(
-                "no sign-in came back from the browser within {} s; sign in again",
-                options.timeout.as_secs()
-            ),
-        }),
+        Err(_) => {
+            let what = if pending_answer.is_some() {
+                "the sign-in came back from the browser, but exchanging its code did not finish"
+            } else {
+                "no sign-in came back from the browser"
+            };
+            Err(Error::Permanent {
+                service: SERVICE,
+                operation: "browser sign-in".into(),
+                message: format!(
+                    "{what} within {} s; sign in again",
+                    options.timeout.as_secs()
+                ),
+            })
+        }
     };
     if let Some(answer) = pending_answer {
         let outcome = match &result {
