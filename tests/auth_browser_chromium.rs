@@ -14,8 +14,9 @@ mod auth_support;
 
 use auth_support::Idp;
 use receipt_sync::auth::microsoft::{
-    BrowserSignInOptions, MicrosoftAuthConfig, MicrosoftTokens, sign_in_with_browser,
+    BrowserSignInOptions, LoopbackHost, MicrosoftAuthConfig, MicrosoftTokens, sign_in_with_browser,
 };
+use receipt_sync::http::RetryConfig;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -229,7 +230,11 @@ async fn chromium_signs_in_through_the_loopback_listener() {
     assert!(!dom.contains("Signed in"), "{dom}");
     for address in listener_addresses(&redirect) {
         if let Ok(stream) = TcpStream::connect(&address).await {
-            let answer = exchange(stream, &get(&format!("/?code=third&state={state}"), "l")).await;
+            let answer = exchange(
+                stream,
+                &get(&format!("/?code=third&state={state}"), "localhost"),
+            )
+            .await;
             assert!(!answer.contains("Signed in"), "{answer}");
         }
     }
@@ -309,4 +314,23 @@ async fn chromium_is_not_told_signed_in_when_the_code_exchange_fails() {
     assert!(!dom.contains("Signed in"), "{dom}");
     assert!(dom.contains("not completed"), "{dom}");
     assert!(dom.contains("close this tab"), "{dom}");
+}
+
+#[tokio::test]
+async fn chromium_signs_in_with_an_ip_address_redirect() {
+    let Some(chromium) = chromium() else { return };
+    let idp = Idp::default().await;
+    let config = MicrosoftAuthConfig::builder(auth_support::CLIENT_ID)
+        .with_login_base_url(idp.server.url())
+        .with_retry(RetryConfig::fast())
+        .with_loopback_host(LoopbackHost::Ip)
+        .build()
+        .unwrap();
+    let (url, flow) = start_sign_in(config).await;
+    assert!(param(&url, "redirect_uri").starts_with("http://127.0.0.1:"));
+
+    let dom = open_in_chromium(&chromium, url.as_str()).await;
+    assert!(dom.contains("Signed in"), "{dom}");
+    let tokens = finish(flow).await.unwrap();
+    assert!(idp.fake.is_valid_access_token(tokens.access_token.expose()));
 }
