@@ -23,6 +23,9 @@ const MAX_REQUEST_LINE: usize = 16 * 1024;
 const MAX_HEADERS: usize = 1024 * 1024;
 /// How long one connection may take to send its request.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long writing a page may take: a browser that stops reading must not hold the
+/// sign-in up.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the browser brought back, its `state` already checked.
 pub(crate) enum Redirect {
@@ -185,14 +188,14 @@ async fn serve(mut stream: TcpStream, expected: Arc<str>) -> Option<(Redirect, P
 }
 
 /// Writes a page and closes. The page is a courtesy to the browser: a failure to deliver it
-/// changes nothing, and a browser that stops reading cannot hold the sign-in up.
+/// changes nothing.
 async fn answer(stream: &mut TcpStream, status: &str, page: &str) {
     let response = format!(
         "HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\n\
          Cache-Control: no-store\r\nConnection: close\r\n\r\n{page}",
         page.len()
     );
-    let _ = tokio::time::timeout(READ_TIMEOUT, async {
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, async {
         let _ = stream.write_all(response.as_bytes()).await;
         let _ = stream.shutdown().await;
     })
