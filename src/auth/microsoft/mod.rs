@@ -44,7 +44,7 @@ mod tokens;
 
 pub use config::{
     DEFAULT_LOGIN_BASE_URL, DEFAULT_TENANT, DriveAccess, LoopbackHost, MicrosoftAuthConfig,
-    MicrosoftAuthConfigBuilder, OFFLINE_ACCESS,
+    MicrosoftAuthConfigBuilder, OFFLINE_ACCESS, SERVICE,
 };
 pub use device_code::{DeviceCodeOptions, DeviceCodePrompt, SleepFn, sign_in_with_device_code};
 pub use pkce_loopback::{BrowserSignInOptions, Prompt, sign_in_with_browser};
@@ -57,3 +57,22 @@ pub use tokens::MicrosoftTokens;
 pub const APP_FOLDER_REPAIR_HINT: &str = "Microsoft refuses drive access to some apps that \
 hold only the Files.ReadWrite.AppFolder permission (a known OneDrive issue since August 2026); \
 sign in again granting Files.ReadWrite (DriveAccess::AllFiles, with the consent prompt) to repair it";
+
+/// Whether `error` comes from the Microsoft side (the sign-in or OneDrive) rather than from
+/// Qonto or the local disk: a refused or missing Microsoft sign-in is mended by signing in
+/// again, never by changing a bank key.
+pub fn is_microsoft_error(error: &crate::Error) -> bool {
+    use crate::Error;
+    let service = match error {
+        Error::Unauthorized { service, .. }
+        | Error::ConsentRevoked { service, .. }
+        | Error::Forbidden { service, .. }
+        | Error::Transient { service, .. }
+        | Error::RateLimited { service, .. }
+        | Error::Malformed { service, .. }
+        | Error::Rejected { service, .. }
+        | Error::Permanent { service, .. } => *service,
+        _ => return false,
+    };
+    service == SERVICE || service == crate::sink::onedrive::SERVICE
+}
