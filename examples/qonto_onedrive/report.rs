@@ -81,6 +81,12 @@ fn refused(error: &Error) -> (u8, String) {
             format!("sharing needs the one-time Files.ReadWrite grant: run `{GRANT_COMMAND}`"),
         );
     }
+    // What the service said, without repeating the service's name and kind.
+    let said = match error {
+        Error::Unauthorized { hint, .. } | Error::ConsentRevoked { hint, .. } => hint.as_str(),
+        Error::Forbidden { detail, .. } => detail.as_str(),
+        _ => "",
+    };
     if is_microsoft_error(error) {
         let what = match error.kind() {
             ErrorKind::ConsentRevoked => "OneDrive access is no longer granted",
@@ -89,18 +95,19 @@ fn refused(error: &Error) -> (u8, String) {
         };
         return (
             CONSENT_REVOKED,
-            format!("{what} ({error}); run `{LOGIN_COMMAND}`"),
+            format!("{what} ({said}); run `{LOGIN_COMMAND}`"),
         );
     }
+    // Qonto's own hint repeats the advice below; a refused permission's detail does not.
     let what = match error.kind() {
-        ErrorKind::Forbidden => "Qonto refused access with this API key",
-        _ => "Qonto refused the API key",
+        ErrorKind::Forbidden => format!("Qonto refused access with this API key ({said})"),
+        _ => "Qonto refused the API key".to_owned(),
     };
     (
         BAD_CREDENTIALS,
         format!(
-            "{what} ({error}); check QONTO_LOGIN and QONTO_SECRET_KEY (in Qonto's web app: \
-             Settings > Integrations & Partnerships > API key)"
+            "{what}: check QONTO_LOGIN (the organisation's login) and QONTO_SECRET_KEY (the \
+             key is in Qonto's web app, under Integrations and Partnerships > API key)"
         ),
     )
 }

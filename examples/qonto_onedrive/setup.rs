@@ -105,7 +105,8 @@ impl Env {
     pub fn source(&self) -> Result<QontoSource> {
         let (Some(login), Some(secret)) = (&self.qonto_login, &self.qonto_secret_key) else {
             return Err(Error::Config(
-                "set QONTO_LOGIN and QONTO_SECRET_KEY (Qonto app: Settings > Integrations > API key)"
+                "set QONTO_LOGIN and QONTO_SECRET_KEY (in Qonto's web app: Integrations and \
+                 Partnerships > API key)"
                     .into(),
             ));
         };
