@@ -19,8 +19,12 @@ async fn a_long_app_name_shortens_names_so_paths_stay_within_400() {
         let tx = w
             .qonto
             .add_transaction(&account.id, NewTransaction::debit(1_000 + i, &label));
-        w.qonto
-            .add_attachment(&tx, &format!("long-{i}.pdf"), "application/pdf", vec![i as u8; 500]);
+        w.qonto.add_attachment(
+            &tx,
+            &format!("long-{i}.pdf"),
+            "application/pdf",
+            vec![i as u8; 500],
+        );
     }
     let run = w.run(&["sync"], &[("MS_APP_NAME", &app_name)], &[]).await;
     assert_eq!(run.code, 0, "{}", run.all());
@@ -28,6 +32,10 @@ async fn a_long_app_name_shortens_names_so_paths_stay_within_400() {
     assert_eq!(files.len(), 6, "{files:?}");
     for path in &files {
         assert!(path.starts_with(&format!("Apps/{app_name}/")), "{path}");
-        assert!(path.encode_utf16().count() < 400, "{} units: {path}", path.encode_utf16().count());
+        assert!(
+            path.encode_utf16().count() < 400,
+            "{} units: {path}",
+            path.encode_utf16().count()
+        );
     }
 }

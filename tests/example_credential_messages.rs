@@ -40,6 +40,10 @@ async fn a_refused_qonto_key_exits_3_and_names_the_key_not_login() {
     assert_eq!(run.code, 3, "{}", run.all());
     assert!(run.stderr.contains("QONTO_SECRET_KEY"), "{}", run.stderr);
     assert!(run.stderr.contains("API key"), "{}", run.stderr);
-    assert!(!run.stderr.contains("qonto-onedrive login"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("qonto-onedrive login"),
+        "{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("wrong-key"), "{}", run.stderr);
 }

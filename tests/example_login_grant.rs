@@ -12,7 +12,8 @@ const GRANT: &str = "qonto-onedrive login --grant-files-readwrite";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_2026_refusal_then_the_grant_then_a_sync_inside_the_app_folder() {
     let w = World::start("receipt-sync", APP_FOLDER_ONLY).await;
-    w.graph.refuse_app_folder_only_tokens(w.identity.token_scopes());
+    w.graph
+        .refuse_app_folder_only_tokens(w.identity.token_scopes());
 
     let refused = w.run(&["sync"], &[], &[]).await;
     assert_eq!(refused.code, 4, "{}", refused.all());
@@ -32,7 +33,11 @@ async fn the_2026_refusal_then_the_grant_then_a_sync_inside_the_app_folder() {
     assert!(!plain.stdout.contains("Signed in"), "{}", plain.stdout);
 
     let granted = w
-        .run(&["login", "--device-code", "--grant-files-readwrite"], &[], &[])
+        .run(
+            &["login", "--device-code", "--grant-files-readwrite"],
+            &[],
+            &[],
+        )
         .await;
     assert_eq!(granted.code, 0, "{}", granted.all());
     assert!(granted.stdout.contains("Signed in"), "{}", granted.stdout);
@@ -72,7 +77,13 @@ async fn login_checks_the_drive_and_prints_the_app_folder_address() {
     );
     assert!(doc["space_left"].as_u64().is_some(), "{doc}");
     // The check itself opened the app folder.
-    assert!(w.graph.requests().per_route.keys().any(|r| r.contains("/special/approot")));
+    assert!(
+        w.graph
+            .requests()
+            .per_route
+            .keys()
+            .any(|r| r.contains("/special/approot"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,13 +95,17 @@ async fn login_refuses_before_signing_in_when_it_cannot_save() {
     let home = file.join("home");
     let home = home.to_str().unwrap();
     let run = w
-        .run(&["login", "--device-code"], &[("RECEIPT_SYNC_HOME", home)], &[])
+        .run(
+            &["login", "--device-code"],
+            &[("RECEIPT_SYNC_HOME", home)],
+            &[],
+        )
         .await;
     assert_eq!(run.code, 2, "{}", run.all());
-    assert!(run.stderr.contains("cannot save the sign-in"), "{}", run.stderr);
-    assert_eq!(
-        w.login.requests().total(),
-        0,
-        "nobody was asked to sign in"
+    assert!(
+        run.stderr.contains("cannot save the sign-in"),
+        "{}",
+        run.stderr
     );
+    assert_eq!(w.login.requests().total(), 0, "nobody was asked to sign in");
 }

@@ -33,16 +33,30 @@ async fn sharing_without_files_readwrite_names_the_grant_then_works_after_it() {
         "{}",
         refused.stderr
     );
-    assert!(!refused.stderr.contains("2026"), "not the 2026 fault: {}", refused.stderr);
+    assert!(
+        !refused.stderr.contains("2026"),
+        "not the 2026 fault: {}",
+        refused.stderr
+    );
 
     let json = w.run(&["share", &folder, "--json"], &[], &[]).await;
     assert_eq!(json.code, 4, "{}", json.all());
     let doc: serde_json::Value = serde_json::from_str(json.stdout.trim()).unwrap();
-    assert_eq!((doc["command"].as_str(), doc["exit_code"].as_u64()), (Some("share"), Some(4)));
-    assert!(doc["error"]["message"].as_str().unwrap().contains(GRANT), "{doc}");
+    assert_eq!(
+        (doc["command"].as_str(), doc["exit_code"].as_u64()),
+        (Some("share"), Some(4))
+    );
+    assert!(
+        doc["error"]["message"].as_str().unwrap().contains(GRANT),
+        "{doc}"
+    );
 
     let login = w
-        .run(&["login", "--device-code", "--grant-files-readwrite"], &[], &[])
+        .run(
+            &["login", "--device-code", "--grant-files-readwrite"],
+            &[],
+            &[],
+        )
         .await;
     assert_eq!(login.code, 0, "{}", login.all());
     let shared = w.run(&["share", &folder], &[], &[]).await;
@@ -56,7 +70,12 @@ async fn sharing_without_files_readwrite_names_the_grant_then_works_after_it() {
     assert_eq!(doc["command"], "share");
     assert_eq!(doc["exit_code"], 0);
     assert_eq!(doc["folder"], folder.as_str());
-    assert!(doc["link"].as_str().is_some_and(|l| l.starts_with("https://")), "{doc}");
+    assert!(
+        doc["link"]
+            .as_str()
+            .is_some_and(|l| l.starts_with("https://")),
+        "{doc}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,9 +84,21 @@ async fn a_missing_folder_is_answered_with_the_folders_there_are() {
     let (account, _) = folder.split_once('/').unwrap();
     let run = w.run(&["share", "Nope/2020-01"], &[], &[]).await;
     assert_eq!(run.code, 2, "{}", run.all());
-    assert!(run.stderr.contains("no folder Nope/2020-01"), "{}", run.stderr);
-    assert!(run.stderr.contains(account), "the account folder: {}", run.stderr);
-    assert!(run.stderr.contains(&folder), "the period folder: {}", run.stderr);
+    assert!(
+        run.stderr.contains("no folder Nope/2020-01"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(account),
+        "the account folder: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&folder),
+        "the period folder: {}",
+        run.stderr
+    );
     assert!(!run.stderr.contains(".pdf"), "folders only: {}", run.stderr);
 }
 

@@ -95,7 +95,10 @@ async fn sign_in(cli: &Cli, device_code: bool, access: DriveAccess) -> Result<Ar
     };
     let store = cli.env.token_store()?;
     let provider = MicrosoftTokenProvider::from_sign_in(config, store, tokens).await?;
-    cli.env.onedrive_with(Arc::new(provider))?.check_access().await
+    cli.env
+        .onedrive_with(Arc::new(provider))?
+        .check_access()
+        .await
 }
 
 /// On a terminal, explains the 2026 refusal and asks whether to grant Files.ReadWrite
@@ -143,7 +146,10 @@ fn print_done(cli: &Cli, done: &Done) {
         Some(url) => println!(
             "Archive folder: {url}\n  (OneDrive may show the `Apps` folder in your language: Applications, Aplicativos, …)"
         ),
-        None => println!("Archive folder: Apps/{} in your OneDrive", cli.env.ms_app_name),
+        None => println!(
+            "Archive folder: Apps/{} in your OneDrive",
+            cli.env.ms_app_name
+        ),
     }
     if let Some((left, total)) = space {
         println!(

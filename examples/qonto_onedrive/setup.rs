@@ -1,8 +1,8 @@
 //! From the environment and the flags to the connectors: where files live, the Qonto
 //! source, the Microsoft sign-in and the sink.
 
-use receipt_sync::auth::SecretString;
 use receipt_sync::auth::AccessTokenProvider;
+use receipt_sync::auth::SecretString;
 use receipt_sync::auth::microsoft::{
     DEFAULT_LOGIN_BASE_URL, DEFAULT_TENANT, DriveAccess, FileTokenStore, MicrosoftAuthConfig,
     MicrosoftTokenProvider, TokenStore,

@@ -46,8 +46,7 @@ impl World {
             .await
             .unwrap();
         // Device codes approved at the first poll, one second after they are shown.
-        let identity =
-            FakeIdentity::new(FakeIdentityConfig::default().with_device_script(1, &[]));
+        let identity = FakeIdentity::new(FakeIdentityConfig::default().with_device_script(1, &[]));
         graph.check_token_scopes(identity.token_scopes());
         let login = FakeServer::start(identity.clone()).await.unwrap();
         let (_, refresh_token) = identity.issue_tokens(scopes);

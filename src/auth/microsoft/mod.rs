@@ -16,8 +16,11 @@
 //! Since August 2026, newly consented apps whose only file scope is
 //! `Files.ReadWrite.AppFolder` get 403 (`accessDenied`/`serviceReadOnly`) on every drive
 //! call; one consent with `Files.ReadWrite` repairs it (onedrive-graph.md §0, §9, §12.2). The
-//! OneDrive sink detects the 403 and reports [`APP_FOLDER_REPAIR_HINT`]. To re-consent, sign
-//! in again with [`DriveAccess::AllFiles`] and [`Prompt::Consent`]:
+//! OneDrive sink detects the 403 and says so in its [`Error::Forbidden`](crate::Error::Forbidden),
+//! which [`is_app_folder_refusal`](crate::sink::onedrive::is_app_folder_refusal) recognises;
+//! [`OneDriveSink::check_access`](crate::sink::OneDriveSink::check_access) shows it right
+//! after a sign-in. To re-consent, sign in again with [`DriveAccess::AllFiles`] and
+//! [`Prompt::Consent`]:
 //!
 //! ```no_run
 //! # async fn demo() -> receipt_sync::Result<()> {

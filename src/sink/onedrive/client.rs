@@ -15,7 +15,10 @@ impl GraphClient {
     /// `webUrl` comes too: the folder's web address, the only reliable way to show the
     /// user where it is, since the `Apps` folder's name is localized.
     pub async fn get_approot(&self) -> Result<DriveItem> {
-        let url = format!("{}/special/approot?$select={ITEM_SELECT},webUrl", self.drive);
+        let url = format!(
+            "{}/special/approot?$select={ITEM_SELECT},webUrl",
+            self.drive
+        );
         self.get_json("resolve the app folder", &url).await
     }
 

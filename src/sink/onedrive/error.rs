@@ -384,9 +384,15 @@ mod tests {
     #[test]
     fn not_implemented_is_permanent() {
         for (status, body) in [
-            (501, r#"{"error":{"code":"notSupported","message":"not here"}}"#),
+            (
+                501,
+                r#"{"error":{"code":"notSupported","message":"not here"}}"#,
+            ),
             (501, ""),
-            (400, r#"{"error":{"code":"invalidRequest","innerError":{"code":"notSupported"}}}"#),
+            (
+                400,
+                r#"{"error":{"code":"invalidRequest","innerError":{"code":"notSupported"}}}"#,
+            ),
         ] {
             let error = parse(status, body).into_error("create a sharing link", true);
             assert_eq!(error.kind(), ErrorKind::Permanent, "{status} {body}");

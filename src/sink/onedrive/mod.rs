@@ -42,8 +42,8 @@ pub use builder::{
     DEFAULT_IDLE_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SIMPLE_UPLOAD_CUTOFF, FRAGMENT_UNIT,
     MAX_FRAGMENT_SIZE, OneDriveRoot, OneDriveSinkBuilder,
 };
-pub use quickxor::QuickXorHash;
 pub use error::SERVICE;
+pub use quickxor::QuickXorHash;
 pub use share::{Share, ShareKind};
 
 use self::cache::FolderCache;

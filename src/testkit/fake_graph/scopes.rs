@@ -63,7 +63,11 @@ fn access_denied() -> FakeResponse {
 
 /// Refuses the request when the token's scopes do not allow it; `None` lets it through.
 /// Tokens the registry does not know are let through (other checks judge them).
-pub(crate) fn check(state: &mut State, parsed: &Parsed, request: &FakeRequest) -> Option<FakeResponse> {
+pub(crate) fn check(
+    state: &mut State,
+    parsed: &Parsed,
+    request: &FakeRequest,
+) -> Option<FakeResponse> {
     let rules = &mut state.scope_rules;
     let registry = rules.registry.as_ref()?;
     let token = request
@@ -103,7 +107,10 @@ mod tests {
             FileAccess::AppFolderOnly
         );
         assert_eq!(
-            of(&["https://graph.microsoft.com/Files.ReadWrite", "Files.ReadWrite.AppFolder"]),
+            of(&[
+                "https://graph.microsoft.com/Files.ReadWrite",
+                "Files.ReadWrite.AppFolder"
+            ]),
             FileAccess::AllFiles
         );
         assert_eq!(of(&["offline_access"]), FileAccess::None);
