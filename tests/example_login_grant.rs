@@ -109,3 +109,55 @@ async fn login_refuses_before_signing_in_when_it_cannot_save() {
     );
     assert_eq!(w.login.requests().total(), 0, "nobody was asked to sign in");
 }
+
+/// On a terminal (a pseudo-terminal made by `script`), a plain `login` that meets the 2026
+/// refusal asks whether to grant Files.ReadWrite, and on "y" signs in again with it.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_terminal_login_asks_and_grants_on_yes() {
+    use std::process::Stdio;
+    use tokio::io::AsyncWriteExt;
+
+    let w = World::start("receipt-sync", APP_FOLDER_ONLY).await;
+    w.graph
+        .refuse_app_folder_only_tokens(w.identity.token_scopes());
+    let binary = cli_support::binary().await.to_str().unwrap().to_owned();
+    let mut cmd = tokio::process::Command::new("script");
+    cmd.args([
+        "-q",
+        "-e",
+        "-c",
+        &format!("'{binary}' login --device-code"),
+        "/dev/null",
+    ])
+    .env("QONTO_LOGIN", "fake-org-1234")
+    .env("QONTO_SECRET_KEY", "fake-secret-key")
+    .env("QONTO_API_BASE", w.qonto.url())
+    .env("MS_CLIENT_ID", "fake-client-id")
+    .env("MS_LOGIN_BASE", w.login.url())
+    .env("GRAPH_API_BASE", w.graph.base_url())
+    .env("RECEIPT_SYNC_HOME", w.home.path())
+    .env_remove("ONEDRIVE_REFRESH_TOKEN")
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("script(1) runs");
+    child.stdin.take().unwrap().write_all(b"y\n").await.unwrap();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("login ends")
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    eprintln!("$ qonto-onedrive login --device-code (on a terminal, answering y)\n{shown}");
+    assert_eq!(out.status.code(), Some(0), "{shown}");
+    assert!(shown.contains("grant Files.ReadWrite? [y/N]"), "{shown}");
+    assert!(shown.contains("Files.ReadWrite granted"), "{shown}");
+    assert!(shown.contains("Signed in"), "{shown}");
+
+    let synced = w.run(&["sync"], &[], &["ONEDRIVE_REFRESH_TOKEN"]).await;
+    assert_eq!(synced.code, 0, "{}", synced.all());
+    let app = format!("{}/", w.graph.app_path(""));
+    let files = w.files();
+    assert_eq!(files.len(), 3, "{files:?}");
+    assert!(files.iter().all(|f| f.starts_with(&app)), "{files:?}");
+}
