@@ -16,9 +16,13 @@
 //!    settle the folder renames of an earlier pass whose outcome was never recorded
 //!    ([`crate::plan::settle_renames`]);
 //! 4. plan ([`crate::plan::plan`]);
-//! 5. check the plan's bytes against the free space (when the sink can tell);
+//! 5. fit the plan in the free space, when the sink can tell it
+//!    ([`crate::plan::fit`]): the oldest receipts that fit are uploaded, the rest waits;
 //! 6. carry the plan out with bounded concurrency, recording every finished action in
 //!    the state at once, so a crash or a cancellation loses only the work in flight;
+//!    when receipts wait for space (cut at step 5, or refused by a full storage on the
+//!    way), the pass stops with [`Error::QuotaExceeded`] saying how much more they need,
+//!    and they stay pending for the next pass, neither failed nor tombstoned;
 //! 7. save the state.
 
 mod events;
@@ -32,7 +36,10 @@ pub use schedule::{next_run, run_daily};
 use crate::error::{Error, Result};
 use crate::http::RetryConfig;
 use crate::layout::{Layout, LayoutSettings, NameLimits};
-use crate::plan::{PlanOptions, RequestedSettings, SettingsChange, plan, resolve_settings};
+use crate::plan::fit::upload_order;
+use crate::plan::{
+    Fitted, PlanOptions, RequestedSettings, SettingsChange, fit_to_space, plan, resolve_settings,
+};
 use crate::sink::ArchiveSink;
 use crate::source::ReceiptSource;
 use crate::state::{StateChange, StateSettings, StateStore, SyncState};
@@ -289,23 +296,20 @@ impl Syncer {
                 .with_settings_change(report.settings_change.clone());
             let plan = plan(&state, &layout, &options);
             report.planned = plan.counts();
-            self.observer.on_event(&SyncEvent::Planned {
-                counts: report.planned.clone(),
-                bytes: plan.bytes_to_write(),
-            });
             if self.config.dry_run {
+                self.observer.on_event(&SyncEvent::Planned {
+                    counts: report.planned.clone(),
+                    bytes: plan.bytes_to_write(),
+                });
                 report.plan = Some(plan);
-            } else if let Err(error) = self.check_quota(plan.bytes_to_write()).await {
-                report.stopped = Some(error);
             } else {
-                let executor = execute::Executor {
-                    source: self.source.clone(),
-                    sink: self.sink.clone(),
-                    observer: self.observer.clone(),
-                    config: &self.config,
-                    recorder: &recorder,
-                };
-                executor.run(&plan, &mut state, &mut report).await;
+                match self.free_space(plan.bytes_to_write()).await {
+                    Ok(free) => {
+                        self.execute(plan, free, &mut state, &recorder, &mut report)
+                            .await
+                    }
+                    Err(error) => report.stopped = Some(error),
+                }
             }
         }
         report.duration = started.elapsed();
@@ -377,27 +381,79 @@ impl Syncer {
         Ok(())
     }
 
-    async fn check_quota(&self, needed: u64) -> Result<()> {
-        if needed == 0 || !self.sink.capabilities().quota {
-            return Ok(());
+    /// The free space of the archive, when the plan writes bytes and the sink can tell.
+    async fn free_space(&self, to_write: u64) -> Result<Option<u64>> {
+        if to_write == 0 || !self.sink.capabilities().quota {
+            return Ok(None);
         }
-        let quota = match self.config.retry.retry(|_| self.sink.quota()).await {
-            Ok(quota) => quota,
+        match self.config.retry.retry(|_| self.sink.quota()).await {
+            Ok(quota) => Ok(quota.map(|q| q.remaining)),
             // The check only spares writes that would fail; without it, a full drive
-            // still stops the run at its first write. Not worth stopping for.
+            // still stops the run cleanly at its first refused write. Not worth stopping for.
             Err(error) if !error.stops_sync() => {
                 tracing::warn!(%error, "the free space could not be read; writing without the check");
-                return Ok(());
+                Ok(None)
             }
-            Err(error) => return Err(error),
-        };
-        match quota {
-            Some(quota) if quota.remaining < needed => Err(Error::QuotaExceeded {
-                needed,
-                remaining: quota.remaining,
-            }),
-            _ => Ok(()),
+            Err(error) => Err(error),
         }
+    }
+
+    /// Steps 5 and 6: fits the plan in the `free` space (all of it when unknown),
+    /// carries out what fits, and stops with [`Error::QuotaExceeded`] when something
+    /// waits for space, saying how much more it needs.
+    async fn execute(
+        &self,
+        plan: crate::plan::Plan,
+        free: Option<u64>,
+        state: &mut SyncState,
+        recorder: &execute::Recorder,
+        report: &mut SyncReport,
+    ) {
+        let fitted = match free {
+            Some(free) => fit_to_space(plan, &state.receipts, free),
+            None => Fitted {
+                plan,
+                waiting: Vec::new(),
+            },
+        };
+        self.observer.on_event(&SyncEvent::Planned {
+            counts: report.planned.clone(),
+            bytes: fitted.plan.bytes_to_write(),
+        });
+        let executor = execute::Executor {
+            source: self.source.clone(),
+            sink: self.sink.clone(),
+            observer: self.observer.clone(),
+            config: &self.config,
+            recorder,
+        };
+        let mut waiting = fitted.waiting;
+        waiting.extend(executor.run(&fitted.plan, state, report).await);
+        if waiting.is_empty() {
+            return;
+        }
+        waiting.sort_by(|a, b| {
+            upload_order(&state.receipts, &a.0).cmp(&upload_order(&state.receipts, &b.0))
+        });
+        let bytes = waiting
+            .iter()
+            .map(|(_, size)| *size)
+            .fold(0, u64::saturating_add);
+        report.waiting_for_space = waiting.into_iter().map(|(id, _)| id).collect();
+        report.bytes_waiting = bytes;
+        // The free space now: what was free less what this run wrote, or less, when the
+        // storage refused a write and said how much it has left.
+        let left = free.map(|free| free.saturating_sub(report.bytes_written));
+        let told = match &report.stopped {
+            Some(Error::QuotaExceeded { remaining, .. }) => Some(*remaining),
+            Some(_) => return,
+            None => None,
+        };
+        let left = match (left, told) {
+            (Some(left), Some(told)) => left.min(told),
+            (left, told) => left.or(told).unwrap_or(0),
+        };
+        report.stopped = Some(Error::quota_exceeded(bytes, left));
     }
 
     /// "Reconfigure the integration": forgets every export record and tombstone, so
