@@ -209,24 +209,25 @@ pub fn human_bytes_up(bytes: u64) -> String {
 
 fn format_bytes(bytes: u64, up: bool) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut unit = 0;
-    let mut scale = 1u64;
-    while unit + 1 < UNITS.len() && bytes / scale >= 1024 {
-        scale *= 1024;
-        unit += 1;
-    }
-    if unit == 0 {
+    if bytes < 1024 {
         return format!("{bytes} B");
     }
-    // Tenths of the unit, in integers: no float rounding surprises at the boundaries.
-    let tenths = u128::from(bytes) * 10;
-    let scale = u128::from(scale);
-    let tenths = if up {
-        tenths.div_ceil(scale)
-    } else {
-        (tenths + scale / 2) / scale
-    };
-    format!("{}.{} {}", tenths / 10, tenths % 10, UNITS[unit])
+    let mut unit = 1;
+    loop {
+        // Tenths of the unit, in integers: no float rounding surprises at the boundaries.
+        let scale = 1u128 << (10 * unit);
+        let tenths = u128::from(bytes) * 10;
+        let tenths = if up {
+            tenths.div_ceil(scale)
+        } else {
+            (tenths + scale / 2) / scale
+        };
+        // A value that rounds to 1024 of a unit is shown as 1.0 of the next one.
+        if tenths < 10 * 1024 || unit + 1 == UNITS.len() {
+            return format!("{}.{} {}", tenths / 10, tenths % 10, UNITS[unit]);
+        }
+        unit += 1;
+    }
 }
 
 fn after_hint(retry_after: Option<Duration>) -> String {
@@ -394,6 +395,8 @@ mod tests {
         assert_eq!(human_bytes(550_000), "537.1 KiB");
         assert_eq!(human_bytes_up(550_000), "537.2 KiB");
         assert_eq!(human_bytes_up(1024), "1.0 KiB");
+        assert_eq!(human_bytes(1024 * 1024 - 1), "1.0 MiB");
+        assert_eq!(human_bytes_up(1024 * 1024 + 1), "1.1 MiB");
         assert_eq!(human_bytes(5 * 1024 * 1024 * 1024), "5.0 GiB");
         assert_eq!(human_bytes(u64::MAX), "16777216.0 TiB");
         assert_eq!(human_bytes_up(u64::MAX), "16777216.0 TiB");
