@@ -14,7 +14,7 @@
 //! where new receipts go, which folders to create or rename, and the order of it all.
 //! Before planning, [`settle_renames`] settles the sync's own folder renames whose
 //! outcome was never recorded, so that the rules see them as renames. After planning,
-//! [`fit_to_space`](fit::fit_to_space) cuts a plan down to what fits in the archive's
+//! [`fit_to_space`] cuts a plan down to what fits in the archive's
 //! free space, the oldest receipts first.
 
 mod action;

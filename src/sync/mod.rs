@@ -21,25 +21,23 @@
 //! 6. carry the plan out with bounded concurrency, recording every finished action in
 //!    the state at once, so a crash or a cancellation loses only the work in flight;
 //!    when receipts wait for space (cut at step 5, or refused by a full storage on the
-//!    way), the pass stops with [`Error::QuotaExceeded`] saying how much more they need,
-//!    and they stay pending for the next pass, neither failed nor tombstoned;
+//!    way), the pass stops with [`crate::Error::QuotaExceeded`] saying how much more
+//!    they need, and they stay pending for the next pass, neither failed nor tombstoned;
 //! 7. save the state.
 
 mod events;
 mod execute;
 mod read;
 pub mod schedule;
+mod space;
 
 pub use events::{AccountFailure, Failure, NoObserver, SyncEvent, SyncObserver, SyncReport};
 pub use schedule::{next_run, run_daily};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::http::RetryConfig;
 use crate::layout::{Layout, LayoutSettings, NameLimits};
-use crate::plan::fit::upload_order;
-use crate::plan::{
-    Fitted, PlanOptions, RequestedSettings, SettingsChange, fit_to_space, plan, resolve_settings,
-};
+use crate::plan::{PlanOptions, RequestedSettings, SettingsChange, plan, resolve_settings};
 use crate::sink::ArchiveSink;
 use crate::source::ReceiptSource;
 use crate::state::{StateChange, StateSettings, StateStore, SyncState};
@@ -379,81 +377,6 @@ impl Syncer {
             self.store.save(state).await?;
         }
         Ok(())
-    }
-
-    /// The free space of the archive, when the plan writes bytes and the sink can tell.
-    async fn free_space(&self, to_write: u64) -> Result<Option<u64>> {
-        if to_write == 0 || !self.sink.capabilities().quota {
-            return Ok(None);
-        }
-        match self.config.retry.retry(|_| self.sink.quota()).await {
-            Ok(quota) => Ok(quota.map(|q| q.remaining)),
-            // The check only spares writes that would fail; without it, a full drive
-            // still stops the run cleanly at its first refused write. Not worth stopping for.
-            Err(error) if !error.stops_sync() => {
-                tracing::warn!(%error, "the free space could not be read; writing without the check");
-                Ok(None)
-            }
-            Err(error) => Err(error),
-        }
-    }
-
-    /// Steps 5 and 6: fits the plan in the `free` space (all of it when unknown),
-    /// carries out what fits, and stops with [`Error::QuotaExceeded`] when something
-    /// waits for space, saying how much more it needs.
-    async fn execute(
-        &self,
-        plan: crate::plan::Plan,
-        free: Option<u64>,
-        state: &mut SyncState,
-        recorder: &execute::Recorder,
-        report: &mut SyncReport,
-    ) {
-        let fitted = match free {
-            Some(free) => fit_to_space(plan, &state.receipts, free),
-            None => Fitted {
-                plan,
-                waiting: Vec::new(),
-            },
-        };
-        self.observer.on_event(&SyncEvent::Planned {
-            counts: report.planned.clone(),
-            bytes: fitted.plan.bytes_to_write(),
-        });
-        let executor = execute::Executor {
-            source: self.source.clone(),
-            sink: self.sink.clone(),
-            observer: self.observer.clone(),
-            config: &self.config,
-            recorder,
-        };
-        let mut waiting = fitted.waiting;
-        waiting.extend(executor.run(&fitted.plan, state, report).await);
-        if waiting.is_empty() {
-            return;
-        }
-        waiting.sort_by(|a, b| {
-            upload_order(&state.receipts, &a.0).cmp(&upload_order(&state.receipts, &b.0))
-        });
-        let bytes = waiting
-            .iter()
-            .map(|(_, size)| *size)
-            .fold(0, u64::saturating_add);
-        report.waiting_for_space = waiting.into_iter().map(|(id, _)| id).collect();
-        report.bytes_waiting = bytes;
-        // The free space now: what was free less what this run wrote, or less, when the
-        // storage refused a write and said how much it has left.
-        let left = free.map(|free| free.saturating_sub(report.bytes_written));
-        let told = match &report.stopped {
-            Some(Error::QuotaExceeded { remaining, .. }) => Some(*remaining),
-            Some(_) => return,
-            None => None,
-        };
-        let left = match (left, told) {
-            (Some(left), Some(told)) => left.min(told),
-            (left, told) => left.or(told).unwrap_or(0),
-        };
-        report.stopped = Some(Error::quota_exceeded(bytes, left));
     }
 
     /// "Reconfigure the integration": forgets every export record and tombstone, so
