@@ -372,17 +372,17 @@ impl Error {
     pub fn stops_sync(&self) -> bool {
         matches!(self, Error::ThrottledUntil { .. })
             || matches!(
-            self.kind(),
-            ErrorKind::Unauthorized
-                | ErrorKind::ConsentRevoked
-                | ErrorKind::Forbidden
-                | ErrorKind::QuotaExceeded
-                | ErrorKind::Config
-                | ErrorKind::State
-                | ErrorKind::DiskFull
-                | ErrorKind::AlreadyRunning
-                | ErrorKind::Cancelled
-        )
+                self.kind(),
+                ErrorKind::Unauthorized
+                    | ErrorKind::ConsentRevoked
+                    | ErrorKind::Forbidden
+                    | ErrorKind::QuotaExceeded
+                    | ErrorKind::Config
+                    | ErrorKind::State
+                    | ErrorKind::DiskFull
+                    | ErrorKind::AlreadyRunning
+                    | ErrorKind::Cancelled
+            )
     }
 
     /// A full storage: `to_write` bytes did not fit in the `free` bytes it reports.

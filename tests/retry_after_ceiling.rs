@@ -110,7 +110,11 @@ async fn assert_archived_once(graph: &FakeGraph, sink: &OneDriveSink) {
         .collect();
     contents.sort();
     contents.dedup();
-    assert_eq!(contents.len(), RECEIPTS, "a receipt archived twice: {files:?}");
+    assert_eq!(
+        contents.len(),
+        RECEIPTS,
+        "a receipt archived twice: {files:?}"
+    );
 }
 
 /// Graph's observed five-minute `Retry-After` is waited in full (not cut to a shorter
@@ -170,7 +174,10 @@ async fn a_five_minute_retry_after_holds_every_request_for_all_of_it() {
     tokio::time::advance(Duration::from_secs(1)).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !run.is_finished() {
-        assert!(std::time::Instant::now() < deadline, "the run did not finish");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run did not finish"
+        );
         tokio::time::advance(Duration::from_millis(10)).await;
         spin(2).await;
     }
@@ -214,7 +221,10 @@ async fn a_retry_after_above_the_ceiling_stops_the_run_and_the_next_run_converge
     // What finished before the stop is recorded; the rest is reported, not lost.
     let done_first = report.count("upload");
     assert!(done_first < RECEIPTS, "{report}");
-    assert_eq!(graph.requests().matching(PUT_CONTENT) as usize, done_first + 1);
+    assert_eq!(
+        graph.requests().matching(PUT_CONTENT) as usize,
+        done_first + 1
+    );
 
     // The same sink, before the time given: refused at once, nothing sent.
     let sent = graph.requests().total();
@@ -243,7 +253,9 @@ fn assert_stops_until(stop: &Error, service: &str, asked_at: chrono::DateTime<Ut
     assert_eq!(stop.kind(), ErrorKind::RateLimited, "{stop}");
     assert!(stop.is_retryable() && stop.stops_sync(), "{stop}");
     let Error::ThrottledUntil {
-        service: said, until, ..
+        service: said,
+        until,
+        ..
     } = stop
     else {
         panic!("not a stop until a time: {stop}");
@@ -344,7 +356,10 @@ async fn qonto_retry_after_is_honoured_up_to_the_same_ceiling() {
     fake.add_receipts(&main.id, 2, 40);
 
     // Two seconds asked, below the ceiling (5 s for `RetryConfig::fast`).
-    fake.inject("GET /v2/transactions", QontoFault::too_many_requests_after(2));
+    fake.inject(
+        "GET /v2/transactions",
+        QontoFault::too_many_requests_after(2),
+    );
     let events = Arc::new(Events::default());
     let started = std::time::Instant::now();
     let report: SyncReport = run(&fake, &events).await;

@@ -321,9 +321,7 @@ mod progress_tests {
 
     #[test]
     fn a_pause_reads_as_one_line() {
-        let until = chrono::Utc
-            .with_ymd_and_hms(2026, 3, 2, 14, 4, 30)
-            .unwrap();
+        let until = chrono::Utc.with_ymd_and_hms(2026, 3, 2, 14, 4, 30).unwrap();
         assert_eq!(
             Progress::waiting_line("onedrive", Duration::from_secs(300), until),
             "OneDrive asked to wait 5 min (until 14:05 UTC); waiting"

@@ -289,7 +289,11 @@ impl GraphClient {
     ///
     /// # Errors
     /// [`Error::ThrottledUntil`] while the sink is throttled past the ceiling.
-    pub async fn upload_request(&self, method: Method, url: &Url) -> Result<reqwest::RequestBuilder> {
+    pub async fn upload_request(
+        &self,
+        method: Method,
+        url: &Url,
+    ) -> Result<reqwest::RequestBuilder> {
         self.throttle.wait("upload a file").await?;
         Ok(self
             .upload

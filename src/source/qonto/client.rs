@@ -156,7 +156,10 @@ impl QontoClient {
         url: &Url,
         end_on_422: bool,
     ) -> std::result::Result<Option<Value>, Failure> {
-        self.throttle.wait(operation).await.map_err(Failure::Other)?;
+        self.throttle
+            .wait(operation)
+            .await
+            .map_err(Failure::Other)?;
         self.limiter.acquire().await;
         let sent = self.auth.header().await.map_err(Failure::Other)?;
         let mut auth = HeaderValue::from_str(sent.expose()).map_err(|_| {
@@ -202,7 +205,9 @@ impl QontoClient {
         let asked = retry_after(&headers);
         match asked {
             Some(wait) if status.as_u16() == 429 || status.is_server_error() => {
-                self.throttle.pause(wait, operation).map_err(Failure::Other)?;
+                self.throttle
+                    .pause(wait, operation)
+                    .map_err(Failure::Other)?;
             }
             _ if status.as_u16() == 429 => {}
             _ => self.throttle.served(),
