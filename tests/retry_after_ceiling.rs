@@ -380,3 +380,32 @@ async fn qonto_retry_after_is_honoured_up_to_the_same_ceiling() {
     assert_stops_until(stop, "qonto", asked_at, 3600);
     assert!(stop.to_string().starts_with("Qonto asked to wait until"));
 }
+
+/// A 503 with `Retry-After` is throttling too: the same pause, the same ceiling.
+#[tokio::test]
+async fn a_503_with_retry_after_follows_the_same_rule() {
+    let graph = FakeGraph::start().await.unwrap();
+    let sink = sink(&graph);
+    sink.create_folder(&path("F")).await.unwrap();
+    graph.inject(FaultRule::new(PUT_CONTENT, Fault::Unavailable(Some(1))));
+    graph.reset_requests();
+    sink.write_file(&path("F/a.pdf"), Body::from_bytes(&b"a"[..]))
+        .await
+        .unwrap();
+    let puts = graph.arrivals("PUT");
+    assert_eq!(puts.len(), 2);
+    assert!(puts[1].duration_since(puts[0]) >= Duration::from_secs(1));
+
+    graph.inject(FaultRule::new(PUT_CONTENT, Fault::Unavailable(Some(7200))));
+    let asked_at = Utc::now();
+    let stop = sink
+        .write_file(&path("F/b.pdf"), Body::from_bytes(&b"b"[..]))
+        .await
+        .unwrap_err();
+    assert_stops_until(&stop, "onedrive", asked_at, 7200);
+    // Nothing more goes out until then.
+    let sent = graph.requests().total();
+    let again = sink.create_folder(&path("G")).await.unwrap_err();
+    assert!(matches!(again, Error::ThrottledUntil { .. }), "{again}");
+    assert_eq!(graph.requests().total(), sent);
+}
