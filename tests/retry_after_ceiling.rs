@@ -153,9 +153,16 @@ async fn a_five_minute_retry_after_holds_every_request_for_all_of_it() {
         assert!(std::time::Instant::now() < deadline, "no pause began");
         spin(5).await;
     }
-    spin(300).await;
+    let mut sent = graph.requests().total();
+    loop {
+        spin(200).await;
+        let now = graph.requests().total();
+        if now == sent {
+            break;
+        }
+        sent = now;
+    }
     let throttled_at = tokio::time::Instant::now();
-    let sent = graph.requests().total();
     assert!(
         graph.requests().matching(PUT_CONTENT) < RECEIPTS as u64,
         "some uploads are left to hold"
