@@ -262,6 +262,20 @@ impl Syncer {
     /// # }
     /// ```
     pub async fn run(&self) -> Result<SyncReport> {
+        // A connector paused by throttling tells the observer, through the task.
+        let observer = self.observer.clone();
+        let watcher: crate::http::throttle::PauseWatcher = Arc::new(move |pause| {
+            observer.on_event(&SyncEvent::Waiting {
+                service: pause.service,
+                wait: pause.wait,
+                until: pause.until,
+            });
+        });
+        crate::http::throttle::watch_pauses(watcher, self.run_pass()).await
+    }
+
+    /// [`Syncer::run`], with the pauses watched.
+    async fn run_pass(&self) -> Result<SyncReport> {
         let started = std::time::Instant::now();
         let mut report = SyncReport {
             started_at: Some(Utc::now()),
