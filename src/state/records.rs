@@ -368,6 +368,20 @@ impl SyncState {
             rec.folder_id = None;
         }
     }
+    /// Binds the state to another archive: forgets the picture of the old archive and
+    /// every export record made in it, so nothing of the old archive can look deleted
+    /// (no tombstone comes of the move). The catalog, the read positions, the settings
+    /// and the tombstones are kept: the next sync adopts the files already in the new
+    /// archive (same place, same size) and writes the rest, without rereading the source.
+    pub fn rebind(&mut self) {
+        self.exported.clear();
+        self.snapshot = ArchiveSnapshot::default();
+        self.scan_cursor = None;
+        self.pending_renames.clear();
+        for rec in self.accounts.values_mut() {
+            rec.folder_id = None;
+        }
+    }
 }
 
 #[cfg(test)]
