@@ -109,12 +109,12 @@ pub fn code_of(report: &SyncReport) -> (u8, Option<String>) {
     }
 }
 
-/// The machine-readable report.
+/// The machine-readable report: a pass's own fields, which go in the document's
+/// envelope (`output::document`, which adds the exit code).
 pub fn json(report: &SyncReport) -> serde_json::Value {
-    let (code, reason) = code_of(report);
+    let (_, reason) = code_of(report);
     serde_json::json!({
         "complete": report.is_complete(),
-        "exit_code": code,
         "reason": reason,
         "receipts_read": report.receipts_read,
         "planned": report.planned,
