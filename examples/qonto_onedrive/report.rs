@@ -134,6 +134,11 @@ pub fn json(report: &SyncReport) -> serde_json::Value {
         "duration_ms": report.duration.as_millis() as u64,
         "start_date": start_date(report),
         "settings_change": report.settings_change.as_ref().map(settings_change),
+        // What stopped the pass, in the shape of a failed command's `error`.
+        "error": report.stopped.as_ref().map(|error| serde_json::json!({
+            "kind": format!("{:?}", error.kind()),
+            "message": explain(error).1,
+        })),
     })
 }
 
