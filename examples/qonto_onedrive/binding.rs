@@ -29,6 +29,7 @@ const LEGACY_FILE: &str = "archive-place";
 pub enum ArchiveBinding {
     /// A OneDrive app folder: another Microsoft account has another drive, another app
     /// registration another app folder.
+    #[serde(rename = "onedrive")]
     OneDrive {
         /// The drive's id.
         drive_id: String,
