@@ -241,7 +241,7 @@ impl fmt::Display for Stored {
 /// Why a run is refused, and the two ways on.
 fn refusal_text(stored: &str, given: &str) -> String {
     format!(
-        "this state belongs to {stored}, not {given}; its records cannot be read against \
+        "this state archives into {stored}, not {given}; its records cannot be read against \
          another archive (every file would look deleted). For a second archive, give it its \
          own state: `RECEIPT_SYNC_HOME=<another folder> qonto-onedrive sync`. To move this \
          state to {given}, run `qonto-onedrive sync --rebind` with the same options: it \
