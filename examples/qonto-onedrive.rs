@@ -272,7 +272,10 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
-            return ExitCode::from(fail(&cli, &Error::io("start", std::path::PathBuf::new(), e)));
+            return ExitCode::from(fail(
+                &cli,
+                &Error::io("start", std::path::PathBuf::new(), e),
+            ));
         }
     };
     match runtime.block_on(run(&cli, &line.command)) {
@@ -305,7 +308,12 @@ fn usage_error(error: clap::Error) -> ExitCode {
         .trim_start_matches("error: ")
         .to_owned();
     let config = Error::Config(rendered.clone());
-    output::print(&output::failure(&command, report::CONFIG, &config, &rendered));
+    output::print(&output::failure(
+        &command,
+        report::CONFIG,
+        &config,
+        &rendered,
+    ));
     ExitCode::from(report::CONFIG)
 }
 

@@ -39,7 +39,11 @@ fn table() -> Vec<(&'static str, Vec<&'static str>, Vec<&'static str>)> {
             all(&[SIGN_IN, &["--device-code"]]),
             all(&[QONTO, GRAPH, ARCHIVE, PASS]),
         ),
-        ("sync", all(&[QONTO, SIGN_IN, GRAPH, ARCHIVE, PASS, &["--rebind"]]), vec![]),
+        (
+            "sync",
+            all(&[QONTO, SIGN_IN, GRAPH, ARCHIVE, PASS, &["--rebind"]]),
+            vec![],
+        ),
         (
             "daemon",
             all(&[QONTO, SIGN_IN, GRAPH, ARCHIVE, PASS, &["--at", "--tz"]]),
@@ -65,7 +69,11 @@ fn table() -> Vec<(&'static str, Vec<&'static str>, Vec<&'static str>)> {
             all(&[SIGN_IN, GRAPH, &["--email"]]),
             all(&[QONTO, ARCHIVE, PASS]),
         ),
-        ("disconnect", vec![], all(&[QONTO, SIGN_IN, GRAPH, ARCHIVE, PASS])),
+        (
+            "disconnect",
+            vec![],
+            all(&[QONTO, SIGN_IN, GRAPH, ARCHIVE, PASS]),
+        ),
     ]
 }
 
@@ -74,8 +82,14 @@ async fn each_command_lists_only_the_options_it_uses() {
     for (command, shown, hidden) in table() {
         let (code, help, _) = run(&[command, "--help"]).await;
         assert_eq!(code, 0, "{command} --help");
-        for word in shown.iter().chain(&["--json", "RECEIPT_SYNC_HOME", "--home"]) {
-            assert!(help.contains(word), "{command} --help shows {word}:\n{help}");
+        for word in shown
+            .iter()
+            .chain(&["--json", "RECEIPT_SYNC_HOME", "--home"])
+        {
+            assert!(
+                help.contains(word),
+                "{command} --help shows {word}:\n{help}"
+            );
         }
         for word in hidden {
             assert!(
@@ -94,12 +108,18 @@ async fn the_defaults_are_stated() {
         "{sync}"
     );
     assert!(sync.contains("[default: 8]"), "{sync}");
-    assert!(sync.contains("[default: https://thirdparty.qonto.com]"), "{sync}");
+    assert!(
+        sync.contains("[default: https://thirdparty.qonto.com]"),
+        "{sync}"
+    );
     let (_, daemon, _) = run(&["daemon", "--help"]).await;
     assert!(daemon.contains("[default: 23:30]"), "{daemon}");
     assert!(daemon.contains("[default: Europe/Paris]"), "{daemon}");
     let (_, login, _) = run(&["login", "--help"]).await;
-    assert!(login.contains("receipt-sync"), "the home's default: {login}");
+    assert!(
+        login.contains("receipt-sync"),
+        "the home's default: {login}"
+    );
 }
 
 /// The variables table of the getting-started guide: each variable that has a flag is
@@ -126,7 +146,10 @@ async fn every_variable_of_the_guide_has_the_flag_it_names() {
             checked += 1;
         }
     }
-    assert!(checked >= 10, "the table has a flag column ({checked} flags)");
+    assert!(
+        checked >= 10,
+        "the table has a flag column ({checked} flags)"
+    );
 }
 
 #[tokio::test]

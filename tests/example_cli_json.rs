@@ -53,8 +53,15 @@ async fn document(env: &Env<'_>, args: &[&str]) -> (i32, Value, String) {
         .next()
         .unwrap_or_else(|| panic!("{args:?}: no document; stderr: {stderr}"))
         .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {stdout}"));
-    assert!(documents.next().is_none(), "{args:?}: one document: {stdout}");
-    assert_eq!(stdout.trim().lines().count(), 1, "{args:?}: one line: {stdout}");
+    assert!(
+        documents.next().is_none(),
+        "{args:?}: one document: {stdout}"
+    );
+    assert_eq!(
+        stdout.trim().lines().count(),
+        1,
+        "{args:?}: one line: {stdout}"
+    );
     (out.status.code().unwrap_or(-1), doc, stderr)
 }
 
@@ -131,6 +138,10 @@ async fn a_refused_command_line_is_a_document_too() {
         assert_eq!(exit, 2, "{args:?}");
         assert_envelope(&doc, command, 2);
         assert_eq!(doc["error"]["kind"], "Config", "{doc}");
-        assert!(doc["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(
+            doc["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
     }
 }

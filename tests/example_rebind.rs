@@ -139,6 +139,11 @@ async fn a_home_of_the_previous_release_keeps_syncing() {
     world.graph.reset_requests();
     let (code, doc, _) = sync(&world, &[]).await;
     assert_eq!(code, 2);
-    assert!(doc["error"]["message"].as_str().unwrap().contains("/elsewhere"));
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/elsewhere")
+    );
     assert_eq!(world.graph.requests().total(), 0);
 }

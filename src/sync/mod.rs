@@ -463,7 +463,7 @@ mod tests {
         assert_eq!(syncer(&old).run().await.unwrap().count("upload"), 4);
         // One receipt already sits in the new archive, where the sync would put it.
         let placed = old.files();
-        let (path, bytes) = placed.iter().next().unwrap();
+        let (path, bytes) = placed.first().unwrap();
         new.add_user_file(path.as_str(), bytes.clone()).unwrap();
 
         syncer(&new).rebind().await.unwrap();
