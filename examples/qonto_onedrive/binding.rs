@@ -127,6 +127,9 @@ pub async fn bind(env: &Env, mode: BindMode) -> Result<BoundSink> {
         (Some(true), BindMode::Check) | (None, BindMode::Check) => {}
         // Bound already (a legacy sentence is replaced by the precise binding).
         (Some(true), _) if matches!(stored, Stored::Binding(_)) => {}
+        // Asked to rebind a state that records no archive: its records may still be
+        // of another one, and adopting costs no write.
+        (None, BindMode::Rebind) => bound.rebind_from = Some("the archive it was made with".into()),
         (Some(true), _) | (None, _) => bound.save(env)?,
         (Some(false), BindMode::Rebind) => bound.rebind_from = Some(stored.to_string()),
         (Some(false), _) => return Err(stored.refusal(&bound.binding)),
