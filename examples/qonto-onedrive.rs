@@ -369,7 +369,7 @@ async fn run(cli: &Cli, command: &Command) -> Result<u8> {
             let syncer = syncer(cli, false).await?.with_observer(progress.clone());
             let outcome = syncer.run().await;
             progress.finish();
-            Ok(finish(cli, &outcome?))
+            Ok(report_pass(cli, outcome))
         }
         Command::Daemon(a) => daemon::daemon(cli, a.at, a.tz).await,
         Command::Plan(_) => plan::plan(cli).await,
@@ -377,6 +377,16 @@ async fn run(cli: &Cli, command: &Command) -> Result<u8> {
         Command::Reset(a) => reset::reset(cli, a.yes).await,
         Command::Share(a) => share::share(cli, &a.folder, a.email.as_deref()).await,
         Command::Disconnect(_) => disconnect::disconnect(cli).await,
+    }
+}
+
+/// Prints what came of a pass, its report or the error that kept it from running (with
+/// `--json`, one document either way: `daemon` prints one per pass, JSON Lines);
+/// returns its exit code.
+pub(crate) fn report_pass(cli: &Cli, outcome: Result<SyncReport>) -> u8 {
+    match outcome {
+        Ok(report) => finish(cli, &report),
+        Err(error) => fail(cli, &error),
     }
 }
 
