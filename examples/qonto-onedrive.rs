@@ -10,8 +10,9 @@
 //! ```
 //!
 //! Exit codes: 0 every receipt is where it should be; 1 some receipts failed (the next
-//! run retries them); 2 usage or configuration; 3 credentials refused; 4 OneDrive access
-//! withdrawn (run `login`); 5 drive full; 6 another sync running; 7 anything else.
+//! run retries them); 2 usage or configuration; 3 Qonto refused the API key; 4 the OneDrive
+//! sign-in is missing, withdrawn or refused (run the `login` command the message names);
+//! 5 drive full; 6 another sync running; 7 anything else.
 
 #[path = "qonto_onedrive/args.rs"]
 mod args;
@@ -44,7 +45,7 @@ use chrono::{NaiveDate, NaiveTime};
 use clap::{CommandFactory, Parser, Subcommand};
 use receipt_sync::sync::{SyncConfig, SyncReport, Syncer};
 use receipt_sync::{Error, Result};
-use setup::{ArchiveArgs, Env, HomeArgs, OneDriveArgs, QontoArgs, SignInArgs};
+use setup::{ArchiveArgs, Env, GraphArgs, HomeArgs, QontoArgs, SignInArgs};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -56,8 +57,9 @@ use std::sync::Arc;
     about = "Archives Qonto receipts into OneDrive",
     after_help = "Every option can also be set by the environment variable named in its help. \
                   Exit codes: 0 done; 1 some receipts left for the next run; 2 usage or \
-                  configuration; 3 credentials refused; 4 OneDrive access withdrawn; 5 drive \
-                  full; 6 another sync running; 7 anything else; 8 local disk full."
+                  configuration; 3 Qonto refused the API key; 4 the OneDrive sign-in is \
+                  missing, withdrawn or refused; 5 drive full; 6 another sync running; 7 \
+                  anything else; 8 local disk full."
 )]
 struct CommandLine {
     #[command(subcommand)]
@@ -93,6 +95,13 @@ struct LoginArgs {
     /// Show a code to enter on another device instead of opening a browser.
     #[arg(long)]
     device_code: bool,
+    /// Grant Files.ReadWrite once: repairs Microsoft's 2026 refusal of apps holding
+    /// only the app-folder permission, and allows `share`. Archives still go only
+    /// into the app folder.
+    #[arg(long)]
+    grant_files_readwrite: bool,
+    #[command(flatten)]
+    graph: GraphArgs,
     #[command(flatten)]
     sign_in: SignInArgs,
     #[command(flatten)]
@@ -176,8 +185,9 @@ struct ShareArgs {
     /// Invite this e-mail address instead of creating a link.
     #[arg(long)]
     email: Option<String>,
+    // Taken only to refuse it with a reason: OneDrive shares only OneDrive folders.
     #[command(flatten)]
-    onedrive: OneDriveArgs,
+    archive: ArchiveArgs,
     #[command(flatten)]
     home: HomeArgs,
 }
@@ -225,7 +235,9 @@ impl Command {
             rebind: false,
         };
         cli.env = match self {
-            Command::Login(a) => Env::new(a.home.clone()).with_sign_in(a.sign_in.clone()),
+            Command::Login(a) => Env::new(a.home.clone())
+                .with_graph(a.graph.clone())
+                .with_sign_in(a.sign_in.clone()),
             Command::Sync(a) => {
                 (cli.since, cli.concurrency, cli.rebind) =
                     (a.pass.since.since, a.pass.concurrency, a.rebind);
@@ -252,7 +264,7 @@ impl Command {
                     .with_qonto(a.qonto.clone())
                     .with_archive(a.archive.clone())
             }
-            Command::Share(a) => Env::new(a.home.clone()).with_onedrive(a.onedrive.clone()),
+            Command::Share(a) => Env::new(a.home.clone()).with_archive(a.archive.clone()),
             Command::Disconnect(a) => Env::new(a.home.clone()),
         };
         cli
@@ -363,7 +375,7 @@ async fn run(cli: &Cli, command: &Command) -> Result<u8> {
     // Once, before anything else: an unusable home is a configuration error.
     cli.env.check_home()?;
     match command {
-        Command::Login(a) => login::login(cli, a.device_code).await,
+        Command::Login(a) => login::login(cli, a.device_code, a.grant_files_readwrite).await,
         Command::Sync(_) => {
             let progress = Arc::new(report::Progress::new(cli.json));
             let syncer = syncer(cli, false).await?.with_observer(progress.clone());

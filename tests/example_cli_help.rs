@@ -25,7 +25,7 @@ const QONTO: &[&str] = &[
     "QONTO_API_BASE",
     "QONTO_STAGING_TOKEN",
 ];
-const SIGN_IN: &[&str] = &["MS_CLIENT_ID", "MS_TENANT", "MS_LOGIN_BASE"];
+const SIGN_IN: &[&str] = &["MS_CLIENT_ID", "MS_APP_NAME", "MS_TENANT", "MS_LOGIN_BASE"];
 const GRAPH: &[&str] = &["GRAPH_API_BASE", "ONEDRIVE_REFRESH_TOKEN"];
 const ARCHIVE: &[&str] = &["--local"];
 const PASS: &[&str] = &["--since", "--concurrency"];
@@ -36,8 +36,11 @@ fn table() -> Vec<(&'static str, Vec<&'static str>, Vec<&'static str>)> {
     vec![
         (
             "login",
-            all(&[SIGN_IN, &["--device-code"]]),
-            all(&[QONTO, GRAPH, ARCHIVE, PASS]),
+            all(&[
+                SIGN_IN,
+                &["GRAPH_API_BASE", "--device-code", "--grant-files-readwrite"],
+            ]),
+            all(&[QONTO, &["ONEDRIVE_REFRESH_TOKEN"], ARCHIVE, PASS]),
         ),
         (
             "sync",
@@ -66,8 +69,8 @@ fn table() -> Vec<(&'static str, Vec<&'static str>, Vec<&'static str>)> {
         ),
         (
             "share",
-            all(&[SIGN_IN, GRAPH, &["--email"]]),
-            all(&[QONTO, ARCHIVE, PASS]),
+            all(&[SIGN_IN, GRAPH, ARCHIVE, &["--email"]]),
+            all(&[QONTO, PASS]),
         ),
         (
             "disconnect",

@@ -1,16 +1,17 @@
 //! From the environment and the flags to the connectors: where files live, the Qonto
 //! source, the Microsoft sign-in and the sink.
 //!
-//! The flags come in groups ([`HomeArgs`], [`QontoArgs`], [`SignInArgs`], [`OneDriveArgs`],
-//! [`ArchiveArgs`]); each subcommand flattens only the groups it uses, so its `--help`
+//! The flags come in groups ([`HomeArgs`], [`QontoArgs`], [`SignInArgs`], [`GraphArgs`],
+//! [`OneDriveArgs`], [`ArchiveArgs`]); each subcommand flattens only the groups it uses, so its `--help`
 //! lists only what it reads. [`Env`] gathers what the subcommand was given.
 
+use receipt_sync::auth::AccessTokenProvider;
 use receipt_sync::auth::SecretString;
 use receipt_sync::auth::microsoft::{
-    DEFAULT_LOGIN_BASE_URL, DEFAULT_TENANT, FileTokenStore, MicrosoftAuthConfig,
+    DEFAULT_LOGIN_BASE_URL, DEFAULT_TENANT, DriveAccess, FileTokenStore, MicrosoftAuthConfig,
     MicrosoftTokenProvider, TokenStore,
 };
-use receipt_sync::sink::onedrive::DEFAULT_BASE_URL as GRAPH_BASE_URL;
+use receipt_sync::sink::onedrive::{DEFAULT_APP_NAME, DEFAULT_BASE_URL as GRAPH_BASE_URL};
 use receipt_sync::sink::{ArchiveSink, LocalDirSink, OneDriveSink};
 use receipt_sync::source::qonto::{QONTO_BASE_URL, QontoAuth, QontoSource};
 use receipt_sync::state::JsonFileStateStore;
@@ -54,6 +55,10 @@ pub struct SignInArgs {
     /// The Microsoft app registration's client id. Required for OneDrive.
     #[arg(long, env = "MS_CLIENT_ID")]
     pub ms_client_id: Option<String>,
+    /// The name the app was registered with in Microsoft Entra: OneDrive names the app
+    /// folder `Apps/<name>`, which counts in OneDrive's 400-character path limit.
+    #[arg(long = "app-name", env = "MS_APP_NAME", default_value = DEFAULT_APP_NAME)]
+    pub ms_app_name: String,
     /// The Microsoft tenant (`consumers` for personal accounts).
     #[arg(long, env = "MS_TENANT", default_value = DEFAULT_TENANT)]
     pub ms_tenant: String,
@@ -62,17 +67,25 @@ pub struct SignInArgs {
     pub ms_login_base: String,
 }
 
-/// OneDrive: the sign-in and the Graph API.
+/// The Microsoft Graph API, for the commands that reach the drive.
 #[derive(clap::Args, Debug, Clone)]
 #[command(next_help_heading = "OneDrive")]
-pub struct OneDriveArgs {
+pub struct GraphArgs {
     /// The Microsoft Graph API.
     #[arg(long, env = "GRAPH_API_BASE", default_value = GRAPH_BASE_URL)]
     pub graph_api_base: String,
+}
+
+/// OneDrive: the Graph API, the sign-in, and a refresh token to use instead of the saved one.
+#[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "OneDrive")]
+pub struct OneDriveArgs {
+    #[command(flatten)]
+    pub graph: GraphArgs,
     /// A OneDrive refresh token to use instead of the saved sign-in.
     #[arg(long, env = "ONEDRIVE_REFRESH_TOKEN", hide_env_values = true)]
     pub onedrive_refresh_token: Option<SecretString>,
-    // Last: its heading would otherwise cover the Graph options.
+    // Last: its heading would otherwise cover the OneDrive options.
     #[command(flatten)]
     pub sign_in: SignInArgs,
 }
@@ -90,7 +103,7 @@ pub struct ArchiveArgs {
 }
 
 /// The settings a subcommand was given: the groups it does not take are `None`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Env {
     /// `--home` / `RECEIPT_SYNC_HOME`.
     pub home: Option<PathBuf>,
@@ -98,10 +111,28 @@ pub struct Env {
     pub qonto: Option<QontoArgs>,
     /// The Microsoft sign-in, for `login` and the commands that reach OneDrive.
     pub sign_in: Option<SignInArgs>,
-    /// The Graph API and refresh token, for the commands that reach OneDrive.
-    pub graph: Option<(String, Option<SecretString>)>,
+    /// The Graph API, for the commands that reach OneDrive.
+    pub graph_api_base: Option<String>,
+    /// A refresh token to use instead of the saved sign-in.
+    pub refresh_token: Option<SecretString>,
     /// `--local DIR`.
     pub local: Option<PathBuf>,
+    /// The app's registered name (`--app-name`), which names its app folder.
+    pub ms_app_name: String,
+}
+
+impl Default for Env {
+    fn default() -> Self {
+        Self {
+            home: None,
+            qonto: None,
+            sign_in: None,
+            graph_api_base: None,
+            refresh_token: None,
+            local: None,
+            ms_app_name: DEFAULT_APP_NAME.to_owned(),
+        }
+    }
 }
 
 impl Env {
@@ -121,14 +152,23 @@ impl Env {
 
     /// Adds the Microsoft sign-in.
     pub fn with_sign_in(mut self, sign_in: SignInArgs) -> Self {
+        self.ms_app_name = sign_in.ms_app_name.clone();
         self.sign_in = Some(sign_in);
         self
     }
 
     /// Adds OneDrive.
+    /// Adds the Graph API.
+    pub fn with_graph(mut self, graph: GraphArgs) -> Self {
+        self.graph_api_base = Some(graph.graph_api_base);
+        self
+    }
+
+    /// Adds OneDrive: the Graph API, the sign-in, a refresh token.
     pub fn with_onedrive(mut self, onedrive: OneDriveArgs) -> Self {
-        self.graph = Some((onedrive.graph_api_base, onedrive.onedrive_refresh_token));
-        self.with_sign_in(onedrive.sign_in)
+        self.refresh_token = onedrive.onedrive_refresh_token;
+        self.with_graph(onedrive.graph)
+            .with_sign_in(onedrive.sign_in)
     }
 
     /// Adds the archive's place: `--local`, or OneDrive.
@@ -162,8 +202,8 @@ impl Env {
         let home = self.home()?;
         let unusable = |what: &str, e: &dyn std::fmt::Display| {
             Error::Config(format!(
-                "RECEIPT_SYNC_HOME {} {what} ({e}): set RECEIPT_SYNC_HOME (or --home) to a \
-                 folder this user can write",
+                "RECEIPT_SYNC_HOME {} {what} ({e}): cannot save the sign-in or the state \
+                 there; set RECEIPT_SYNC_HOME (or --home) to a folder this user can write",
                 home.display()
             ))
         };
@@ -202,7 +242,8 @@ impl Env {
     pub fn source(&self) -> Result<QontoSource> {
         let missing = || {
             Error::Config(
-                "set QONTO_LOGIN and QONTO_SECRET_KEY (Qonto app: Settings > Integrations > API key)"
+                "set QONTO_LOGIN and QONTO_SECRET_KEY (in Qonto's web app: Integrations and \
+                 Partnerships > API key)"
                     .into(),
             )
         };
@@ -220,13 +261,18 @@ impl Env {
 
     /// The Microsoft sign-in settings.
     pub fn auth_config(&self) -> Result<MicrosoftAuthConfig> {
+        self.auth_config_for(DriveAccess::AppFolder)
+    }
+
+    /// The Microsoft sign-in settings, asking for `access` to the drive.
+    pub fn auth_config_for(&self, access: DriveAccess) -> Result<MicrosoftAuthConfig> {
         let sign_in = self.sign_in.as_ref();
         let client_id = sign_in
             .and_then(|s| s.ms_client_id.as_deref())
             .ok_or_else(|| {
                 Error::Config("set MS_CLIENT_ID (see docs/getting-started.md)".into())
             })?;
-        let mut builder = MicrosoftAuthConfig::builder(client_id);
+        let mut builder = MicrosoftAuthConfig::builder(client_id).with_drive_access(access);
         if let Some(sign_in) = sign_in {
             builder = builder
                 .with_tenant(&sign_in.ms_tenant)
@@ -235,12 +281,35 @@ impl Env {
         builder.build()
     }
 
+    /// Checks, before anyone signs in, that the sign-in can be saved: the token file's
+    /// folder exists (or can be made) and a file can be written in it.
+    pub fn check_token_folder_writable(&self) -> Result<PathBuf> {
+        let store = self.token_store()?;
+        let folder = store
+            .path()
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let cannot = |e: std::io::Error| {
+            Error::Config(format!(
+                "cannot save the sign-in in {}: {e}; make that folder writable, or set \
+                 RECEIPT_SYNC_HOME to a writable folder",
+                folder.display()
+            ))
+        };
+        std::fs::create_dir_all(&folder).map_err(cannot)?;
+        let probe = folder.join(format!(".write-check-{}", std::process::id()));
+        std::fs::write(&probe, b"").map_err(cannot)?;
+        // A probe left behind is harmless; the sign-in itself is what matters.
+        let _ = std::fs::remove_file(&probe);
+        Ok(store.path().to_path_buf())
+    }
+
     /// The token provider: from `ONEDRIVE_REFRESH_TOKEN` when set, else the saved sign-in.
     pub fn tokens(&self) -> Result<Arc<MicrosoftTokenProvider>> {
         let config = self.auth_config()?;
         let store: Arc<dyn TokenStore> = self.token_store()?;
-        let refresh = self.graph.as_ref().and_then(|(_, token)| token.as_ref());
-        Ok(Arc::new(match refresh {
+        Ok(Arc::new(match &self.refresh_token {
             Some(token) => MicrosoftTokenProvider::from_refresh_token(config, store, token.clone()),
             None => MicrosoftTokenProvider::new(config, store),
         }))
@@ -248,12 +317,16 @@ impl Env {
 
     /// The OneDrive sink.
     pub fn onedrive(&self) -> Result<OneDriveSink> {
-        let base = self
-            .graph
-            .as_ref()
-            .map_or(GRAPH_BASE_URL, |(base, _)| base.as_str());
-        OneDriveSink::builder(self.tokens()?)
+        self.onedrive_with(self.tokens()?)
+    }
+
+    /// The OneDrive sink, signing its requests with `tokens`. The app name sizes the
+    /// app-folder prefix the layout counts in the path limit.
+    pub fn onedrive_with(&self, tokens: Arc<dyn AccessTokenProvider>) -> Result<OneDriveSink> {
+        let base = self.graph_api_base.as_deref().unwrap_or(GRAPH_BASE_URL);
+        OneDriveSink::builder(tokens)
             .with_base_url(base)
+            .with_app_name(self.ms_app_name.trim())
             .build()
     }
 

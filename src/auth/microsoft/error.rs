@@ -35,8 +35,9 @@ the application (client) id, 'Supported account types' including personal Micros
 a 'Mobile and desktop applications' platform with the redirect URI http://localhost, and \
 'Allow public client flows' set to Yes (needed for device code; no client secret is used)";
 
-/// How to sign in again, for every error that needs it.
-pub(crate) const SIGN_IN_AGAIN: &str = "sign in again (receipt-sync's sign-in command)";
+/// How to sign in again, for every error that needs it. The application adds its own
+/// command (the library does not know it).
+pub(crate) const SIGN_IN_AGAIN: &str = "sign in to the Microsoft account again";
 
 /// Maps an oauth2 request failure.
 pub(crate) fn map_request_error<T>(
