@@ -31,11 +31,13 @@ pub const DISK_FULL: u8 = 8;
 /// The exit code and a one-line reason a person can act on.
 pub fn explain(error: &Error) -> (u8, String) {
     match error {
+        // `needed` is the extra beyond what is left (rounded up: freeing that much is
+        // enough); the report's "stopped:" line says the same, in the same units.
         Error::QuotaExceeded { needed, remaining } => (
             DRIVE_FULL,
             format!(
-                "the drive is full: this sync needs {} more, {} are left; free up or buy space, then run sync again",
-                human(*needed),
+                "the drive is full: the receipts left need {} more, {} are left; what fits was archived, the oldest first; free up or buy space, then run sync again",
+                receipt_sync::error::human_bytes_up(*needed),
                 human(*remaining)
             ),
         ),
@@ -212,20 +214,10 @@ pub fn settings_change(change: &SettingsChange) -> serde_json::Value {
     })
 }
 
-/// Bytes for a person.
+/// Bytes for a person, in binary units: the library's own form, so that the command's
+/// lines and the report's agree to the digit.
 pub fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
+    receipt_sync::error::human_bytes(bytes)
 }
 
 /// Progress: a bar on a terminal, plain lines otherwise (none with `--json`).

@@ -1,6 +1,6 @@
 //! What a sync tells its observer as it goes, and the report it returns.
 
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, human_bytes, human_bytes_up};
 use crate::model::{AccountId, ArchivePath, BankAccount, ReceiptId};
 use crate::plan::Plan;
 use chrono::{DateTime, Utc};
@@ -21,7 +21,7 @@ pub enum SyncEvent {
     Planned {
         /// Actions per kind (and skips per reason).
         counts: BTreeMap<String, usize>,
-        /// Bytes the plan writes.
+        /// Bytes this run writes: the plan's uploads that fit in the free space.
         bytes: u64,
     },
     /// An action started.
@@ -156,6 +156,12 @@ pub struct SyncReport {
     /// Uploads whose file turned out to be in place already (an earlier attempt landed
     /// after all): the next run records them.
     pub deferred: u64,
+    /// Receipts that wait for space, the oldest first: the archive's storage is full
+    /// (the run then stops with [`Error::QuotaExceeded`]). They are neither failed nor
+    /// tombstoned: the next run, once there is room, archives them.
+    pub waiting_for_space: Vec<ReceiptId>,
+    /// Bytes of the receipts in [`waiting_for_space`](Self::waiting_for_space).
+    pub bytes_waiting: u64,
     /// Why the sync stopped before the end, if it did.
     pub stopped: Option<Error>,
     /// The plan, for a dry run.
@@ -197,7 +203,7 @@ impl fmt::Display for SyncReport {
         let done: Vec<String> = self.done.iter().map(|(k, n)| format!("{k}: {n}")).collect();
         writeln!(
             f,
-            "Sync {} in {:.1} s: {} receipts read; {}; {} bytes written",
+            "Sync {} in {:.1} s: {} receipts read; {}; {} written",
             if self.is_complete() {
                 "complete"
             } else {
@@ -210,7 +216,7 @@ impl fmt::Display for SyncReport {
             } else {
                 done.join(", ")
             },
-            self.bytes_written
+            human_bytes(self.bytes_written)
         )?;
         if let Some(change) = &self.settings_change {
             writeln!(f, "  settings: {change}")?;
@@ -232,8 +238,30 @@ impl fmt::Display for SyncReport {
                 self.deferred
             )?;
         }
-        if let Some(stop) = &self.stopped {
-            writeln!(f, "  stopped: {stop}")?;
+        if !self.waiting_for_space.is_empty() {
+            writeln!(
+                f,
+                "  uploaded what fits, the oldest first: {} receipt(s), {}",
+                self.count("upload"),
+                human_bytes(self.bytes_written)
+            )?;
+            writeln!(
+                f,
+                "  waiting for space: {} receipt(s), {}; nothing is lost: the next sync archives them",
+                self.waiting_for_space.len(),
+                human_bytes(self.bytes_waiting)
+            )?;
+        }
+        match &self.stopped {
+            // The same words and numbers as the command's one-line reason.
+            Some(Error::QuotaExceeded { needed, remaining }) => writeln!(
+                f,
+                "  stopped: the drive is full: the receipts left need {} more, {} are left; free up or buy space, then sync again",
+                human_bytes_up(*needed),
+                human_bytes(*remaining)
+            )?,
+            Some(stop) => writeln!(f, "  stopped: {stop}")?,
+            None => {}
         }
         Ok(())
     }
