@@ -4,7 +4,7 @@ use crate::{Cli, report, syncer};
 use receipt_sync::Result;
 
 pub async fn plan(cli: &Cli) -> Result<u8> {
-    let report = syncer(cli, true)?.run().await?;
+    let report = syncer(cli, true).await?.run().await?;
     if report.stopped.is_some() {
         let (code, reason) = report::code_of(&report);
         eprintln!("qonto-onedrive: {}", reason.unwrap_or_default());

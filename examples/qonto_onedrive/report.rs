@@ -161,12 +161,12 @@ pub fn code_of(report: &SyncReport) -> (u8, Option<String>) {
     }
 }
 
-/// The machine-readable report.
+/// The machine-readable report: a pass's own fields, which go in the document's
+/// envelope (`output::document`, which adds the exit code).
 pub fn json(report: &SyncReport) -> serde_json::Value {
-    let (code, reason) = code_of(report);
+    let (_, reason) = code_of(report);
     serde_json::json!({
         "complete": report.is_complete(),
-        "exit_code": code,
         "reason": reason,
         "receipts_read": report.receipts_read,
         "planned": report.planned,
@@ -186,6 +186,11 @@ pub fn json(report: &SyncReport) -> serde_json::Value {
         "duration_ms": report.duration.as_millis() as u64,
         "start_date": start_date(report),
         "settings_change": report.settings_change.as_ref().map(settings_change),
+        // What stopped the pass, in the shape of a failed command's `error`.
+        "error": report.stopped.as_ref().map(|error| serde_json::json!({
+            "kind": format!("{:?}", error.kind()),
+            "message": explain(error).1,
+        })),
     })
 }
 

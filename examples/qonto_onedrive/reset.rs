@@ -11,7 +11,7 @@ pub async fn reset(cli: &Cli, yes: bool) -> Result<u8> {
         );
         return Ok(report::CONFIG);
     }
-    syncer(cli, false)?.reset().await?;
+    syncer(cli, false).await?.reset().await?;
     println!("Reset: the next sync brings back everything deleted from the archive.");
     let state = cli.env.state_store()?.load().await?.unwrap_or_default();
     println!("Start date: {}", status::stored_start_date(&state));
