@@ -149,20 +149,22 @@ async fn a_home_of_the_previous_release_keeps_syncing() {
 }
 
 #[tokio::test]
-async fn another_app_folder_is_another_archive() {
+async fn deleting_the_whole_app_folder_follows_the_deletion_rules() {
     let world = World::start().await;
     let (code, _, stderr) = sync(&world, &[]).await;
     assert_eq!(code, 0, "{stderr}");
-    // The app folder is deleted with everything in it; the next one has another id.
+    // The app folder is deleted with every account folder in it; OneDrive makes a new
+    // one, with another id, at the next request. It is the same app's folder in the same
+    // drive: the same archive, whose folders the user deleted.
     assert!(world.graph.delete_as_user(&world.graph.app_path("")));
     let (code, doc, stderr) = sync(&world, &[]).await;
-    assert_eq!(code, 2, "{stderr}");
-    let message = doc["error"]["message"].as_str().unwrap();
-    assert!(message.contains("sync --rebind"), "{message}");
-    assert!(world.archived().is_empty(), "nothing written");
-    let (code, doc, stderr) = sync(&world, &["--rebind"]).await;
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(done(&doc, "tombstone"), 0, "{doc}");
-    assert_eq!(done(&doc, "upload"), 60, "{doc}");
-    assert_archived_once(&world);
+    assert_eq!(done(&doc, "upload"), 0, "{doc}");
+    assert_eq!(done(&doc, "tombstone"), 60, "{doc}");
+    assert!(world.archived().is_empty(), "nothing put back");
+    // And it stays so, until a reset.
+    let (code, doc, stderr) = sync(&world, &[]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(done(&doc, "upload"), 0, "{doc}");
+    assert!(world.archived().is_empty(), "nothing put back");
 }

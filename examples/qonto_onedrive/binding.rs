@@ -33,7 +33,12 @@ pub enum ArchiveBinding {
     OneDrive {
         /// The drive's id.
         drive_id: String,
-        /// The app folder's id.
+        /// The app registration's client id, which names the app folder.
+        client_id: String,
+        /// The app folder's id when it was bound. Informative only: a user who deletes
+        /// the whole app folder deletes every account folder in it, and the deletion
+        /// rules decide what that means (the receipts are removed for good), not a
+        /// refusal; OneDrive makes a new app folder, with a new id, at the next request.
         app_folder_id: String,
     },
     /// A local folder.
@@ -43,15 +48,39 @@ pub enum ArchiveBinding {
     },
 }
 
+impl ArchiveBinding {
+    /// Whether both name the same archive: the same local folder, or the same app's
+    /// folder in the same drive (whatever its id today).
+    fn same_archive(&self, other: &Self) -> bool {
+        match (self, other) {
+            (
+                Self::OneDrive {
+                    drive_id,
+                    client_id,
+                    ..
+                },
+                Self::OneDrive {
+                    drive_id: other_drive,
+                    client_id: other_client,
+                    ..
+                },
+            ) => drive_id == other_drive && client_id == other_client,
+            (Self::Local { root }, Self::Local { root: other }) => root == other,
+            _ => false,
+        }
+    }
+}
+
 impl fmt::Display for ArchiveBinding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::OneDrive {
                 drive_id,
-                app_folder_id,
+                client_id,
+                ..
             } => write!(
                 f,
-                "the OneDrive app folder {app_folder_id} of drive {drive_id}"
+                "the OneDrive app folder of app {client_id} in drive {drive_id}"
             ),
             Self::Local { root } => write!(f, "the folder {}", root.display()),
         }
@@ -108,14 +137,14 @@ pub async fn bind(env: &Env, mode: BindMode) -> Result<BoundSink> {
             if mode != BindMode::Rebind {
                 stored.check_kind_onedrive(env)?;
             }
-            let binding = onedrive_binding(&sink).await?;
+            let binding = onedrive_binding(env, &sink).await?;
             (Arc::new(sink), binding)
         }
     };
     let legacy_place = legacy_place(env, &binding);
     let matches = match &stored {
         Stored::None => None,
-        Stored::Binding(stored) => Some(stored == &binding),
+        Stored::Binding(stored) => Some(stored.same_archive(&binding)),
         Stored::Legacy(place) => Some(*place == legacy_place),
     };
     let mut bound = BoundSink {
@@ -125,8 +154,9 @@ pub async fn bind(env: &Env, mode: BindMode) -> Result<BoundSink> {
     };
     match (matches, mode) {
         (Some(true), BindMode::Check) | (None, BindMode::Check) => {}
-        // Bound already (a legacy sentence is replaced by the precise binding).
-        (Some(true), _) if matches!(stored, Stored::Binding(_)) => {}
+        // Bound already, as recorded (a legacy sentence, or an app folder id that changed
+        // since, is replaced by the precise binding below).
+        (Some(true), _) if matches!(&stored, Stored::Binding(b) if *b == bound.binding) => {}
         // Asked to rebind a state that records no archive: its records may still be
         // of another one, and adopting costs no write.
         (None, BindMode::Rebind) => bound.rebind_from = Some("the archive it was made with".into()),
@@ -138,9 +168,10 @@ pub async fn bind(env: &Env, mode: BindMode) -> Result<BoundSink> {
 }
 
 /// The OneDrive archive, by id (resolving the app folder creates it if missing).
-async fn onedrive_binding(sink: &OneDriveSink) -> Result<ArchiveBinding> {
+async fn onedrive_binding(env: &Env, sink: &OneDriveSink) -> Result<ArchiveBinding> {
     Ok(ArchiveBinding::OneDrive {
         drive_id: sink.drive_id().await?,
+        client_id: client_id(env).to_owned(),
         app_folder_id: sink.root_id().await?.as_str().to_owned(),
     })
 }
@@ -149,14 +180,18 @@ async fn onedrive_binding(sink: &OneDriveSink) -> Result<ArchiveBinding> {
 fn legacy_place(env: &Env, binding: &ArchiveBinding) -> String {
     match binding {
         ArchiveBinding::Local { root } => format!("the folder {}", root.display()),
-        ArchiveBinding::OneDrive { .. } => format!(
-            "the OneDrive app folder of app {}",
-            env.sign_in
-                .as_ref()
-                .and_then(|s| s.ms_client_id.as_deref())
-                .unwrap_or("(no MS_CLIENT_ID)")
-        ),
+        ArchiveBinding::OneDrive { .. } => {
+            format!("the OneDrive app folder of app {}", client_id(env))
+        }
     }
+}
+
+/// The app registration's client id, as the sign-in settings give it.
+fn client_id(env: &Env) -> &str {
+    env.sign_in
+        .as_ref()
+        .and_then(|s| s.ms_client_id.as_deref())
+        .unwrap_or("(no MS_CLIENT_ID)")
 }
 
 /// What the home says the state is bound to.
@@ -194,7 +229,7 @@ impl Stored {
     fn check_kind(&self, binding: &ArchiveBinding) -> Result<()> {
         let same = match self {
             Self::None => true,
-            Self::Binding(stored) => stored == binding,
+            Self::Binding(stored) => stored.same_archive(binding),
             Self::Legacy(place) => *place == format!("{binding}"),
         };
         if same {
@@ -220,6 +255,7 @@ impl Stored {
                 env,
                 &ArchiveBinding::OneDrive {
                     drive_id: String::new(),
+                    client_id: client_id(env).to_owned(),
                     app_folder_id: String::new(),
                 },
             ),
