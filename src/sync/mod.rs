@@ -24,6 +24,7 @@
 mod events;
 mod execute;
 mod read;
+mod report;
 pub mod schedule;
 
 pub use events::{AccountFailure, Failure, NoObserver, SyncEvent, SyncObserver, SyncReport};
