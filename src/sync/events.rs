@@ -5,7 +5,6 @@ use crate::model::{AccountId, ArchivePath, BankAccount, ReceiptId};
 use crate::plan::Plan;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
-use std::fmt;
 use std::time::Duration;
 
 /// One thing that happened during a sync.
