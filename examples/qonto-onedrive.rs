@@ -88,7 +88,11 @@ enum Command {
     /// Dry run: every receipt's fate and why; nothing is written.
     Plan,
     /// What is archived, tombstoned, pending; the last run; drive space left.
-    Status,
+    Status {
+        /// The time zone times are shown in.
+        #[arg(long, env = "RECEIPT_SYNC_TZ", default_value = "Europe/Paris")]
+        tz: chrono_tz::Tz,
+    },
     /// Brings back everything deleted from the archive on the next sync.
     Reset {
         /// Confirms the reset.
@@ -157,7 +161,7 @@ async fn run(cli: Cli) -> Result<u8> {
         }
         Command::Daemon { at, tz } => daemon::daemon(&cli, *at, *tz).await,
         Command::Plan => plan::plan(&cli).await,
-        Command::Status => status::status(&cli).await,
+        Command::Status { tz } => status::status(&cli, *tz).await,
         Command::Reset { yes } => reset::reset(&cli, *yes).await,
         Command::Share { folder, email } => share::share(&cli, folder, email.as_deref()).await,
         Command::Disconnect => disconnect::disconnect(&cli).await,
