@@ -86,7 +86,12 @@ enum Command {
         tz: chrono_tz::Tz,
     },
     /// Dry run: every receipt's fate and why; nothing is written.
-    Plan,
+    Plan {
+        /// List every receipt the settings exclude (declined, before the start date),
+        /// reading the bank in full to find them.
+        #[arg(long)]
+        show_excluded: bool,
+    },
     /// What is archived, tombstoned, pending; the last run; drive space left.
     Status {
         /// The time zone times are shown in.
@@ -160,7 +165,7 @@ async fn run(cli: Cli) -> Result<u8> {
             Ok(finish(&cli, &outcome?))
         }
         Command::Daemon { at, tz } => daemon::daemon(&cli, *at, *tz).await,
-        Command::Plan => plan::plan(&cli).await,
+        Command::Plan { show_excluded } => plan::plan(&cli, *show_excluded).await,
         Command::Status { tz } => status::status(&cli, *tz).await,
         Command::Reset { yes } => reset::reset(&cli, *yes).await,
         Command::Share { folder, email } => share::share(&cli, folder, email.as_deref()).await,
