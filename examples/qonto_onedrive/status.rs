@@ -78,7 +78,8 @@ pub async fn status(cli: &Cli, tz: Tz) -> Result<u8> {
             r.failed,
             r.stopped
                 .as_ref()
-                .map(|s| format!("; stopped: {s}"))
+                // The reason's first line: what to do; its details are in the log.
+                .map(|s| format!("; stopped: {}", s.lines().next().unwrap_or_default()))
                 .unwrap_or_default()
         ),
         None => println!("Last run:   never"),

@@ -39,7 +39,8 @@ impl fmt::Display for SyncReport {
             writeln!(f, "{failed} failed; the next sync retries them:")?;
         }
         for failure in &self.failures {
-            writeln!(f, "  failed: {}", failure.message)?;
+            // A message's detail lines stay under it.
+            writeln!(f, "  failed: {}", failure.message.replace('\n', "\n  "))?;
         }
         for unread in &self.unread_accounts {
             writeln!(
