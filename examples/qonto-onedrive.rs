@@ -9,8 +9,9 @@
 //! ```
 //!
 //! Exit codes: 0 every receipt is where it should be; 1 some receipts failed (the next
-//! run retries them); 2 usage or configuration; 3 credentials refused; 4 OneDrive access
-//! withdrawn (run `login`); 5 drive full; 6 another sync running; 7 anything else.
+//! run retries them); 2 usage or configuration; 3 Qonto refused the API key; 4 the OneDrive
+//! sign-in is missing, withdrawn or refused (run the `login` command the message names);
+//! 5 drive full; 6 another sync running; 7 anything else.
 
 #[path = "qonto_onedrive/daemon.rs"]
 mod daemon;
@@ -73,6 +74,11 @@ enum Command {
         /// Show a code to enter on another device instead of opening a browser.
         #[arg(long)]
         device_code: bool,
+        /// Grant Files.ReadWrite once: repairs Microsoft's 2026 refusal of apps holding
+        /// only the app-folder permission, and allows `share`. Archives still go only
+        /// into the app folder.
+        #[arg(long)]
+        grant_files_readwrite: bool,
     },
     /// One sync pass.
     Sync,
@@ -156,7 +162,10 @@ pub(crate) fn syncer(cli: &Cli, dry_run: bool) -> Result<Syncer> {
 
 async fn run(cli: Cli) -> Result<u8> {
     match &cli.command {
-        Command::Login { device_code } => login::login(&cli, *device_code).await,
+        Command::Login {
+            device_code,
+            grant_files_readwrite,
+        } => login::login(&cli, *device_code, *grant_files_readwrite).await,
         Command::Sync => {
             let progress = Arc::new(report::Progress::new(cli.json));
             let syncer = syncer(&cli, false)?.with_observer(progress.clone());

@@ -67,12 +67,24 @@ pub enum Error {
         detail: String,
     },
 
-    /// The archive's storage is full.
-    #[error("{}", quota_message(*needed, *remaining))]
+    /// The archive's storage is full: what did not fit waits, nothing is lost.
+    ///
+    /// The two sizes answer "how much must I free?": the bytes still to write are
+    /// `needed + remaining`. Build it with [`Error::quota_exceeded`], which keeps that
+    /// rule. Sizes print in binary units ([`human_bytes`]), `needed` rounded up.
+    #[error(
+        "the archive is full: {} more needed, {} free; free up or buy at least that much, then sync again",
+        human_bytes_up(*needed),
+        human_bytes(*remaining)
+    )]
     QuotaExceeded {
-        /// Bytes the sync still has to write.
+        /// The extra space required beyond `remaining`: how many more bytes must be
+        /// free before everything still to write fits (never the total to write, and
+        /// at least 1). When the storage refused a write although it reported room for
+        /// it (its figure lags behind), that figure is not trusted: `remaining` is 0
+        /// and `needed` is every byte still to write.
         needed: u64,
-        /// Bytes left on the storage.
+        /// Bytes free on the storage when the writing stopped, as it reported them.
         remaining: u64,
     },
 
@@ -182,23 +194,46 @@ pub enum Error {
     },
 }
 
+/// A number of bytes for a person, in binary units (`512 B`, `293.0 KiB`, `4.8 GiB`),
+/// rounded to the nearest tenth. Every size this crate and its command print goes
+/// through here or [`human_bytes_up`], so that two messages about the same bytes agree.
+pub fn human_bytes(bytes: u64) -> String {
+    format_bytes(bytes, false)
+}
+
+/// Like [`human_bytes`], rounded up: for a size to free, where the number shown must
+/// be enough (550,000 bytes is 537.2 KiB, not 537.1).
+pub fn human_bytes_up(bytes: u64) -> String {
+    format_bytes(bytes, true)
+}
+
+fn format_bytes(bytes: u64, up: bool) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut unit = 1;
+    loop {
+        // Tenths of the unit, in integers: no float rounding surprises at the boundaries.
+        let scale = 1u128 << (10 * unit);
+        let tenths = u128::from(bytes) * 10;
+        let tenths = if up {
+            tenths.div_ceil(scale)
+        } else {
+            (tenths + scale / 2) / scale
+        };
+        // A value that rounds to 1024 of a unit is shown as 1.0 of the next one.
+        if tenths < 10 * 1024 || unit + 1 == UNITS.len() {
+            return format!("{}.{} {}", tenths / 10, tenths % 10, UNITS[unit]);
+        }
+        unit += 1;
+    }
+}
+
 fn wait_hint(retry_after: Option<Duration>) -> String {
     match retry_after {
         Some(d) => format!("retry after {} s", d.as_secs_f64().ceil()),
         None => "retry later".to_owned(),
-    }
-}
-
-/// What to free, when the sizes are known (a connector that only learned "full" gives 0s).
-fn quota_message(needed: u64, remaining: u64) -> String {
-    let missing = needed.saturating_sub(remaining);
-    if missing == 0 {
-        "the archive is full: free up space in it, then sync again".to_owned()
-    } else {
-        format!(
-            "the archive is full: free up at least {missing} bytes in it, then sync again.\n  \
-             {needed} bytes to write, {remaining} bytes free"
-        )
     }
 }
 
@@ -321,6 +356,26 @@ impl Error {
         )
     }
 
+    /// A full storage: `to_write` bytes did not fit in the `free` bytes it reports.
+    ///
+    /// `needed` is the part of `to_write` beyond `free`. A storage that refused a write
+    /// while reporting room for all of it (`free >= to_write`: its figure lags behind)
+    /// is taken at its refusal: nothing is known to be free, so `needed` is `to_write`
+    /// (at least 1) and `remaining` is 0.
+    pub fn quota_exceeded(to_write: u64, free: u64) -> Self {
+        if to_write > free {
+            Error::QuotaExceeded {
+                needed: to_write - free,
+                remaining: free,
+            }
+        } else {
+            Error::QuotaExceeded {
+                needed: to_write.max(1),
+                remaining: 0,
+            }
+        }
+    }
+
     /// Whether an I/O error means the disk (or the user's disk quota) is full.
     pub fn is_disk_full(error: &std::io::Error) -> bool {
         // ENOSPC (28) and EDQUOT (122) on Linux; `StorageFull` covers the rest of std's
@@ -348,6 +403,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn sizes_print_in_binary_units_and_a_size_to_free_rounds_up() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1024), "1.0 KiB");
+        assert_eq!(human_bytes(300_000), "293.0 KiB");
+        assert_eq!(human_bytes(550_000), "537.1 KiB");
+        assert_eq!(human_bytes_up(550_000), "537.2 KiB");
+        assert_eq!(human_bytes_up(1024), "1.0 KiB");
+        assert_eq!(human_bytes(1024 * 1024 - 1), "1.0 MiB");
+        assert_eq!(human_bytes_up(1024 * 1024 + 1), "1.1 MiB");
+        assert_eq!(human_bytes(5 * 1024 * 1024 * 1024), "5.0 GiB");
+        assert_eq!(human_bytes(u64::MAX), "16777216.0 TiB");
+        assert_eq!(human_bytes_up(u64::MAX), "16777216.0 TiB");
+    }
+
+    #[test]
     fn classification() {
         let throttled = Error::RateLimited {
             service: "onedrive",
@@ -359,13 +430,28 @@ mod tests {
         assert_eq!(throttled.retry_after(), Some(Duration::from_secs(3)));
         assert!(throttled.to_string().contains("retry after 3 s"));
 
-        let full = Error::QuotaExceeded {
-            needed: 10,
-            remaining: 4,
-        };
+        let full = Error::quota_exceeded(10, 4);
+        assert!(matches!(
+            full,
+            Error::QuotaExceeded {
+                needed: 6,
+                remaining: 4
+            }
+        ));
         assert!(!full.is_retryable());
         assert!(full.stops_sync());
-        assert!(full.to_string().contains("free up at least 6 bytes"));
+        assert!(
+            full.to_string().contains("6 B more needed, 4 B free"),
+            "{full}"
+        );
+        // A refusal the storage's own figure contradicts: that figure is not trusted.
+        assert!(matches!(
+            Error::quota_exceeded(10, 4_000),
+            Error::QuotaExceeded {
+                needed: 10,
+                remaining: 0
+            }
+        ));
 
         let enospc = std::io::Error::from(std::io::ErrorKind::StorageFull);
         assert!(Error::is_disk_full(&enospc));

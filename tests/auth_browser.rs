@@ -1,5 +1,7 @@
 //! Browser sign-in (authorization code + PKCE, loopback redirect) against the fake
-//! identity provider: the happy path, a forged state, a declined consent, a timeout.
+//! identity provider: the happy path, a forged state, a declined consent, a timeout, and a
+//! browser's habits played over raw TCP (large cookie headers, late pre-connections, a
+//! reload). `auth_browser_chromium.rs` runs the same flow in a real browser.
 #![cfg(feature = "testkit")]
 
 mod auth_support;
@@ -10,6 +12,8 @@ use receipt_sync::auth::microsoft::{
     BrowserSignInOptions, MicrosoftAuthConfig, MicrosoftTokens, Prompt, sign_in_with_browser,
 };
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use url::Url;
@@ -135,7 +139,7 @@ async fn declined_consent_is_a_clear_error_without_a_token_request() {
         message.contains("declined") && message.contains("access_denied"),
         "{message}"
     );
-    assert!(message.contains("sign in again"), "{message}");
+    assert!(message.contains("sign in to the Microsoft account again"), "{message}");
     assert_eq!(idp.fake.token_request_count(), 0);
 }
 
@@ -163,10 +167,138 @@ async fn an_unknown_client_id_points_at_the_app_registration() {
     assert!(refused.contains("AADSTS700016"), "{refused}");
     let redirect = param(&url, "redirect_uri").unwrap();
     let state = param(&url, "state").unwrap();
-    reqwest::get(format!("{redirect}?code=some-code&state={state}"))
+    let page = reqwest::get(format!("{redirect}?code=some-code&state={state}"))
+        .await
+        .unwrap()
+        .text()
         .await
         .unwrap();
+    // The browser is answered once the exchange failed, and says so.
+    assert!(page.contains("not completed"), "{page}");
+    assert!(!page.contains("Signed in"), "{page}");
     let err = flow.await.unwrap().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
     assert!(err.to_string().contains("app registration"), "{err}");
+}
+
+/// The redirect the fake identity sends the browser to, read without following it.
+async fn redirect_location(authorize: &Url) -> String {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let answer = http.get(authorize.clone()).send().await.unwrap();
+    answer.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// Sends a raw request to the loopback listener and reads the answer until it closes.
+async fn raw_request(stream: &mut TcpStream, target: &str, extra_headers: &str) -> String {
+    let request = format!(
+        "GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: keep-alive\r\n{extra_headers}\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(15), stream.read_to_end(&mut answer))
+        .await
+        .expect("the listener left the connection hanging")
+        .unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+fn path_and_query(url: &str) -> (String, String) {
+    let url = Url::parse(url).unwrap();
+    let target = format!("{}?{}", url.path(), url.query().unwrap_or(""));
+    (format!("127.0.0.1:{}", url.port().unwrap()), target)
+}
+
+#[tokio::test]
+async fn a_redirect_carrying_tens_of_kib_of_localhost_cookies_still_signs_in() {
+    let idp = Idp::default().await;
+    let (url, flow) = start_sign_in(idp.config(), BrowserSignInOptions::default()).await;
+    let (address, target) = path_and_query(&redirect_location(&url).await);
+
+    // A browser sends every cookie of `localhost` to every port: other local web apps'
+    // cookies make the head far larger than the request line.
+    let cookies: Vec<String> = (0..6)
+        .map(|i| format!("other_app_{i}={}", "v".repeat(3900)))
+        .collect();
+    let cookie_header = format!("Cookie: {}\r\n", cookies.join("; "));
+    let mut stream = TcpStream::connect(&address).await.unwrap();
+    let answer = raw_request(&mut stream, &target, &cookie_header).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("close this tab"), "{answer}");
+    let tokens = flow.await.unwrap().unwrap();
+    assert!(idp.fake.is_valid_access_token(tokens.access_token.expose()));
+}
+
+#[tokio::test]
+async fn a_pre_connection_that_sends_the_redirect_late_still_counts() {
+    let idp = Idp::default().await;
+    let (url, flow) = start_sign_in(idp.config(), BrowserSignInOptions::default()).await;
+    let redirect = Url::parse(&param(&url, "redirect_uri").unwrap()).unwrap();
+    let address = format!("127.0.0.1:{}", redirect.port().unwrap());
+
+    // A browser opens connections before it knows what it will send: some stay idle, one
+    // carries the redirect once the user has signed in.
+    let _idle = TcpStream::connect(&address).await.unwrap();
+    let mut early = TcpStream::connect(&address).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, target) = path_and_query(&redirect_location(&url).await);
+    let answer = raw_request(&mut early, &target, "").await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let tokens = flow.await.unwrap().unwrap();
+    assert!(idp.fake.is_valid_access_token(tokens.access_token.expose()));
+}
+
+#[tokio::test]
+async fn a_reload_after_the_sign_in_neither_hangs_nor_exchanges_again() {
+    let idp = Idp::default().await;
+    let (url, flow) = start_sign_in(idp.config(), BrowserSignInOptions::default()).await;
+    let (address, target) = path_and_query(&redirect_location(&url).await);
+    // A connection the browser opened earlier and uses for the reload.
+    let mut kept = TcpStream::connect(&address).await.unwrap();
+    let mut first = TcpStream::connect(&address).await.unwrap();
+    assert!(
+        raw_request(&mut first, &target, "")
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    flow.await.unwrap().unwrap();
+
+    // The reload, on the kept connection and on a new one: an answer or a closed
+    // connection at once, never a second exchange.
+    let reload = tokio::time::timeout(Duration::from_secs(15), async {
+        let mut answer = Vec::new();
+        let _ = kept
+            .write_all(format!("GET {target} HTTP/1.1\r\n\r\n").as_bytes())
+            .await;
+        let _ = kept.read_to_end(&mut answer).await;
+        String::from_utf8_lossy(&answer).into_owned()
+    })
+    .await
+    .expect("the reload hung");
+    assert!(!reload.contains("close this tab"), "{reload}");
+    if let Ok(mut again) = TcpStream::connect(&address).await {
+        let answer = raw_request(&mut again, &target, "").await;
+        assert!(!answer.contains("close this tab"), "{answer}");
+    }
+    assert_eq!(idp.fake.token_request_count(), 1);
+}
+
+#[tokio::test]
+async fn a_timeout_during_the_code_exchange_still_answers_the_browser() {
+    let idp = Idp::default().await;
+    let options = BrowserSignInOptions::default().with_timeout(Duration::from_secs(2));
+    let (url, flow) = start_sign_in(idp.config(), options).await;
+    let (address, target) = path_and_query(&redirect_location(&url).await);
+    // The token endpoint answers far too late.
+    idp.server.set_latency(Duration::from_secs(30));
+
+    let mut stream = TcpStream::connect(&address).await.unwrap();
+    let answer = raw_request(&mut stream, &target, "").await;
+    assert!(answer.contains("not completed"), "{answer}");
+    assert!(!answer.contains("Signed in"), "{answer}");
+    let err = flow.await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Permanent);
+    assert!(err.to_string().contains("exchanging its code"), "{err}");
 }

@@ -5,6 +5,7 @@
 
 use proptest::prelude::*;
 use receipt_sync::Error;
+use receipt_sync::error::{human_bytes, human_bytes_up};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -60,19 +61,7 @@ fn cases(service: &'static str, a: &str, b: &str, c: &str, n: u64, m: u64) -> Ve
                 needed: big,
                 remaining: small,
             },
-            &[
-                &format!("{big} bytes to write"),
-                &format!("{small} bytes free"),
-                &format!("free up at least {} bytes", big - small),
-            ],
-            &[&format!("{big} bytes to write")],
-        ),
-        case(
-            Error::QuotaExceeded {
-                needed: 0,
-                remaining: 0,
-            },
-            &["free up space"],
+            &[&human_bytes_up(big), &human_bytes(small)],
             &[],
         ),
         case(Error::NotFound { what: a.into() }, &[a], &[]),

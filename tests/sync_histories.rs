@@ -501,17 +501,20 @@ fn a_full_drive_stops_the_sync_cleanly_and_loses_nothing() {
             .run()
             .await
             .unwrap();
-        let stopped = report.stopped.expect("the run stops");
-        assert_eq!(
-            stopped.kind(),
-            receipt_sync::ErrorKind::QuotaExceeded,
+        let stopped = report.stopped.as_ref().expect("the run stops");
+        assert!(
+            matches!(
+                stopped,
+                receipt_sync::Error::QuotaExceeded {
+                    needed: 10_000,
+                    remaining: 0
+                }
+            ),
             "{stopped}"
         );
-        assert!(stopped.to_string().contains("20"), "{stopped}");
-        assert!(
-            drive.files().is_empty(),
-            "nothing is written before the check"
-        );
+        assert_eq!(drive.files().len(), 10, "what fits is written, no more");
+        assert_eq!(report.waiting_for_space.len(), 10, "{report}");
+        assert!(report.failures.is_empty(), "{report}");
         drive.set_quota(1_000_000);
         let report = world
             .syncer(Arc::new(world.bank.clone()), drive.sink())
@@ -519,7 +522,8 @@ fn a_full_drive_stops_the_sync_cleanly_and_loses_nothing() {
             .await
             .unwrap();
         assert!(report.is_complete(), "{report}");
-        assert_eq!(report.count("upload"), 20);
+        assert_eq!(report.count("upload"), 10);
+        assert_eq!(drive.files().len(), 20);
     });
 }
 

@@ -1,7 +1,9 @@
 //! What the tool tells the user: progress, the report (text or JSON), the exit code.
 
 use indicatif::{ProgressBar, ProgressStyle};
+use receipt_sync::auth::microsoft::is_microsoft_error;
 use receipt_sync::plan::SettingsChange;
+use receipt_sync::sink::onedrive::{is_app_folder_refusal, is_sharing_refusal};
 use receipt_sync::sync::{SyncEvent, SyncObserver, SyncReport};
 use receipt_sync::{Error, ErrorKind};
 use std::io::IsTerminal;
@@ -12,9 +14,10 @@ pub const OK: u8 = 0;
 pub const INCOMPLETE: u8 = 1;
 /// Bad usage or configuration (clap also exits with 2 on a bad command line).
 pub const CONFIG: u8 = 2;
-/// Qonto or Microsoft refused the credentials.
+/// Qonto refused the credentials (the API key).
 pub const BAD_CREDENTIALS: u8 = 3;
-/// The OneDrive sign-in is no longer valid: run `login`.
+/// The OneDrive sign-in is missing, no longer valid, or refused (the 2026 AppFolder
+/// refusal, sharing without Files.ReadWrite): run `login`, as the message says.
 pub const CONSENT_REVOKED: u8 = 4;
 /// The drive is full.
 pub const DRIVE_FULL: u8 = 5;
@@ -28,11 +31,13 @@ pub const DISK_FULL: u8 = 8;
 /// The exit code and a one-line reason a person can act on.
 pub fn explain(error: &Error) -> (u8, String) {
     match error {
+        // `needed` is the extra beyond what is left (rounded up: freeing that much is
+        // enough); the report's "stopped:" line says the same, in the same units.
         Error::QuotaExceeded { needed, remaining } => (
             DRIVE_FULL,
             format!(
-                "the drive is full: this sync needs {} more, {} are left; free up or buy space, then run sync again",
-                human(*needed),
+                "the drive is full: the receipts left need {} more, {} are left; what fits was archived, the oldest first; free up or buy space, then run sync again",
+                receipt_sync::error::human_bytes_up(*needed),
                 human(*remaining)
             ),
         ),
@@ -44,22 +49,69 @@ pub fn explain(error: &Error) -> (u8, String) {
             format!("another sync is running on the same state ({what}); wait for it to finish"),
         ),
         _ => match error.kind() {
-            ErrorKind::Unauthorized => (
-                BAD_CREDENTIALS,
-                format!("credentials refused: {error}; check QONTO_LOGIN / QONTO_SECRET_KEY"),
-            ),
-            // The error's own hint says what to do (a missing scope, the AppFolder bug).
-            ErrorKind::Forbidden => (BAD_CREDENTIALS, format!("access refused: {error}")),
-            ErrorKind::ConsentRevoked => (
-                CONSENT_REVOKED,
-                format!(
-                    "OneDrive access is no longer granted ({error}); run `qonto-onedrive login`"
-                ),
-            ),
+            ErrorKind::Unauthorized | ErrorKind::Forbidden | ErrorKind::ConsentRevoked => {
+                refused(error)
+            }
             ErrorKind::Config => (CONFIG, error.to_string()),
             _ => (FAILED, error.to_string()),
         },
     }
+}
+
+/// The command that signs in to OneDrive again.
+pub const LOGIN_COMMAND: &str = "qonto-onedrive login";
+/// The command that grants Files.ReadWrite once (the 2026 AppFolder refusal; sharing).
+pub const GRANT_COMMAND: &str = "qonto-onedrive login --grant-files-readwrite";
+
+/// A refused or missing credential: whose it is (Microsoft's sign-in or Qonto's key), and
+/// the one command or setting that mends it. Everything `login` mends exits 4.
+fn refused(error: &Error) -> (u8, String) {
+    if is_app_folder_refusal(error) {
+        return (
+            CONSENT_REVOKED,
+            format!(
+                "OneDrive refused access to the app folder: since August 2026 Microsoft refuses \
+                 apps that hold only the Files.ReadWrite.AppFolder permission until \
+                 Files.ReadWrite is granted once; run `{GRANT_COMMAND}` (archives still go \
+                 only into the app folder)"
+            ),
+        );
+    }
+    if is_sharing_refusal(error) {
+        return (
+            CONSENT_REVOKED,
+            format!("sharing needs the one-time Files.ReadWrite grant: run `{GRANT_COMMAND}`"),
+        );
+    }
+    // What the service said, without repeating the service's name and kind.
+    let said = match error {
+        Error::Unauthorized { hint, .. } | Error::ConsentRevoked { hint, .. } => hint.as_str(),
+        Error::Forbidden { detail, .. } => detail.as_str(),
+        _ => "",
+    };
+    if is_microsoft_error(error) {
+        let what = match error.kind() {
+            ErrorKind::ConsentRevoked => "OneDrive access is no longer granted",
+            ErrorKind::Forbidden => "OneDrive refused access",
+            _ => "not signed in to OneDrive, or the sign-in is no longer valid",
+        };
+        return (
+            CONSENT_REVOKED,
+            format!("{what} ({said}); run `{LOGIN_COMMAND}`"),
+        );
+    }
+    // Qonto's own hint repeats the advice below; a refused permission's detail does not.
+    let what = match error.kind() {
+        ErrorKind::Forbidden => format!("Qonto refused access with this API key ({said})"),
+        _ => "Qonto refused the API key".to_owned(),
+    };
+    (
+        BAD_CREDENTIALS,
+        format!(
+            "{what}: check QONTO_LOGIN (the organisation's login) and QONTO_SECRET_KEY (the \
+             key is in Qonto's web app, under Integrations and Partnerships > API key)"
+        ),
+    )
 }
 
 /// The exit code of a finished pass.
@@ -157,20 +209,10 @@ pub fn settings_change(change: &SettingsChange) -> serde_json::Value {
     })
 }
 
-/// Bytes for a person.
+/// Bytes for a person, in binary units: the library's own form, so that the command's
+/// lines and the report's agree to the digit.
 pub fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
+    receipt_sync::error::human_bytes(bytes)
 }
 
 /// Progress: a bar on a terminal, plain lines otherwise (none with `--json`).

@@ -1,12 +1,13 @@
 //! From the environment and the flags to the connectors: where files live, the Qonto
 //! source, the Microsoft sign-in and the sink.
 
+use receipt_sync::auth::AccessTokenProvider;
 use receipt_sync::auth::SecretString;
 use receipt_sync::auth::microsoft::{
-    DEFAULT_LOGIN_BASE_URL, DEFAULT_TENANT, FileTokenStore, MicrosoftAuthConfig,
+    DEFAULT_LOGIN_BASE_URL, DEFAULT_TENANT, DriveAccess, FileTokenStore, MicrosoftAuthConfig,
     MicrosoftTokenProvider, TokenStore,
 };
-use receipt_sync::sink::onedrive::DEFAULT_BASE_URL as GRAPH_BASE_URL;
+use receipt_sync::sink::onedrive::{DEFAULT_APP_NAME, DEFAULT_BASE_URL as GRAPH_BASE_URL};
 use receipt_sync::sink::{ArchiveSink, LocalDirSink, OneDriveSink};
 use receipt_sync::source::qonto::{QONTO_BASE_URL, QontoAuth, QontoSource};
 use receipt_sync::state::JsonFileStateStore;
@@ -40,6 +41,10 @@ pub struct Env {
     /// The Microsoft app registration's client id.
     #[arg(long, env = "MS_CLIENT_ID", global = true)]
     pub ms_client_id: Option<String>,
+    /// The name the app was registered with in Microsoft Entra: OneDrive names the app
+    /// folder `Apps/<name>`, which counts in OneDrive's 400-character path limit.
+    #[arg(long = "app-name", env = "MS_APP_NAME", global = true, default_value = DEFAULT_APP_NAME)]
+    pub ms_app_name: String,
     /// The Microsoft tenant (`consumers` for personal accounts).
     #[arg(long, env = "MS_TENANT", global = true, default_value = DEFAULT_TENANT)]
     pub ms_tenant: String,
@@ -100,7 +105,8 @@ impl Env {
     pub fn source(&self) -> Result<QontoSource> {
         let (Some(login), Some(secret)) = (&self.qonto_login, &self.qonto_secret_key) else {
             return Err(Error::Config(
-                "set QONTO_LOGIN and QONTO_SECRET_KEY (Qonto app: Settings > Integrations > API key)"
+                "set QONTO_LOGIN and QONTO_SECRET_KEY (in Qonto's web app: Integrations and \
+                 Partnerships > API key)"
                     .into(),
             ));
         };
@@ -114,13 +120,43 @@ impl Env {
 
     /// The Microsoft sign-in settings.
     pub fn auth_config(&self) -> Result<MicrosoftAuthConfig> {
+        self.auth_config_for(DriveAccess::AppFolder)
+    }
+
+    /// The Microsoft sign-in settings, asking for `access` to the drive.
+    pub fn auth_config_for(&self, access: DriveAccess) -> Result<MicrosoftAuthConfig> {
         let client_id = self.ms_client_id.as_deref().ok_or_else(|| {
             Error::Config("set MS_CLIENT_ID (see docs/getting-started.md)".into())
         })?;
         MicrosoftAuthConfig::builder(client_id)
             .with_tenant(&self.ms_tenant)
             .with_login_base_url(&self.ms_login_base)
+            .with_drive_access(access)
             .build()
+    }
+
+    /// Checks, before anyone signs in, that the sign-in can be saved: the token file's
+    /// folder exists (or can be made) and a file can be written in it.
+    pub fn check_token_folder_writable(&self) -> Result<PathBuf> {
+        let store = self.token_store()?;
+        let folder = store
+            .path()
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let cannot = |e: std::io::Error| {
+            Error::Config(format!(
+                "cannot save the sign-in in {}: {e}; make that folder writable, or set \
+                 RECEIPT_SYNC_HOME to a writable folder",
+                folder.display()
+            ))
+        };
+        std::fs::create_dir_all(&folder).map_err(cannot)?;
+        let probe = folder.join(format!(".write-check-{}", std::process::id()));
+        std::fs::write(&probe, b"").map_err(cannot)?;
+        // A probe left behind is harmless; the sign-in itself is what matters.
+        let _ = std::fs::remove_file(&probe);
+        Ok(store.path().to_path_buf())
     }
 
     /// The token provider: from `ONEDRIVE_REFRESH_TOKEN` when set, else the saved sign-in.
@@ -135,8 +171,15 @@ impl Env {
 
     /// The OneDrive sink.
     pub fn onedrive(&self) -> Result<OneDriveSink> {
-        OneDriveSink::builder(self.tokens()?)
+        self.onedrive_with(self.tokens()?)
+    }
+
+    /// The OneDrive sink, signing its requests with `tokens`. The app name sizes the
+    /// app-folder prefix the layout counts in the path limit.
+    pub fn onedrive_with(&self, tokens: Arc<dyn AccessTokenProvider>) -> Result<OneDriveSink> {
+        OneDriveSink::builder(tokens)
             .with_base_url(&self.graph_api_base)
+            .with_app_name(self.ms_app_name.trim())
             .build()
     }
 

@@ -13,14 +13,18 @@
 //! The deletion rules live in [`reconcile`](mod@reconcile); this module does the rest: eligibility,
 //! where new receipts go, which folders to create or rename, and the order of it all.
 //! Before planning, [`settle_renames`] settles the sync's own folder renames whose
-//! outcome was never recorded, so that the rules see them as renames.
+//! outcome was never recorded, so that the rules see them as renames. After planning,
+//! [`fit_to_space`] cuts a plan down to what fits in the archive's
+//! free space, the oldest receipts first.
 
 mod action;
+pub mod fit;
 pub mod reconcile;
 pub mod settings;
 mod settle;
 
 pub use action::{AccountFolder, Action, Plan, SkipReason, UploadReason, skip_reason_name};
+pub use fit::{Fitted, fit_to_space};
 pub use settings::{RequestedSettings, SettingsChange, resolve_settings};
 pub use settle::settle_renames;
 

@@ -20,7 +20,7 @@ pub enum SyncEvent {
     Planned {
         /// Actions per kind (and skips per reason).
         counts: BTreeMap<String, usize>,
-        /// Bytes the plan writes.
+        /// Bytes this run writes: the plan's uploads that fit in the free space.
         bytes: u64,
     },
     /// An action started.
@@ -155,6 +155,12 @@ pub struct SyncReport {
     /// Uploads whose file turned out to be in place already (an earlier attempt landed
     /// after all): the next run records them.
     pub deferred: u64,
+    /// Receipts that wait for space, the oldest first: the archive's storage is full
+    /// (the run then stops with [`Error::QuotaExceeded`]). They are neither failed nor
+    /// tombstoned: the next run, once there is room, archives them.
+    pub waiting_for_space: Vec<ReceiptId>,
+    /// Bytes of the receipts in [`waiting_for_space`](Self::waiting_for_space).
+    pub bytes_waiting: u64,
     /// Why the sync stopped before the end, if it did.
     pub stopped: Option<Error>,
     /// The plan, for a dry run.

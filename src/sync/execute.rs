@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::model::{
     ArchivePath, Body, EntryKind, PathIndex, PathKey, Receipt, ReceiptId, SinkEntry, SinkItemId,
 };
+use crate::plan::fit::upload_order;
 use crate::plan::{Action, Plan, folder_ids_of};
 use crate::sink::ArchiveSink;
 use crate::source::ReceiptSource;
@@ -68,13 +69,37 @@ enum UploadOutcome {
     Occupied,
 }
 
+/// Uploads waiting for space, with their sizes: the storage refused them as full, or
+/// the run stopped for a full storage before they started.
+pub(super) type Waiting = Vec<(ReceiptId, u64)>;
+
 impl Executor<'_> {
     /// Runs the plan. Stops early, with the reason in `report.stopped`, on an error
-    /// that nothing else can get past.
-    pub async fn run(&self, plan: &Plan, state: &mut SyncState, report: &mut SyncReport) {
-        if let Err(error) = self.run_steps(plan, state, report).await {
+    /// that nothing else can get past. Returns the uploads that wait for space: a
+    /// full storage is no failure of theirs, they stay pending.
+    pub async fn run(
+        &self,
+        plan: &Plan,
+        state: &mut SyncState,
+        report: &mut SyncReport,
+    ) -> Waiting {
+        let mut waiting = None;
+        if let Err(error) = self.run_steps(plan, state, report, &mut waiting).await {
+            if matches!(error, Error::QuotaExceeded { .. }) && waiting.is_none() {
+                // Full before the uploads began: every one of them waits.
+                waiting = Some(
+                    plan.actions
+                        .iter()
+                        .filter_map(|action| match action {
+                            Action::Upload { receipt, size, .. } => Some((receipt.clone(), *size)),
+                            _ => None,
+                        })
+                        .collect(),
+                );
+            }
             report.stopped.get_or_insert(error);
         }
+        waiting.unwrap_or_default()
     }
 
     async fn run_steps(
@@ -82,6 +107,7 @@ impl Executor<'_> {
         plan: &Plan,
         state: &mut SyncState,
         report: &mut SyncReport,
+        waiting: &mut Option<Waiting>,
     ) -> Result<()> {
         self.record_tombstones(plan, state, report).await?;
         let mut index = state.snapshot.path_index();
@@ -91,7 +117,8 @@ impl Executor<'_> {
         let failed_folders = self.create_folders(plan, state, &mut index, report).await?;
         self.record_account_folders(plan, state, &index).await?;
         self.adopt(plan, state, &index, report).await?;
-        self.upload(plan, state, &index, &failed_folders, report)
+        let waiting = waiting.insert(Vec::new());
+        self.upload(plan, state, &index, &failed_folders, report, waiting)
             .await
     }
 
@@ -346,6 +373,8 @@ impl Executor<'_> {
         self.recorder.record(state, changes).await
     }
 
+    /// Uploads, the oldest receipts first, `concurrency` at a time. A full storage
+    /// stops the starting of new ones; those in flight finish and are recorded.
     async fn upload(
         &self,
         plan: &Plan,
@@ -353,6 +382,7 @@ impl Executor<'_> {
         index: &PathIndex,
         failed_folders: &HashSet<PathKey>,
         report: &mut SyncReport,
+        waiting: &mut Waiting,
     ) -> Result<()> {
         let mut jobs = Vec::new();
         for action in &plan.actions {
@@ -381,19 +411,24 @@ impl Executor<'_> {
                 }
             }
         }
+        // Started in date order, so that a storage that fills up on the way (its free
+        // space was stale) still takes the oldest receipts first.
+        jobs.sort_by(|a, b| {
+            upload_order(&state.receipts, &a.receipt.id)
+                .cmp(&upload_order(&state.receipts, &b.receipt.id))
+        });
         let stopping = AtomicBool::new(false);
         let (tx, mut rx) = tokio::sync::mpsc::channel(self.config.concurrency.max(1) * 2);
         let producer = async {
             stream::iter(jobs)
                 .map(|job| async {
                     if stopping.load(Ordering::SeqCst) {
-                        return None;
+                        return (job, None);
                     }
                     let outcome = self.upload_one(&job).await;
-                    Some((job, outcome))
+                    (job, Some(outcome))
                 })
                 .buffer_unordered(self.config.concurrency.max(1))
-                .filter_map(future::ready)
                 .for_each(|done| {
                     let tx = tx.clone();
                     async move {
@@ -405,11 +440,23 @@ impl Executor<'_> {
         };
         let consumer = async {
             let mut stop: Option<Error> = None;
+            let mut not_started = Vec::new();
             while let Some((job, outcome)) = rx.recv().await {
+                let Some(outcome) = outcome else {
+                    not_started.push((job.receipt.id, job.receipt.size));
+                    continue;
+                };
+                if let Err(Error::QuotaExceeded { .. }) = &outcome {
+                    // Not this receipt's failure: it waits for space, like the rest.
+                    waiting.push((job.receipt.id.clone(), job.receipt.size));
+                }
                 if let Err(error) = self.finish_upload(job, outcome, state, report).await {
                     stopping.store(true, Ordering::SeqCst);
                     stop.get_or_insert(error);
                 }
+            }
+            if matches!(stop, Some(Error::QuotaExceeded { .. })) {
+                waiting.extend(not_started);
             }
             stop
         };
@@ -468,6 +515,8 @@ impl Executor<'_> {
                 report.deferred += 1;
                 Ok(())
             }
+            // A full storage: the receipt waits for space (the caller keeps it), no failure.
+            Err(error @ Error::QuotaExceeded { .. }) => Err(error),
             Err(error) if error.stops_sync() => {
                 self.fail(report, Some(receipt.id), Some(path), &error);
                 Err(error)

@@ -16,9 +16,13 @@
 //!    settle the folder renames of an earlier pass whose outcome was never recorded
 //!    ([`crate::plan::settle_renames`]);
 //! 4. plan ([`crate::plan::plan`]);
-//! 5. check the plan's bytes against the free space (when the sink can tell);
+//! 5. fit the plan in the free space, when the sink can tell it
+//!    ([`crate::plan::fit`]): the oldest receipts that fit are uploaded, the rest waits;
 //! 6. carry the plan out with bounded concurrency, recording every finished action in
 //!    the state at once, so a crash or a cancellation loses only the work in flight;
+//!    when receipts wait for space (cut at step 5, or refused by a full storage on the
+//!    way), the pass stops with [`crate::Error::QuotaExceeded`] saying how much more
+//!    they need, and they stay pending for the next pass, neither failed nor tombstoned;
 //! 7. save the state.
 
 mod events;
@@ -26,11 +30,12 @@ mod execute;
 mod read;
 mod report;
 pub mod schedule;
+mod space;
 
 pub use events::{AccountFailure, Failure, NoObserver, SyncEvent, SyncObserver, SyncReport};
 pub use schedule::{next_run, run_daily};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::http::RetryConfig;
 use crate::layout::{Layout, LayoutSettings, NameLimits};
 use crate::plan::{PlanOptions, RequestedSettings, SettingsChange, plan, resolve_settings};
@@ -290,23 +295,20 @@ impl Syncer {
                 .with_settings_change(report.settings_change.clone());
             let plan = plan(&state, &layout, &options);
             report.planned = plan.counts();
-            self.observer.on_event(&SyncEvent::Planned {
-                counts: report.planned.clone(),
-                bytes: plan.bytes_to_write(),
-            });
             if self.config.dry_run {
+                self.observer.on_event(&SyncEvent::Planned {
+                    counts: report.planned.clone(),
+                    bytes: plan.bytes_to_write(),
+                });
                 report.plan = Some(plan);
-            } else if let Err(error) = self.check_quota(plan.bytes_to_write()).await {
-                report.stopped = Some(error);
             } else {
-                let executor = execute::Executor {
-                    source: self.source.clone(),
-                    sink: self.sink.clone(),
-                    observer: self.observer.clone(),
-                    config: &self.config,
-                    recorder: &recorder,
-                };
-                executor.run(&plan, &mut state, &mut report).await;
+                match self.free_space(plan.bytes_to_write()).await {
+                    Ok(free) => {
+                        self.execute(plan, free, &mut state, &recorder, &mut report)
+                            .await
+                    }
+                    Err(error) => report.stopped = Some(error),
+                }
             }
         }
         report.duration = started.elapsed();
@@ -376,29 +378,6 @@ impl Syncer {
             self.store.save(state).await?;
         }
         Ok(())
-    }
-
-    async fn check_quota(&self, needed: u64) -> Result<()> {
-        if needed == 0 || !self.sink.capabilities().quota {
-            return Ok(());
-        }
-        let quota = match self.config.retry.retry(|_| self.sink.quota()).await {
-            Ok(quota) => quota,
-            // The check only spares writes that would fail; without it, a full drive
-            // still stops the run at its first write. Not worth stopping for.
-            Err(error) if !error.stops_sync() => {
-                tracing::warn!(%error, "the free space could not be read; writing without the check");
-                return Ok(());
-            }
-            Err(error) => return Err(error),
-        };
-        match quota {
-            Some(quota) if quota.remaining < needed => Err(Error::QuotaExceeded {
-                needed,
-                remaining: quota.remaining,
-            }),
-            _ => Ok(()),
-        }
     }
 
     /// "Reconfigure the integration": forgets every export record and tombstone, so

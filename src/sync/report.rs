@@ -6,18 +6,20 @@
 //! ```text
 //! Sync complete in 1.2 s.                 (or "incomplete", or "stopped after")
 //!   settings: …                            (only when the run changed them)
-//! Read 0 new or changed receipts; uploaded 3 left from an earlier run (6012 bytes written).
+//! Read 0 new or changed receipts; uploaded 3 left from an earlier run (5.9 KiB written).
 //! 2 failed; the next sync retries them:
 //!   failed: …
 //!   account … could not be read in full; the next sync reads it again
 //!   1 file(s) found in place; recorded on the next run
+//!   uploaded what fits, the oldest first: … / waiting for space: …   (a full drive)
 //! Stopped: <the error's own message>
 //! ```
 //!
-//! The stop line is the error's `Display`, so a stop reason reads the same here as
-//! anywhere else.
+//! The stop line is the error's `Display` (a full drive's in the words of the
+//! command's one-line reason), so a stop reason reads the same here as anywhere else.
 
 use super::events::SyncReport;
+use crate::error::{Error, human_bytes, human_bytes_up};
 use std::fmt;
 
 impl fmt::Display for SyncReport {
@@ -56,8 +58,30 @@ impl fmt::Display for SyncReport {
                 self.deferred
             )?;
         }
-        if let Some(stop) = &self.stopped {
-            writeln!(f, "Stopped: {stop}")?;
+        if !self.waiting_for_space.is_empty() {
+            writeln!(
+                f,
+                "  uploaded what fits, the oldest first: {} receipt(s), {}",
+                self.count("upload"),
+                human_bytes(self.bytes_written)
+            )?;
+            writeln!(
+                f,
+                "  waiting for space: {} receipt(s), {}; nothing is lost: the next sync archives them",
+                self.waiting_for_space.len(),
+                human_bytes(self.bytes_waiting)
+            )?;
+        }
+        match &self.stopped {
+            // The same words and numbers as the command's one-line reason.
+            Some(Error::QuotaExceeded { needed, remaining }) => writeln!(
+                f,
+                "Stopped: the drive is full: the receipts left need {} more, {} are left; free up or buy space, then sync again",
+                human_bytes_up(*needed),
+                human_bytes(*remaining)
+            )?,
+            Some(stop) => writeln!(f, "Stopped: {stop}")?,
+            None => {}
         }
         Ok(())
     }
@@ -82,7 +106,7 @@ impl SyncReport {
             line.push_str(&done.join(", "));
         }
         if self.bytes_written > 0 {
-            line.push_str(&format!(" ({} bytes written)", self.bytes_written));
+            line.push_str(&format!(" ({} written)", human_bytes(self.bytes_written)));
         }
         line
     }

@@ -15,8 +15,9 @@ pub const DEFAULT_LOGIN_BASE_URL: &str = "https://login.microsoftonline.com";
 /// The tenant for personal Microsoft accounts only (onedrive-graph.md §1 "Endpoints and tenants").
 pub const DEFAULT_TENANT: &str = "consumers";
 
-/// The `service` named in errors from this module.
-pub(crate) const SERVICE: &str = "microsoft-identity";
+/// The `service` named in the errors of the Microsoft sign-in (token endpoint, device
+/// code, the token provider), to tell them from Qonto's or OneDrive's.
+pub const SERVICE: &str = "microsoft-identity";
 
 /// Asked with every sign-in: without it no refresh token is issued
 /// (onedrive-graph.md §1 "Scopes"; E-authcode).

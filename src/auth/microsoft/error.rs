@@ -35,8 +35,9 @@ the application (client) id, 'Supported account types' including personal Micros
 a 'Mobile and desktop applications' platform with the redirect URI http://localhost, and \
 'Allow public client flows' set to Yes (needed for device code; no client secret is used)";
 
-/// How to sign in again, for every error that needs it.
-pub(crate) const SIGN_IN_AGAIN: &str = "sign in again (receipt-sync's sign-in command)";
+/// How to sign in again, for every error that needs it. The application adds its own
+/// command (the library does not know it).
+pub(crate) const SIGN_IN_AGAIN: &str = "sign in to the Microsoft account again";
 
 /// Maps an oauth2 request failure.
 pub(crate) fn map_request_error<T>(
@@ -236,8 +237,8 @@ mod tests {
     fn hints_lead_with_what_to_do_and_say_it_once() {
         for code in ["invalid_grant", "access_denied", "interaction_required"] {
             let text = map_error_code(Grant::Refresh, "id", code, Some("AADSTS1: said")).to_string();
-            assert_eq!(text.matches("sign in again").count(), 1, "{text}");
-            assert!(text.lines().next().unwrap().contains("sign in again"), "{text}");
+            assert_eq!(text.matches(SIGN_IN_AGAIN).count(), 1, "{text}");
+            assert!(text.lines().next().unwrap().contains(SIGN_IN_AGAIN), "{text}");
             // The service's own words come after, on their own line.
             assert!(text.lines().skip(1).any(|l| l.contains("AADSTS1: said")), "{text}");
         }

@@ -1,7 +1,9 @@
 //! The one-shot loopback HTTP listener that receives the browser's redirect after sign-in.
 //!
-//! Minimal HTTP/1.1: read one request head, answer a small page, close. Each connection is
-//! served on its own task, so a browser's idle pre-connection cannot hold up the real one.
+//! Minimal HTTP/1.1: read one request line (the headers are dropped), answer a small page,
+//! close. Each connection is served on its own task, so a browser's idle pre-connection
+//! cannot hold up the real one. The redirect that counts is answered last, once the sign-in's
+//! outcome is known, so that the browser never says "signed in" when the code was refused.
 
 use crate::auth::SecretString;
 use crate::error::{Error, Result};
@@ -12,10 +14,18 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use url::Url;
 
-/// The largest request head read; a redirect with a code and a state fits in a few KiB.
-const MAX_HEAD: usize = 16 * 1024;
+/// The longest request line kept: a redirect with a code and a state fits in a few KiB.
+const MAX_REQUEST_LINE: usize = 16 * 1024;
+/// How many header bytes after it are read and dropped before answering. A browser sends
+/// every cookie it holds for `localhost`, whatever the port, so another local web app's
+/// cookies can make the head tens of KiB; closing with them unread would reset the
+/// connection and could lose the answer.
+const MAX_HEADERS: usize = 1024 * 1024;
 /// How long one connection may take to send its request.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long writing a page may take: a browser that stops reading must not hold the
+/// sign-in up.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the browser brought back, its `state` already checked.
 pub(crate) enum Redirect {
@@ -28,30 +38,62 @@ pub(crate) enum Redirect {
     },
 }
 
-/// Listens on `127.0.0.1` (and, best effort, `[::1]` on the same port, since a browser may
-/// resolve `localhost` to either).
+/// Listens on `127.0.0.1` and, when the machine has IPv6, `[::1]` on the same port: a browser
+/// may resolve `localhost` to either, and Chromium tries `::1` first.
 pub(crate) struct LoopbackListener {
     v4: TcpListener,
     v6: Option<TcpListener>,
     port: u16,
 }
 
+/// How many random ports are tried for one free on both loopback addresses.
+const BIND_ATTEMPTS: usize = 16;
+
 impl LoopbackListener {
-    /// Binds a random free port.
+    /// Binds a random port free on `127.0.0.1` and, with `also_ipv6`, on `[::1]`.
     pub(crate) async fn bind(also_ipv6: bool) -> Result<Self> {
-        let v4 = TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .map_err(|e| Error::io("listen on", "127.0.0.1:0", e))?;
-        let port = v4
-            .local_addr()
-            .map_err(|e| Error::io("listen on", "127.0.0.1:0", e))?
-            .port();
-        let v6 = if also_ipv6 {
-            TcpListener::bind(("::1", port)).await.ok()
-        } else {
-            None
-        };
-        Ok(Self { v4, v6, port })
+        Self::bind_trying(also_ipv6, 0).await
+    }
+
+    /// [`bind`](Self::bind), trying `first_port` before random ones (`0` for random at once).
+    async fn bind_trying(also_ipv6: bool, first_port: u16) -> Result<Self> {
+        let mut candidate = first_port;
+        for _ in 0..BIND_ATTEMPTS {
+            let v4 = match TcpListener::bind(("127.0.0.1", candidate)).await {
+                Ok(v4) => v4,
+                Err(_) if candidate != 0 => {
+                    candidate = 0;
+                    continue;
+                }
+                Err(e) => return Err(Error::io("listen on", "127.0.0.1:0", e)),
+            };
+            let port = v4
+                .local_addr()
+                .map_err(|e| Error::io("listen on", "127.0.0.1:0", e))?
+                .port();
+            if !also_ipv6 {
+                return Ok(Self { v4, v6: None, port });
+            }
+            match TcpListener::bind(("::1", port)).await {
+                Ok(v6) => {
+                    return Ok(Self {
+                        v4,
+                        v6: Some(v6),
+                        port,
+                    });
+                }
+                // Another program answers `[::1]:port`: the browser would take the redirect,
+                // code and state included, there. Try another port.
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => candidate = 0,
+                // No IPv6 loopback on this machine: the browser falls back to 127.0.0.1.
+                Err(_) => return Ok(Self { v4, v6: None, port }),
+            }
+        }
+        Err(Error::io(
+            "find a port free on both 127.0.0.1 and [::1] to listen on",
+            "localhost",
+            std::io::ErrorKind::AddrInUse.into(),
+        ))
     }
 
     /// The port bound.
@@ -59,11 +101,12 @@ impl LoopbackListener {
         self.port
     }
 
-    /// Serves connections until one brings a redirect whose `state` equals `expected`.
+    /// Serves connections until one brings a redirect whose `state` equals `expected`, and
+    /// returns it with its connection, still waiting for its page.
     ///
     /// Requests with another (or no) `state` are answered 400 and ignored: a forged
     /// redirect (CSRF) must neither be exchanged nor end the wait for the real one.
-    pub(crate) async fn wait(self, expected: &str) -> Redirect {
+    pub(crate) async fn wait(self, expected: &str) -> (Redirect, PendingAnswer) {
         let expected: Arc<str> = Arc::from(expected);
         let mut connections = JoinSet::new();
         loop {
@@ -79,8 +122,8 @@ impl LoopbackListener {
                     }
                 }
                 Some(served) = connections.join_next(), if !connections.is_empty() => {
-                    if let Ok(Some(redirect)) = served {
-                        return redirect;
+                    if let Ok(Some(counted)) = served {
+                        return counted;
                     }
                 }
             }
@@ -97,49 +140,126 @@ async fn accept_maybe(
     }
 }
 
-/// Reads one request, answers it, and says what it brought.
-async fn serve(mut stream: TcpStream, expected: Arc<str>) -> Option<Redirect> {
-    let head = tokio::time::timeout(READ_TIMEOUT, read_head(&mut stream))
+/// How the sign-in ended, for the page the browser shows.
+pub(crate) enum Outcome {
+    /// Tokens were obtained.
+    SignedIn,
+    /// Refused, failed or timed out; the terminal says why.
+    NotCompleted,
+}
+
+/// The browser's connection that brought the redirect, kept open until the outcome is known.
+pub(crate) struct PendingAnswer {
+    stream: TcpStream,
+}
+
+impl PendingAnswer {
+    /// Shows the outcome in the browser and closes the connection.
+    pub(crate) async fn send(mut self, outcome: Outcome) {
+        let (title, text) = match outcome {
+            Outcome::SignedIn => (
+                "Signed in",
+                "receipt-sync is signed in. You can close this tab.",
+            ),
+            Outcome::NotCompleted => (
+                "Sign-in not completed",
+                "Sign-in was not completed. You can close this tab; receipt-sync explains \
+                 what happened in the terminal.",
+            ),
+        };
+        answer(&mut self.stream, "200 OK", &page(title, text)).await;
+    }
+}
+
+/// Reads one request and answers it, unless it is the redirect that counts: that one is
+/// returned with its connection.
+async fn serve(mut stream: TcpStream, expected: Arc<str>) -> Option<(Redirect, PendingAnswer)> {
+    let line = tokio::time::timeout(READ_TIMEOUT, read_request_line(&mut stream))
         .await
         .ok()
         .flatten()?;
-    let (status, page, redirect) = decide(&head, &expected);
+    match decide(&line, &expected) {
+        Decision::Counts(redirect) => Some((redirect, PendingAnswer { stream })),
+        Decision::Refuse(status, page) => {
+            answer(&mut stream, status, &page).await;
+            None
+        }
+    }
+}
+
+/// Writes a page and closes. The page is a courtesy to the browser: a failure to deliver it
+/// changes nothing.
+async fn answer(stream: &mut TcpStream, status: &str, page: &str) {
     let response = format!(
         "HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\n\
          Cache-Control: no-store\r\nConnection: close\r\n\r\n{page}",
         page.len()
     );
-    // The answer is a courtesy to the browser; the redirect counts even if it fails.
-    let _ = stream.write_all(response.as_bytes()).await;
-    let _ = stream.shutdown().await;
-    redirect
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, async {
+        let _ = stream.write_all(response.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
 }
 
-async fn read_head(stream: &mut TcpStream) -> Option<String> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 2048];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-        if buf.len() > MAX_HEAD {
+/// Reads the request line, then drops the headers (only the line matters here).
+async fn read_request_line(stream: &mut TcpStream) -> Option<String> {
+    let mut seen = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 8192];
+    let mut ended = false;
+    let line_end = loop {
+        if let Some(at) = find(&seen, b"\r\n") {
+            break at;
+        }
+        if seen.len() > MAX_REQUEST_LINE {
             return None;
         }
         let n = stream.read(&mut chunk).await.ok()?;
         if n == 0 {
-            break;
+            ended = true;
+            break seen.len();
         }
-        buf.extend_from_slice(chunk.get(..n)?);
+        seen.extend_from_slice(chunk.get(..n)?);
+    };
+    let line = String::from_utf8(seen.get(..line_end)?.to_vec()).ok()?;
+    // The head ends with an empty line; keep only a short tail, which may hold part of it.
+    let mut tail = seen.split_off(line_end);
+    let mut drained = tail.len();
+    while !ended && find(&tail, b"\r\n\r\n").is_none() && drained <= MAX_HEADERS {
+        tail.drain(..tail.len().saturating_sub(3));
+        // The line is what counts: a connection broken while draining still gets its answer
+        // attempted.
+        let Ok(n) = stream.read(&mut chunk).await else {
+            break;
+        };
+        ended = n == 0;
+        tail.extend_from_slice(chunk.get(..n)?);
+        drained += n;
     }
-    String::from_utf8(buf).ok()
+    Some(line)
 }
 
-fn decide(head: &str, expected: &str) -> (&'static str, String, Option<Redirect>) {
-    let mut parts = head.lines().next().unwrap_or("").split_whitespace();
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// What one request is.
+enum Decision {
+    /// The redirect of this sign-in: answered once the outcome is known.
+    Counts(Redirect),
+    /// Anything else: answered at once with this status and page, then forgotten.
+    Refuse(&'static str, String),
+}
+
+fn decide(request_line: &str, expected: &str) -> Decision {
+    let mut parts = request_line.lines().next().unwrap_or("").split_whitespace();
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let url = match target.strip_prefix('/') {
         Some(rest) => Url::parse(&format!("http://localhost/{rest}")).ok(),
         None => None,
     };
     let Some(url) = url.filter(|u| method == "GET" && u.path() == "/") else {
-        return ("404 Not Found", page("Not found", "Nothing here."), None);
+        return Decision::Refuse("404 Not Found", page("Not found", "Nothing here."));
     };
     let param = |name: &str| {
         url.query_pairs()
@@ -151,35 +271,19 @@ fn decide(head: &str, expected: &str) -> (&'static str, String, Option<Redirect>
         tracing::warn!("ignored a sign-in redirect whose state does not match this sign-in");
         let text = "This page does not belong to the sign-in receipt-sync is waiting for. \
                     Close this tab and use the link receipt-sync gave you.";
-        return (
-            "400 Bad Request",
-            page("Sign-in link not recognised", text),
-            None,
-        );
+        return Decision::Refuse("400 Bad Request", page("Sign-in link not recognised", text));
     }
     if let Some(code) = param("error") {
-        let text = "Sign-in was not completed. You can close this tab; receipt-sync explains \
-                    what happened in the terminal.";
-        let redirect = Redirect::Error {
+        return Decision::Counts(Redirect::Error {
             code,
             description: param("error_description"),
-        };
-        return (
-            "200 OK",
-            page("Sign-in not completed", text),
-            Some(redirect),
-        );
+        });
     }
     match param("code") {
-        Some(code) if !code.is_empty() => {
-            let text = "receipt-sync received the sign-in. You can close this tab.";
-            let redirect = Redirect::Code(SecretString::new(code));
-            ("200 OK", page("Signed in", text), Some(redirect))
-        }
-        _ => (
+        Some(code) if !code.is_empty() => Decision::Counts(Redirect::Code(SecretString::new(code))),
+        _ => Decision::Refuse(
             "400 Bad Request",
             page("Sign-in link incomplete", "The link carries no code."),
-            None,
         ),
     }
 }
@@ -200,26 +304,45 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn a_port_taken_on_ipv6_loopback_is_not_used() {
+        // Another program holds `[::1]:port` while `127.0.0.1:port` is free.
+        let Ok(squatter) = TcpListener::bind(("::1", 0)).await else {
+            eprintln!("!!!!! no IPv6 loopback address (::1) here: nothing to test !!!!!");
+            return;
+        };
+        let taken = squatter.local_addr().unwrap().port();
+        let listener = LoopbackListener::bind_trying(true, taken).await.unwrap();
+        assert_ne!(listener.port(), taken);
+        assert!(listener.v6.is_some());
+        let v4 = LoopbackListener::bind_trying(false, 0).await.unwrap();
+        assert!(v4.v6.is_none());
+    }
+
+    fn refused(decision: &Decision) -> Option<&'static str> {
+        match decision {
+            Decision::Refuse(status, _) => Some(status),
+            Decision::Counts(_) => None,
+        }
+    }
+
     #[test]
     fn decides_on_state_path_and_params() {
-        let (s, _, r) = decide("GET /?code=abc&state=xyz HTTP/1.1\r\n\r\n", "xyz");
+        let d = decide("GET /?code=abc&state=xyz HTTP/1.1", "xyz");
+        assert!(matches!(d, Decision::Counts(Redirect::Code(c)) if c.expose() == "abc"));
+        let d = decide("GET /?code=abc&state=forged HTTP/1.1", "xyz");
+        assert!(refused(&d).is_some_and(|s| s.starts_with("400")));
+        let d = decide("GET /?code=abc HTTP/1.1", "xyz");
+        assert!(refused(&d).is_some_and(|s| s.starts_with("400")));
+        let d = decide("GET /favicon.ico HTTP/1.1", "xyz");
+        assert!(refused(&d).is_some_and(|s| s.starts_with("404")));
+        let d = decide("POST /?code=a&state=xyz HTTP/1.1", "xyz");
+        assert!(refused(&d).is_some());
+        let d = decide("GET /?error=access_denied&state=xyz HTTP/1.1", "xyz");
         assert!(
-            s.starts_with("200") && matches!(r, Some(Redirect::Code(c)) if c.expose() == "abc")
+            matches!(d, Decision::Counts(Redirect::Error { code, .. }) if code == "access_denied")
         );
-        let (s, _, r) = decide("GET /?code=abc&state=forged HTTP/1.1\r\n\r\n", "xyz");
-        assert!(s.starts_with("400") && r.is_none());
-        let (s, _, r) = decide("GET /?code=abc HTTP/1.1\r\n\r\n", "xyz");
-        assert!(s.starts_with("400") && r.is_none());
-        let (s, _, r) = decide("GET /favicon.ico HTTP/1.1\r\n\r\n", "xyz");
-        assert!(s.starts_with("404") && r.is_none());
-        let (_, _, r) = decide("POST /?code=a&state=xyz HTTP/1.1\r\n\r\n", "xyz");
-        assert!(r.is_none());
-        let (_, _, r) = decide(
-            "GET /?error=access_denied&state=xyz HTTP/1.1\r\n\r\n",
-            "xyz",
-        );
-        assert!(matches!(r, Some(Redirect::Error { code, .. }) if code == "access_denied"));
-        let (s, _, r) = decide("garbage", "xyz");
-        assert!(s.starts_with("404") && r.is_none());
+        let d = decide("garbage", "xyz");
+        assert!(refused(&d).is_some_and(|s| s.starts_with("404")));
     }
 }

@@ -16,8 +16,11 @@
 //! Since August 2026, newly consented apps whose only file scope is
 //! `Files.ReadWrite.AppFolder` get 403 (`accessDenied`/`serviceReadOnly`) on every drive
 //! call; one consent with `Files.ReadWrite` repairs it (onedrive-graph.md §0, §9, §12.2). The
-//! OneDrive sink detects the 403 and reports [`APP_FOLDER_REPAIR_HINT`]. To re-consent, sign
-//! in again with [`DriveAccess::AllFiles`] and [`Prompt::Consent`]:
+//! OneDrive sink detects the 403 and says so in its [`Error::Forbidden`](crate::Error::Forbidden),
+//! which [`is_app_folder_refusal`](crate::sink::onedrive::is_app_folder_refusal) recognises;
+//! [`OneDriveSink::check_access`](crate::sink::OneDriveSink::check_access) shows it right
+//! after a sign-in. To re-consent, sign in again with [`DriveAccess::AllFiles`] and
+//! [`Prompt::Consent`]:
 //!
 //! ```no_run
 //! # async fn demo() -> receipt_sync::Result<()> {
@@ -44,7 +47,7 @@ mod tokens;
 
 pub use config::{
     DEFAULT_LOGIN_BASE_URL, DEFAULT_TENANT, DriveAccess, LoopbackHost, MicrosoftAuthConfig,
-    MicrosoftAuthConfigBuilder, OFFLINE_ACCESS,
+    MicrosoftAuthConfigBuilder, OFFLINE_ACCESS, SERVICE,
 };
 pub use device_code::{DeviceCodeOptions, DeviceCodePrompt, SleepFn, sign_in_with_device_code};
 pub use pkce_loopback::{BrowserSignInOptions, Prompt, sign_in_with_browser};
@@ -57,3 +60,22 @@ pub use tokens::MicrosoftTokens;
 pub const APP_FOLDER_REPAIR_HINT: &str = "Microsoft refuses drive access to some apps that \
 hold only the Files.ReadWrite.AppFolder permission (a known OneDrive issue since August 2026); \
 sign in again granting Files.ReadWrite (DriveAccess::AllFiles, with the consent prompt) to repair it";
+
+/// Whether `error` comes from the Microsoft side (the sign-in or OneDrive) rather than from
+/// Qonto or the local disk: a refused or missing Microsoft sign-in is mended by signing in
+/// again, never by changing a bank key.
+pub fn is_microsoft_error(error: &crate::Error) -> bool {
+    use crate::Error;
+    let service = match error {
+        Error::Unauthorized { service, .. }
+        | Error::ConsentRevoked { service, .. }
+        | Error::Forbidden { service, .. }
+        | Error::Transient { service, .. }
+        | Error::RateLimited { service, .. }
+        | Error::Malformed { service, .. }
+        | Error::Rejected { service, .. }
+        | Error::Permanent { service, .. } => *service,
+        _ => return false,
+    };
+    service == SERVICE || service == crate::sink::onedrive::SERVICE
+}

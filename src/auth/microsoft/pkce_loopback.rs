@@ -8,6 +8,8 @@
 //! 3. Hand the URL to the caller, who prints it or opens a browser.
 //! 4. Wait for one redirect whose `state` matches; others get a 400 and are ignored.
 //! 5. Exchange the code with the verifier at the token endpoint, without a client secret.
+//! 6. Only then answer the browser's redirect: "signed in", or "not completed" when the code
+//!    was refused, the exchange failed or the time ran out.
 //!
 //! The whole flow is bounded by [`BrowserSignInOptions::timeout`]; the code itself lives
 //! about ten minutes.
@@ -15,7 +17,7 @@
 use super::LoopbackHost;
 use super::config::{MicrosoftAuthConfig, SERVICE};
 use super::error::{Grant, map_error_code, map_request_error};
-use super::loopback::{LoopbackListener, Redirect};
+use super::loopback::{LoopbackListener, Outcome, Redirect};
 use super::oauth::Transport;
 use super::tokens::MicrosoftTokens;
 use crate::error::{Error, Result};
@@ -136,8 +138,13 @@ pub async fn sign_in_with_browser(
     tracing::info!(port = listener.port(), "waiting for the browser sign-in");
     show_url(&url);
 
+    // The browser's redirect waits here for its page until the outcome is known, timeout
+    // included.
+    let mut pending_answer = None;
     let flow = async {
-        let code = match listener.wait(state.secret()).await {
+        let (redirect, answer) = listener.wait(state.secret()).await;
+        pending_answer = Some(answer);
+        let code = match redirect {
             Redirect::Code(code) => code,
             Redirect::Error { code, description } => {
                 return Err(map_error_code(
@@ -171,15 +178,30 @@ pub async fn sign_in_with_browser(
             })
             .await
     };
-    match tokio::time::timeout(options.timeout, flow).await {
+    let result = match tokio::time::timeout(options.timeout, flow).await {
         Ok(result) => result,
-        Err(_) => Err(Error::Permanent {
-            service: SERVICE,
-            operation: "browser sign-in".into(),
-            message: format!(
-                "no sign-in came back from the browser within {} s; sign in again",
-                options.timeout.as_secs()
-            ),
-        }),
+        Err(_) => {
+            let what = if pending_answer.is_some() {
+                "the sign-in came back from the browser, but exchanging its code did not finish"
+            } else {
+                "no sign-in came back from the browser"
+            };
+            Err(Error::Permanent {
+                service: SERVICE,
+                operation: "browser sign-in".into(),
+                message: format!(
+                    "{what} within {} s; sign in again",
+                    options.timeout.as_secs()
+                ),
+            })
+        }
+    };
+    if let Some(answer) = pending_answer {
+        let outcome = match &result {
+            Ok(_) => Outcome::SignedIn,
+            Err(_) => Outcome::NotCompleted,
+        };
+        answer.send(outcome).await;
     }
+    result
 }

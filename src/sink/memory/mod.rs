@@ -242,10 +242,7 @@ impl State {
         }
         let remaining = self.quota_total.saturating_sub(self.drive.used());
         if len > remaining {
-            return Err(Error::QuotaExceeded {
-                needed: len,
-                remaining,
-            });
+            return Err(Error::quota_exceeded(len, remaining));
         }
         Ok(parent)
     }

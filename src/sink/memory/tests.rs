@@ -118,7 +118,7 @@ async fn writes_never_overwrite_and_leave_nothing_behind() {
         matches!(
             err,
             Error::QuotaExceeded {
-                needed: 6,
+                needed: 1,
                 remaining: 5
             }
         ),

@@ -12,8 +12,13 @@ use serde::de::DeserializeOwned;
 impl GraphClient {
     /// `GET /me/drive/special/approot` (onedrive-graph.md §2: the alias creates the folder
     /// on first access; `approot` is case-sensitive).
+    /// `webUrl` comes too: the folder's web address, the only reliable way to show the
+    /// user where it is, since the `Apps` folder's name is localized.
     pub async fn get_approot(&self) -> Result<DriveItem> {
-        let url = format!("{}/special/approot?$select={ITEM_SELECT}", self.drive);
+        let url = format!(
+            "{}/special/approot?$select={ITEM_SELECT},webUrl",
+            self.drive
+        );
         self.get_json("resolve the app folder", &url).await
     }
 

@@ -13,7 +13,18 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde_json::Value;
 use std::time::Duration;
 
-pub(crate) const SERVICE: &str = "onedrive";
+/// The `service` named in this sink's errors.
+pub const SERVICE: &str = "onedrive";
+
+/// How a 403 of the 2026 AppFolder fault ends (see [`super::is_app_folder_refusal`]).
+pub(crate) const APP_FOLDER_REFUSAL: &str = "Tokens consented with only \
+Files.ReadWrite.AppFolder are refused on every drive endpoint by a known service fault \
+(2026); sign in once granting Files.ReadWrite, then sync again";
+
+/// How a refused share ends (see [`super::is_sharing_refusal`]).
+pub(crate) const SHARING_NEEDS_FILES_READWRITE: &str = "sharing (a link or an \
+invitation) on a personal account needs the Files.ReadWrite permission; \
+Files.ReadWrite.AppFolder is not enough: sign in once granting Files.ReadWrite";
 
 /// Codes this crate acts on, lower-cased (onedrive-graph.md §6, top-level and inner codes).
 const KNOWN_CODES: &[&str] = &[
@@ -189,6 +200,13 @@ impl GraphError {
             (409, "namealreadyexists" | "upload_name_conflict") => Error::AlreadyExists {
                 what: format!("{operation}: {}", self.describe()),
             },
+            // Not implemented for this drive or item (createLink of a kind a personal drive
+            // does not offer, say): asking again gets the same answer.
+            (501, _) | (_, "notsupported") => Error::Permanent {
+                service: SERVICE,
+                operation,
+                message: self.describe(),
+            },
             // Invalid names and too-long paths are refused again whatever we do
             // (onedrive-graph.md §7); rclone treats pathIsTooLong as not retryable too.
             (400 | 411 | 413 | 415 | 422, _) => Error::Rejected {
@@ -211,15 +229,17 @@ impl GraphError {
     }
 }
 
+/// The operations of `share.rs` whose 403 means a missing Files.ReadWrite.
+pub(crate) const SHARING_OPERATIONS: &[&str] = &["create a sharing link", "invite to a folder"];
+
 fn forbidden_detail(error: &GraphError, operation: &str, app_folder: bool) -> String {
     let base = format!("{operation}: {}", error.describe());
     let known_bug = error.has_code("accessDenied") || error.has_code("serviceReadOnly");
-    if app_folder && known_bug {
-        format!(
-            "sign in once granting Files.ReadWrite, then sync again: a known service fault \
-             (2026) refuses tokens consented with only Files.ReadWrite.AppFolder on every \
-             drive endpoint.\n  {base}"
-        )
+    if SHARING_OPERATIONS.contains(&operation) {
+        // createLink and invite need Files.ReadWrite on personal accounts, fault or not.
+        format!("{base}. {SHARING_NEEDS_FILES_READWRITE}")
+    } else if app_folder && known_bug {
+        format!("{base}. {APP_FOLDER_REFUSAL}")
     } else {
         format!("sign in again, granting the access asked for, then sync again.\n  {base}")
     }
@@ -356,5 +376,37 @@ mod tests {
             forbidden.to_string().contains("Files.ReadWrite,"),
             "{forbidden}"
         );
+        assert!(super::super::is_app_folder_refusal(&forbidden));
+        let elsewhere = parse(403, r#"{"error":{"code":"accessDenied"}}"#)
+            .into_error("resolve the root folder", false);
+        assert!(!super::super::is_app_folder_refusal(&elsewhere));
+    }
+
+    #[test]
+    fn a_refused_share_names_files_readwrite_not_the_fault() {
+        let refused = parse(403, r#"{"error":{"code":"accessDenied"}}"#)
+            .into_error("create a sharing link", true);
+        assert!(super::super::is_sharing_refusal(&refused), "{refused}");
+        assert!(!super::super::is_app_folder_refusal(&refused), "{refused}");
+        assert!(!refused.to_string().contains("fault"), "{refused}");
+    }
+
+    #[test]
+    fn not_implemented_is_permanent() {
+        for (status, body) in [
+            (
+                501,
+                r#"{"error":{"code":"notSupported","message":"not here"}}"#,
+            ),
+            (501, ""),
+            (
+                400,
+                r#"{"error":{"code":"invalidRequest","innerError":{"code":"notSupported"}}}"#,
+            ),
+        ] {
+            let error = parse(status, body).into_error("create a sharing link", true);
+            assert_eq!(error.kind(), ErrorKind::Permanent, "{status} {body}");
+            assert!(!error.is_retryable());
+        }
     }
 }

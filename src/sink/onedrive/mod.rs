@@ -20,6 +20,7 @@
 //! # Ok(()) }
 //! ```
 
+mod access;
 mod builder;
 mod cache;
 mod client;
@@ -35,11 +36,13 @@ mod share;
 mod throttle;
 mod upload;
 
+pub use access::{ArchiveAccess, is_app_folder_refusal, is_sharing_refusal};
 pub use builder::{
     DEFAULT_APP_NAME, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_FRAGMENT_SIZE,
     DEFAULT_IDLE_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SIMPLE_UPLOAD_CUTOFF, FRAGMENT_UNIT,
     MAX_FRAGMENT_SIZE, OneDriveRoot, OneDriveSinkBuilder,
 };
+pub use error::SERVICE;
 pub use quickxor::QuickXorHash;
 pub use share::{Share, ShareKind};
 

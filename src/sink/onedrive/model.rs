@@ -20,6 +20,8 @@ pub(crate) struct DriveItem {
     pub folder: Option<serde_json::Value>,
     pub deleted: Option<serde_json::Value>,
     pub parent_reference: Option<ItemReference>,
+    /// Where the item opens in OneDrive on the web (asked for the app folder only).
+    pub web_url: Option<String>,
 }
 
 impl DriveItem {

@@ -5,7 +5,7 @@ use super::drive::DriveError;
 use super::faults::Fault;
 use super::json;
 use super::route::{self, Action, Parsed, Target};
-use super::{delta, items, perms};
+use super::{delta, items, perms, scopes};
 use crate::testkit::server::{FakeRequest, FakeResponse, FakeService};
 use futures::future::BoxFuture;
 use hyper::Method;
@@ -54,6 +54,9 @@ impl GraphApi {
             Ok(parsed) => parsed,
             Err(e) => return json::error(&e),
         };
+        if let Some(refusal) = scopes::check(&mut state, &parsed, request) {
+            return refusal;
+        }
         if fault == Some(Fault::Resync)
             && let Target::Item {
                 action: Action::Delta,

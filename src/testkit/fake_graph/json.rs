@@ -18,6 +18,9 @@ pub(crate) fn item(drive: &Drive, node: &Node, with_path: bool) -> Value {
         "createdDateTime": STAMP,
         "lastModifiedDateTime": STAMP,
         "fileSystemInfo": {"createdDateTime": STAMP, "lastModifiedDateTime": STAMP},
+        // Opens the item in OneDrive on the web, whatever its folders are called in the
+        // user's language (`Apps` is localized, onedrive-graph.md §2).
+        "webUrl": format!("https://onedrive.live.com/?cid={}&id={}", drive.drive_id, node.id),
     });
     if let Some(parent) = &node.parent {
         let mut reference = json!({

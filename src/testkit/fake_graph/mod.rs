@@ -28,6 +28,7 @@ mod json;
 mod names;
 mod perms;
 mod route;
+mod scopes;
 mod upload;
 mod user;
 
@@ -35,6 +36,7 @@ pub use config::{FakeGraphConfig, PageLinks};
 pub use faults::{Fault, FaultRule, RandomFaults};
 
 use self::drive::{Conflict, Drive};
+use crate::testkit::fake_identity::TokenScopes;
 use crate::testkit::server::{FakeServer, RequestLog};
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -69,6 +71,7 @@ pub(crate) struct State {
     upload_url: String,
     arrivals: Vec<(Instant, String)>,
     corrupt_next_upload: bool,
+    scope_rules: scopes::ScopeRules,
 }
 
 /// Flips the first byte (or adds one to an empty body): a bad upload for integrity tests.
@@ -126,6 +129,7 @@ impl FakeGraph {
             upload_url: String::new(),
             arrivals: Vec::new(),
             corrupt_next_upload: false,
+            scope_rules: scopes::ScopeRules::default(),
         }));
         let api = FakeServer::start(Arc::new(api::GraphApi {
             state: state.clone(),
@@ -264,6 +268,32 @@ impl FakeGraph {
     /// a listing that goes round in a circle or gets stuck on a page.
     pub fn set_page_links(&self, links: PageLinks) {
         self.lock().page_links = links;
+    }
+
+    /// Shares a fake identity's token registry
+    /// ([`FakeIdentity::token_scopes`](crate::testkit::fake_identity::FakeIdentity::token_scopes)):
+    /// from now on, sharing (`createLink`, `invite`) answers 403 `accessDenied` to a token
+    /// without `Files.ReadWrite`, as Graph does for personal accounts. Tokens the registry
+    /// does not know are judged as before.
+    pub fn check_token_scopes(&self, registry: TokenScopes) {
+        self.lock().scope_rules.registry = Some(registry);
+    }
+
+    /// Reproduces the 2026 AppFolder refusal (onedrive-graph.md §0, §9, §12.2): with the
+    /// registry `registry`, every drive call made with a token whose only file scope is
+    /// `Files.ReadWrite.AppFolder` answers 403 `accessDenied`, until a token carrying
+    /// `Files.ReadWrite` is used once (the reported one-time repair). Tokens with
+    /// `Files.ReadWrite` always work.
+    pub fn refuse_app_folder_only_tokens(&self, registry: TokenScopes) {
+        let mut state = self.lock();
+        state.scope_rules.registry = Some(registry);
+        state.scope_rules.refuse_app_folder_only = true;
+        state.scope_rules.repaired = false;
+    }
+
+    /// Requests answered 403 by the 2026 AppFolder refusal so far.
+    pub fn app_folder_refusals(&self) -> u64 {
+        self.lock().scope_rules.refused
     }
 
     /// The next uploaded file is stored with its first byte flipped (a hash mismatch).

@@ -214,7 +214,7 @@ impl IdState {
     fn redeem_refresh(&mut self, form: &HashMap<String, String>) -> FakeResponse {
         // Rotation: the old refresh token dies as the new one is issued (the fake is stricter
         // than Microsoft, which leaves the old one alive: onedrive-graph.md §1).
-        let Some(scopes) = form
+        let Some(granted) = form
             .get("refresh_token")
             .and_then(|rt| self.refresh_tokens.remove(rt))
         else {
@@ -225,7 +225,10 @@ impl IdState {
                 "The refresh token has expired due to inactivity or was revoked.",
             );
         };
-        self.grant_tokens(scopes)
+        // §1 "Refresh tokens": `scope` is optional; without it, what was granted. With it,
+        // the fake grants what is asked (a user who consented once, as to Files.ReadWrite).
+        let asked = scopes_of(form.get("scope").map(String::as_str));
+        self.grant_tokens(if asked.is_empty() { granted } else { asked })
     }
 
     fn poll_device(&mut self, form: &HashMap<String, String>) -> FakeResponse {
@@ -292,7 +295,7 @@ impl IdState {
     /// A token response (§1: `access_token`, `token_type`, `expires_in`, `scope`, and a
     /// `refresh_token` only if `offline_access` was granted).
     fn grant_tokens(&mut self, scopes: Vec<String>) -> FakeResponse {
-        let access = self.new_access_token();
+        let access = self.new_access_token(&scopes);
         let mut body = json!({
             "token_type": "Bearer",
             "scope": scopes.join(" "),

@@ -119,12 +119,25 @@ struct IdState {
     codes: HashMap<String, PendingCode>,
     devices: HashMap<String, DeviceSession>,
     refresh_tokens: HashMap<String, Vec<String>>,
-    /// Token → (issued at, lifetime). Checked by the time elapsed since it was issued, so
-    /// that no lifetime, however large, is ever added to the clock.
-    access_tokens: HashMap<String, (Instant, Duration)>,
+    /// Token → when it was issued, its lifetime and the scopes it carries. Checked by the
+    /// time elapsed since it was issued, so that no lifetime, however large, is ever added
+    /// to the clock.
+    access_tokens: HashMap<String, AccessGrant>,
     failures: VecDeque<u16>,
     grants: BTreeMap<String, u64>,
 }
+
+/// One access token the fake issued.
+struct AccessGrant {
+    issued: Instant,
+    lifetime: Duration,
+    scopes: Vec<String>,
+}
+
+/// Looks up the scopes of a bearer token: `None` for a token the registry does not know.
+/// [`FakeIdentity::token_scopes`] makes one, for
+/// [`FakeGraph::refuse_app_folder_only_tokens`](super::fake_graph::FakeGraph::refuse_app_folder_only_tokens).
+pub type TokenScopes = Arc<dyn Fn(&str) -> Option<Vec<String>> + Send + Sync>;
 
 /// The fake identity provider; serve it with
 /// [`FakeServer::start`](super::server::FakeServer::start) and point
@@ -166,7 +179,24 @@ impl FakeIdentity {
         self.lock()
             .access_tokens
             .get(token)
-            .is_some_and(|(issued, lifetime)| issued.elapsed() < *lifetime)
+            .is_some_and(|grant| grant.issued.elapsed() < grant.lifetime)
+    }
+
+    /// The scopes the live access token `token` was issued with (as the sign-in or refresh
+    /// asked for them); `None` for a token this fake did not issue, or one expired or revoked.
+    pub fn access_token_scopes(&self, token: &str) -> Option<Vec<String>> {
+        self.lock()
+            .access_tokens
+            .get(token)
+            .filter(|grant| grant.issued.elapsed() < grant.lifetime)
+            .map(|grant| grant.scopes.clone())
+    }
+
+    /// [`access_token_scopes`](Self::access_token_scopes) as a closure: the token registry a
+    /// fake Graph shares with this fake to know what each bearer token may do.
+    pub fn token_scopes(self: &Arc<Self>) -> TokenScopes {
+        let this = self.clone();
+        Arc::new(move |token| this.access_token_scopes(token))
     }
 
     /// [`is_valid_access_token`](Self::is_valid_access_token) as a closure, for a fake Graph
@@ -185,7 +215,7 @@ impl FakeIdentity {
     pub fn issue_tokens(&self, scopes: &[&str]) -> (String, String) {
         let mut state = self.lock();
         let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
-        let access = state.new_access_token();
+        let access = state.new_access_token(&scopes);
         let refresh = random("fake-rt-", 40);
         state.refresh_tokens.insert(refresh.clone(), scopes);
         (access, refresh)
@@ -270,11 +300,14 @@ impl FakeIdentity {
 }
 
 impl IdState {
-    fn new_access_token(&mut self) -> String {
+    fn new_access_token(&mut self, scopes: &[String]) -> String {
         let token = random("fake-at-", 40);
-        let lifetime = self.config.access_token_lifetime;
-        self.access_tokens
-            .insert(token.clone(), (Instant::now(), lifetime));
+        let grant = AccessGrant {
+            issued: Instant::now(),
+            lifetime: self.config.access_token_lifetime,
+            scopes: scopes.to_vec(),
+        };
+        self.access_tokens.insert(token.clone(), grant);
         token
     }
 }

@@ -133,7 +133,7 @@ async fn upload_failure(client: &GraphClient, failure: Failure, total: u64) -> E
 }
 
 /// A full drive (507 `quotaLimitReached`/`insufficientStorage`, onedrive-graph.md §5) reports
-/// the file's size and, when the drive says, the space left.
+/// how much more the file needs than the space the drive says is left.
 async fn finish_error(client: &GraphClient, error: Error, total: u64) -> Error {
     match error {
         Error::QuotaExceeded { .. } => {
@@ -141,10 +141,7 @@ async fn finish_error(client: &GraphClient, error: Error, total: u64) -> Error {
                 Ok(drive) => drive.quota.and_then(|q| q.remaining).unwrap_or(0),
                 Err(_) => 0,
             };
-            Error::QuotaExceeded {
-                needed: total,
-                remaining,
-            }
+            Error::quota_exceeded(total, remaining)
         }
         other => other,
     }
