@@ -17,7 +17,9 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 #[non_exhaustive]
 pub enum Error {
     /// A temporary failure (network, 5xx, dropped connection, timeout): retry later.
-    #[error("{service}: {operation} failed for now; it is tried again, at the latest by the next sync.\n  {message}")]
+    #[error(
+        "{service}: {operation} failed for now; it is tried again, at the latest by the next sync.\n  {message}"
+    )]
     Transient {
         /// The service or component, for example `"qonto"` or `"onedrive"`.
         service: &'static str,
@@ -103,7 +105,9 @@ pub enum Error {
     },
 
     /// Bytes did not match what was announced (length or hash): the item is retried.
-    #[error("{what} did not arrive intact; it is tried again, at the latest by the next sync.\n  integrity check: expected {expected}, got {actual}")]
+    #[error(
+        "{what} did not arrive intact; it is tried again, at the latest by the next sync.\n  integrity check: expected {expected}, got {actual}"
+    )]
     Integrity {
         /// The receipt or file concerned.
         what: String,
@@ -114,7 +118,9 @@ pub enum Error {
     },
 
     /// A service answered something this crate cannot read.
-    #[error("{service} sent an answer that cannot be read; the next sync tries again, and if this persists, report it with the detail below.\n  at {field}: {detail}")]
+    #[error(
+        "{service} sent an answer that cannot be read; the next sync tries again, and if this persists, report it with the detail below.\n  at {field}: {detail}"
+    )]
     Malformed {
         /// The service.
         service: &'static str,
@@ -125,7 +131,9 @@ pub enum Error {
     },
 
     /// The request was refused as invalid and will be refused again (bad name, path too long, …).
-    #[error("{service} refused {operation} as invalid; it will be refused again as it is.\n  {message}")]
+    #[error(
+        "{service} refused {operation} as invalid; it will be refused again as it is.\n  {message}"
+    )]
     Rejected {
         /// The service.
         service: &'static str,
@@ -160,7 +168,9 @@ pub enum Error {
     },
 
     /// Another sync holds the lock on this state.
-    #[error("another sync is already running on {what}; wait for it to finish")]
+    #[error(
+        "wait for the other sync to finish, then run again: another sync is already running on {what}"
+    )]
     AlreadyRunning {
         /// The locked state (a file path, or a description).
         what: String,

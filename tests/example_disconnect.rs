@@ -18,7 +18,11 @@ async fn disconnect(world: &World, args: &[&str], variable: bool) -> Run {
     }
     let out = command.output().await.unwrap();
     // Shown with `--nocapture`: what a person sees.
-    println!("$ qonto-onedrive {}\n{}", args.join(" "), String::from_utf8_lossy(&out.stdout));
+    println!(
+        "$ qonto-onedrive {}\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout)
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         !String::from_utf8_lossy(&out.stdout).contains(&world.refresh_token),
@@ -44,7 +48,9 @@ async fn twice_with_the_variable_set_says_it_still_grants_access_then_nothing_to
     assert!(!saved.exists());
     assert!(first.stdout.starts_with("Signed out:"), "{}", first.stdout);
     assert!(
-        first.stdout.contains("Unset ONEDRIVE_REFRESH_TOKEN: it is still set, and still grants access"),
+        first
+            .stdout
+            .contains("Unset ONEDRIVE_REFRESH_TOKEN: it is still set, and still grants access"),
         "{}",
         first.stdout
     );
@@ -52,16 +58,26 @@ async fn twice_with_the_variable_set_says_it_still_grants_access_then_nothing_to
     let second = disconnect(&world, &["disconnect"], true).await;
     assert_eq!(second.code, 0);
     assert!(
-        second.stdout.starts_with("Nothing to forget: no OneDrive sign-in is saved."),
+        second
+            .stdout
+            .starts_with("Nothing to forget: no OneDrive sign-in is saved."),
         "{}",
         second.stdout
     );
     assert!(!second.stdout.contains("Signed out"), "{}", second.stdout);
-    assert!(second.stdout.contains("Unset ONEDRIVE_REFRESH_TOKEN"), "{}", second.stdout);
+    assert!(
+        second.stdout.contains("Unset ONEDRIVE_REFRESH_TOKEN"),
+        "{}",
+        second.stdout
+    );
 
     // Without the variable, nothing is said about it.
     let plain = disconnect(&world, &["disconnect"], false).await;
-    assert!(!plain.stdout.contains("ONEDRIVE_REFRESH_TOKEN"), "{}", plain.stdout);
+    assert!(
+        !plain.stdout.contains("ONEDRIVE_REFRESH_TOKEN"),
+        "{}",
+        plain.stdout
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,8 +85,8 @@ async fn json_is_one_document_in_the_envelope() {
     let world = World::start().await;
     let run = disconnect(&world, &["disconnect", "--json"], true).await;
     assert_eq!(run.code, 0);
-    let doc: serde_json::Value = serde_json::from_str(run.stdout.trim())
-        .unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
+    let doc: serde_json::Value =
+        serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
     assert_eq!(doc["command"], "disconnect");
     assert_eq!(doc["exit_code"], 0);
     assert_eq!(doc["version"], 1);

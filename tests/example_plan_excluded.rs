@@ -80,18 +80,35 @@ async fn plan_counts_excluded_receipts_and_lists_them_on_request() {
         .unwrap_or_else(|| panic!("the count is always given:\n{plain}"));
     assert!(excluded.contains("--show-excluded"), "{excluded}");
 
-    let shown = w.run(&["plan", "--since", "2025-12-01", "--show-excluded"]).await;
+    let shown = w
+        .run(&["plan", "--since", "2025-12-01", "--show-excluded"])
+        .await;
     assert!(
-        shown.contains("Excluded:   2 receipts not archived (1 declined, 1 before the start date)."),
+        shown
+            .contains("Excluded:   2 receipts not archived (1 declined, 1 before the start date)."),
         "{shown}"
     );
-    let refused = shown.lines().find(|l| l.contains("Refused card")).unwrap_or_else(|| panic!("{shown}"));
+    let refused = shown
+        .lines()
+        .find(|l| l.contains("Refused card"))
+        .unwrap_or_else(|| panic!("{shown}"));
     assert!(refused.ends_with("declined transaction"), "{refused}");
-    let old = shown.lines().find(|l| l.contains("Old dinner")).unwrap_or_else(|| panic!("{shown}"));
-    assert!(old.contains("2025-06-01") && old.ends_with("emitted before the start date 2025-12-01"), "{old}");
-    assert!(shown.contains("upload: 2"), "the plan itself is unchanged:\n{shown}");
+    let old = shown
+        .lines()
+        .find(|l| l.contains("Old dinner"))
+        .unwrap_or_else(|| panic!("{shown}"));
+    assert!(
+        old.contains("2025-06-01") && old.ends_with("emitted before the start date 2025-12-01"),
+        "{old}"
+    );
+    assert!(
+        shown.contains("upload: 2"),
+        "the plan itself is unchanged:\n{shown}"
+    );
 
-    let json = w.run(&["plan", "--since", "2025-12-01", "--show-excluded", "--json"]).await;
+    let json = w
+        .run(&["plan", "--since", "2025-12-01", "--show-excluded", "--json"])
+        .await;
     let doc: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
     assert_eq!(doc["command"], "plan");
     assert_eq!(doc["exit_code"], 0);
@@ -103,7 +120,10 @@ async fn plan_counts_excluded_receipts_and_lists_them_on_request() {
         .iter()
         .map(|r| r["reason"].as_str().unwrap())
         .collect();
-    assert!(reasons.contains(&"declined") && reasons.contains(&"before start date"), "{reasons:?}");
+    assert!(
+        reasons.contains(&"declined") && reasons.contains(&"before start date"),
+        "{reasons:?}"
+    );
 
     // Nothing was written by any of it.
     assert!(w.graph.files().is_empty());

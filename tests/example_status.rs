@@ -81,7 +81,10 @@ async fn status_after_a_reset_counts_files_to_adopt_in_local_time() {
     let w = World::start().await;
     let (code, before) = w.run(&["status"]).await;
     assert_eq!(code, 0);
-    assert!(line(&before, "Archive:").contains("not chosen yet"), "{before}");
+    assert!(
+        line(&before, "Archive:").contains("not chosen yet"),
+        "{before}"
+    );
     assert!(line(&before, "Last run:").ends_with("never"), "{before}");
 
     assert_eq!(w.run(&["sync", "--since", "2020-01-01"]).await.0, 0);
@@ -92,7 +95,10 @@ async fn status_after_a_reset_counts_files_to_adopt_in_local_time() {
     );
     assert_eq!(line(&synced, "Start date:"), "Start date: 2020-01-01");
     assert_eq!(line(&synced, "Archived:"), "Archived:   3");
-    assert_eq!(line(&synced, "Pending:"), "Pending:    0 receipts to upload");
+    assert_eq!(
+        line(&synced, "Pending:"),
+        "Pending:    0 receipts to upload"
+    );
     let last = line(&synced, "Last run:");
     let when = last["Last run:   ".len()..].split(" (").next().unwrap();
     assert!(is_local_minute(when, &["CET", "CEST"]), "{last}");
@@ -101,7 +107,13 @@ async fn status_after_a_reset_counts_files_to_adopt_in_local_time() {
 
     let (_, utc) = w.run(&["status", "--tz", "UTC"]).await;
     let last = line(&utc, "Last run:");
-    assert!(is_local_minute(&last["Last run:   ".len()..].split(" (").next().unwrap(), &["UTC"]), "{last}");
+    assert!(
+        is_local_minute(
+            last["Last run:   ".len()..].split(" (").next().unwrap(),
+            &["UTC"]
+        ),
+        "{last}"
+    );
 
     let (code, reset) = w.run(&["reset", "--yes"]).await;
     assert_eq!(code, 0);
@@ -131,6 +143,9 @@ async fn status_after_a_reset_counts_files_to_adopt_in_local_time() {
     // And the next sync does adopt them: nothing is written twice.
     let (code, synced) = w.run(&["sync"]).await;
     assert_eq!(code, 0);
-    assert!(synced.contains("recorded 3 files already in place"), "{synced}");
+    assert!(
+        synced.contains("recorded 3 files already in place"),
+        "{synced}"
+    );
     assert!(!synced.contains("uploaded"), "{synced}");
 }

@@ -53,9 +53,30 @@ fn cases(service: &'static str, a: &str, b: &str, c: &str, n: u64, m: u64) -> Ve
             &[a],
             &[],
         ),
-        case(Error::Unauthorized { service, hint: a.into() }, &[a], &[]),
-        case(Error::ConsentRevoked { service, hint: a.into() }, &[a], &[]),
-        case(Error::Forbidden { service, detail: a.into() }, &[a], &[]),
+        case(
+            Error::Unauthorized {
+                service,
+                hint: a.into(),
+            },
+            &[a],
+            &[],
+        ),
+        case(
+            Error::ConsentRevoked {
+                service,
+                hint: a.into(),
+            },
+            &[a],
+            &[],
+        ),
+        case(
+            Error::Forbidden {
+                service,
+                detail: a.into(),
+            },
+            &[a],
+            &[],
+        ),
         case(
             Error::QuotaExceeded {
                 needed: big,

@@ -7,12 +7,12 @@
 
 use crate::{Cli, output, report, syncer};
 use futures::StreamExt;
+use receipt_sync::Result;
 use receipt_sync::layout::{Layout, NameLimits};
 use receipt_sync::model::{Receipt, ReceiptId, TransactionStatus};
 use receipt_sync::plan::{Action, Plan, SkipReason};
 use receipt_sync::source::{ReceiptQuery, ReceiptSource, SourceEvent};
 use receipt_sync::state::{StateSettings, StateStore, SyncState};
-use receipt_sync::Result;
 use std::collections::BTreeMap;
 
 /// Up to this many excluded receipts are listed without `--show-excluded`.
@@ -201,7 +201,9 @@ fn excluded_summary(excluded: &BTreeMap<ReceiptId, Excluded>, read_in_full: bool
     let counts = match excluded.len() {
         0 => "none".to_owned(),
         1 => format!("1 receipt not archived ({declined} declined, {early} before the start date)"),
-        n => format!("{n} receipts not archived ({declined} declined, {early} before the start date)"),
+        n => format!(
+            "{n} receipts not archived ({declined} declined, {early} before the start date)"
+        ),
     };
     if read_in_full {
         format!("Excluded:   {counts}.")

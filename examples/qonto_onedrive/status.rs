@@ -63,11 +63,15 @@ pub async fn status(cli: &Cli, tz: Tz) -> Result<u8> {
     }
     println!(
         "Archive:    {}",
-        archive.as_deref().unwrap_or("not chosen yet (the first sync stores it)")
+        archive
+            .as_deref()
+            .unwrap_or("not chosen yet (the first sync stores it)")
     );
     println!("Start date: {}", stored_start_date(&state));
     println!("Archived:   {archived}");
-    println!("Tombstoned: {tombstoned} (deleted with their folder; `reset --yes` brings them back)");
+    println!(
+        "Tombstoned: {tombstoned} (deleted with their folder; `reset --yes` brings them back)"
+    );
     println!("Pending:    {}", describe_pending(&pending));
     match last {
         Some(r) => println!(
@@ -131,7 +135,12 @@ pub fn pending(state: &SyncState, sink: Option<&Arc<dyn ArchiveSink>>) -> Pendin
     );
     let options = PlanOptions::default().with_start_date(settings.start_date);
     let plan = plan(state, &layout, &options);
-    let count = |kind: &str| plan.actions.iter().filter(|a| a.kind_name() == kind).count();
+    let count = |kind: &str| {
+        plan.actions
+            .iter()
+            .filter(|a| a.kind_name() == kind)
+            .count()
+    };
     Pending {
         to_adopt: count("adopt"),
         to_upload: count("upload"),
@@ -154,7 +163,9 @@ pub fn describe_pending(pending: &Pending) -> String {
 /// A moment for a person: local time in `tz`, to the minute, with the zone's
 /// abbreviation (`2026-12-02 23:30 CET`).
 pub fn local_time(at: DateTime<Utc>, tz: Tz) -> String {
-    at.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string()
+    at.with_timezone(&tz)
+        .format("%Y-%m-%d %H:%M %Z")
+        .to_string()
 }
 
 /// The stored start date, for a person.

@@ -236,11 +236,18 @@ mod tests {
     #[test]
     fn hints_lead_with_what_to_do_and_say_it_once() {
         for code in ["invalid_grant", "access_denied", "interaction_required"] {
-            let text = map_error_code(Grant::Refresh, "id", code, Some("AADSTS1: said")).to_string();
+            let text =
+                map_error_code(Grant::Refresh, "id", code, Some("AADSTS1: said")).to_string();
             assert_eq!(text.matches(SIGN_IN_AGAIN).count(), 1, "{text}");
-            assert!(text.lines().next().unwrap().contains(SIGN_IN_AGAIN), "{text}");
+            assert!(
+                text.lines().next().unwrap().contains(SIGN_IN_AGAIN),
+                "{text}"
+            );
             // The service's own words come after, on their own line.
-            assert!(text.lines().skip(1).any(|l| l.contains("AADSTS1: said")), "{text}");
+            assert!(
+                text.lines().skip(1).any(|l| l.contains("AADSTS1: said")),
+                "{text}"
+            );
         }
     }
 

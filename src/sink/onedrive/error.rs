@@ -342,7 +342,10 @@ mod tests {
     #[test]
     fn a_long_service_message_is_shortened_at_a_word_and_says_so() {
         let long = format!("{}tail", "word ".repeat(100));
-        let e = parse(500, &format!(r#"{{"error":{{"code":"generalException","message":"{long}"}}}}"#));
+        let e = parse(
+            500,
+            &format!(r#"{{"error":{{"code":"generalException","message":"{long}"}}}}"#),
+        );
         assert!(e.message.ends_with("word…"), "{}", e.message);
         assert!(e.message.chars().count() <= 301);
         let text = e.into_error("upload x", true).to_string();

@@ -282,13 +282,22 @@ mod tests {
             assert!(!text.contains(".md") && !text.contains('§'), "{text}");
             let first = text.lines().next().unwrap();
             assert!(
-                first.contains("check the") || first.contains("sign in again") || first.contains("grant the"),
+                first.contains("check the")
+                    || first.contains("sign in again")
+                    || first.contains("grant the"),
                 "{text}"
             );
         }
         // The trace id is for support: on a line of its own.
         let body = br#"{"errors":[{"code":"bad","detail":"refused"}],"trace_id":"t-42"}"#;
-        let text = from_status("x".into(), StatusCode::CONFLICT, None, body, AuthKind::ApiKey).to_string();
+        let text = from_status(
+            "x".into(),
+            StatusCode::CONFLICT,
+            None,
+            body,
+            AuthKind::ApiKey,
+        )
+        .to_string();
         assert!(text.lines().any(|l| l.trim() == "trace_id t-42"), "{text}");
     }
 

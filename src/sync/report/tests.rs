@@ -34,7 +34,10 @@ fn summaries_say_what_was_read_done_failed_and_why_it_stopped() {
         r
     };
     let failed = |mut r: SyncReport| {
-        r.failures = vec![failure("upload a: timed out"), failure("upload b: timed out")];
+        r.failures = vec![
+            failure("upload a: timed out"),
+            failure("upload b: timed out"),
+        ];
         r
     };
     // (report, lines it shows, in this order, and texts it must not show)
@@ -123,8 +126,16 @@ fn summaries_say_what_was_read_done_failed_and_why_it_stopped() {
 fn check_consistent(report: &SyncReport, text: &str) {
     let lines: Vec<&str> = text.lines().collect();
     let first = lines[0];
-    assert_eq!(first.starts_with("Sync stopped"), report.stopped.is_some(), "{text}");
-    assert_eq!(first.starts_with("Sync complete"), report.is_complete(), "{text}");
+    assert_eq!(
+        first.starts_with("Sync stopped"),
+        report.stopped.is_some(),
+        "{text}"
+    );
+    assert_eq!(
+        first.starts_with("Sync complete"),
+        report.is_complete(),
+        "{text}"
+    );
     let read_at = lines
         .iter()
         .position(|l| l.starts_with("Read "))
@@ -148,12 +159,19 @@ fn check_consistent(report: &SyncReport, text: &str) {
         "{text}"
     );
     let says_nothing = read_line.contains("nothing");
-    assert_eq!(says_nothing, report.done.values().all(|n| *n == 0), "{text}");
+    assert_eq!(
+        says_nothing,
+        report.done.values().all(|n| *n == 0),
+        "{text}"
+    );
     if read_line.contains("every receipt is in place") {
         assert!(report.is_complete(), "{text}");
     }
     if report.stopped.is_some() {
-        assert!(!text.contains("nothing to do") && !text.contains("in place:"), "{text}");
+        assert!(
+            !text.contains("nothing to do") && !text.contains("in place:"),
+            "{text}"
+        );
     }
     assert_eq!(
         read_line.contains(" written)"),
@@ -162,7 +180,9 @@ fn check_consistent(report: &SyncReport, text: &str) {
     );
     let failed_lines = lines.iter().filter(|l| l.starts_with("  failed: ")).count();
     assert_eq!(failed_lines, report.failures.len(), "{text}");
-    let header = lines.iter().position(|l| l.ends_with("failed; the next sync retries them:"));
+    let header = lines
+        .iter()
+        .position(|l| l.ends_with("failed; the next sync retries them:"));
     assert_eq!(header.is_some(), !report.failures.is_empty(), "{text}");
     if let Some(header) = header {
         assert!(header > read_at, "{text}");
