@@ -3,6 +3,7 @@
 //! Connectors keep their own private error details and map them into [`Error`]
 //! at the boundary. Messages never carry a secret, a token or a pre-signed URL.
 
+use chrono::{DateTime, TimeDelta, Timelike, Utc};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -40,6 +41,21 @@ pub enum Error {
         operation: String,
         /// How long the service asked to wait, if it said.
         retry_after: Option<Duration>,
+    },
+
+    /// The service asked to wait longer than the retry policy's ceiling
+    /// ([`RetryConfig::max_retry_after`](crate::http::RetryConfig::max_retry_after)), or
+    /// kept throttling for longer than that in all: the run stops (work in flight ends,
+    /// what was done is recorded) and is retried after `until`. Its kind is
+    /// [`ErrorKind::RateLimited`]: retryable, but not within this run.
+    #[error("{}", throttled_message(service, operation, until))]
+    ThrottledUntil {
+        /// The service.
+        service: &'static str,
+        /// What was being done.
+        operation: String,
+        /// When the service will accept requests again.
+        until: DateTime<Utc>,
     },
 
     /// The credentials are missing, wrong or expired: fix them; retrying will not help.
@@ -240,6 +256,29 @@ fn format_bytes(bytes: u64, up: bool) -> String {
     }
 }
 
+/// "Microsoft asked to wait until 2026-03-02 14:05 UTC …": the minute is rounded up, so
+/// that a run started at the time shown is not refused again.
+fn throttled_message(service: &str, operation: &str, until: &DateTime<Utc>) -> String {
+    let who = match service {
+        "onedrive" => "Microsoft (OneDrive)",
+        "qonto" => "Qonto",
+        other => other,
+    };
+    let shown = if until.second() > 0 || until.nanosecond() > 0 {
+        until
+            .with_second(0)
+            .and_then(|t| t.with_nanosecond(0))
+            .and_then(|t| t.checked_add_signed(TimeDelta::minutes(1)))
+            .unwrap_or(*until)
+    } else {
+        *until
+    };
+    format!(
+        "{who} asked to wait until {} UTC ({operation} was throttled for longer than this sync waits); run sync again after that",
+        shown.format("%Y-%m-%d %H:%M")
+    )
+}
+
 fn wait_hint(retry_after: Option<Duration>) -> String {
     match retry_after {
         Some(d) => format!("retry after {} s", d.as_secs_f64().ceil()),
@@ -269,7 +308,7 @@ pub(crate) fn shorten(text: &str, max: usize) -> String {
 pub enum ErrorKind {
     /// See [`Error::Transient`].
     Transient,
-    /// See [`Error::RateLimited`].
+    /// See [`Error::RateLimited`] and [`Error::ThrottledUntil`].
     RateLimited,
     /// See [`Error::Unauthorized`].
     Unauthorized,
@@ -310,7 +349,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Transient { .. } => ErrorKind::Transient,
-            Error::RateLimited { .. } => ErrorKind::RateLimited,
+            Error::RateLimited { .. } | Error::ThrottledUntil { .. } => ErrorKind::RateLimited,
             Error::Unauthorized { .. } => ErrorKind::Unauthorized,
             Error::ConsentRevoked { .. } => ErrorKind::ConsentRevoked,
             Error::Forbidden { .. } => ErrorKind::Forbidden,
@@ -338,11 +377,15 @@ impl Error {
         )
     }
 
-    /// How long the service asked to wait before retrying, when it said.
+    /// How long the service asked to wait before retrying, when it said (for
+    /// [`Error::ThrottledUntil`], what is left of the wait from now).
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Error::Transient { retry_after, .. } | Error::RateLimited { retry_after, .. } => {
                 *retry_after
+            }
+            Error::ThrottledUntil { until, .. } => {
+                Some((*until - Utc::now()).to_std().unwrap_or(Duration::ZERO))
             }
             _ => None,
         }
@@ -350,20 +393,22 @@ impl Error {
 
     /// Whether this error stops the whole sync rather than one receipt:
     /// nothing else can succeed until a person acts (credentials, consent,
-    /// permissions, a full drive, the state, the configuration).
+    /// permissions, a full drive, the state, the configuration), or a service asked
+    /// to wait longer than the run waits ([`Error::ThrottledUntil`]).
     pub fn stops_sync(&self) -> bool {
-        matches!(
-            self.kind(),
-            ErrorKind::Unauthorized
-                | ErrorKind::ConsentRevoked
-                | ErrorKind::Forbidden
-                | ErrorKind::QuotaExceeded
-                | ErrorKind::Config
-                | ErrorKind::State
-                | ErrorKind::DiskFull
-                | ErrorKind::AlreadyRunning
-                | ErrorKind::Cancelled
-        )
+        matches!(self, Error::ThrottledUntil { .. })
+            || matches!(
+                self.kind(),
+                ErrorKind::Unauthorized
+                    | ErrorKind::ConsentRevoked
+                    | ErrorKind::Forbidden
+                    | ErrorKind::QuotaExceeded
+                    | ErrorKind::Config
+                    | ErrorKind::State
+                    | ErrorKind::DiskFull
+                    | ErrorKind::AlreadyRunning
+                    | ErrorKind::Cancelled
+            )
     }
 
     /// A full storage: `to_write` bytes did not fit in the `free` bytes it reports.
@@ -439,6 +484,23 @@ mod tests {
         assert!(!throttled.stops_sync());
         assert_eq!(throttled.retry_after(), Some(Duration::from_secs(3)));
         assert!(throttled.to_string().contains("retry after 3 s"));
+
+        let until = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 3, 2, 14, 4, 30).unwrap();
+        let too_long = Error::ThrottledUntil {
+            service: "onedrive",
+            operation: "upload a file".into(),
+            until,
+        };
+        assert_eq!(too_long.kind(), ErrorKind::RateLimited);
+        assert!(too_long.is_retryable());
+        assert!(too_long.stops_sync());
+        assert_eq!(too_long.retry_after(), Some(Duration::ZERO));
+        let text = too_long.to_string();
+        assert!(
+            text.starts_with("Microsoft (OneDrive) asked to wait until 2026-03-02 14:05 UTC"),
+            "{text}"
+        );
+        assert!(text.ends_with("run sync again after that"), "{text}");
 
         let full = Error::quota_exceeded(10, 4);
         assert!(matches!(

@@ -29,7 +29,9 @@ const STAGING_TOKEN: &str = "stg_cli_M1nB2vC3xZ4lK5jH6";
 #[derive(Parser, Debug)]
 struct Settings {
     #[command(flatten)]
-    env: setup::Env,
+    qonto: setup::QontoArgs,
+    #[command(flatten)]
+    onedrive: setup::OneDriveArgs,
 }
 
 #[test]
@@ -46,7 +48,11 @@ fn the_settings_show_no_secret_in_debug() {
         "M.C512_refresh_token_from_the_command_line",
     ])
     .unwrap();
-    let shown = format!("{settings:?} {settings:#?}");
+    // And as the commands hold them.
+    let env = setup::Env::default()
+        .with_qonto(settings.qonto.clone())
+        .with_onedrive(settings.onedrive.clone());
+    let shown = format!("{settings:?} {settings:#?} {env:?}");
     for secret in [
         SECRET_KEY,
         STAGING_TOKEN,
@@ -56,11 +62,10 @@ fn the_settings_show_no_secret_in_debug() {
     }
     assert!(shown.contains("[redacted]"), "{shown}");
     // The values themselves are intact, for the connectors.
-    let env = &settings.env;
-    assert_eq!(exposed(&env.qonto_secret_key), SECRET_KEY);
-    assert_eq!(exposed(&env.qonto_staging_token), STAGING_TOKEN);
+    assert_eq!(exposed(&settings.qonto.qonto_secret_key), SECRET_KEY);
+    assert_eq!(exposed(&settings.qonto.qonto_staging_token), STAGING_TOKEN);
     assert_eq!(
-        exposed(&env.onedrive_refresh_token),
+        exposed(&settings.onedrive.onedrive_refresh_token),
         "M.C512_refresh_token_from_the_command_line"
     );
 }

@@ -54,6 +54,15 @@ fn cases(service: &'static str, a: &str, b: &str, c: &str, n: u64, m: u64) -> Ve
             &[],
         ),
         case(
+            Error::ThrottledUntil {
+                service,
+                operation: a.into(),
+                until: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default(),
+            },
+            &[a, "2027-01-15 08:00 UTC"],
+            &[],
+        ),
+        case(
             Error::Unauthorized {
                 service,
                 hint: a.into(),

@@ -6,7 +6,7 @@ use receipt_sync::Result;
 use receipt_sync::sync::{SyncReport, run_daily};
 
 pub async fn daemon(cli: &Cli, at: NaiveTime, tz: chrono_tz::Tz) -> Result<u8> {
-    let syncer = syncer(cli, false)?;
+    let syncer = syncer(cli, false).await?;
     let on_report = |report: Result<SyncReport>| match report {
         Ok(report) => {
             finish(cli, &report);

@@ -14,7 +14,9 @@ pub async fn disconnect(cli: &Cli) -> Result<u8> {
         .try_exists()
         .map_err(|e| Error::io("look for", &file, e))?;
     cli.env.token_store()?.clear().await?;
-    let variable_set = cli.env.onedrive_refresh_token.is_some();
+    // The variable itself, whatever this command reads: while it is set, every sync
+    // signs in with it.
+    let variable_set = std::env::var_os("ONEDRIVE_REFRESH_TOKEN").is_some_and(|v| !v.is_empty());
     let mut lines = vec![if was_saved {
         "Signed out: the saved OneDrive sign-in is forgotten.".to_owned()
     } else {

@@ -40,7 +40,7 @@ impl Excluded {
 }
 
 pub async fn plan(cli: &Cli, show_excluded: bool) -> Result<u8> {
-    let report = syncer(cli, true)?.run().await?;
+    let report = syncer(cli, true).await?.run().await?;
     if report.stopped.is_some() {
         let (code, reason) = report::code_of(&report);
         eprintln!("qonto-onedrive: {}", reason.unwrap_or_default());

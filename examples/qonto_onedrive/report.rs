@@ -163,12 +163,12 @@ pub fn code_of(report: &SyncReport) -> (u8, Option<String>) {
     }
 }
 
-/// The machine-readable report.
+/// The machine-readable report: a pass's own fields, which go in the document's
+/// envelope (`output::document`, which adds the exit code).
 pub fn json(report: &SyncReport) -> serde_json::Value {
-    let (code, reason) = code_of(report);
+    let (_, reason) = code_of(report);
     serde_json::json!({
         "complete": report.is_complete(),
-        "exit_code": code,
         "reason": reason,
         "receipts_read": report.receipts_read,
         "planned": report.planned,
@@ -188,6 +188,11 @@ pub fn json(report: &SyncReport) -> serde_json::Value {
         "duration_ms": report.duration.as_millis() as u64,
         "start_date": start_date(report),
         "settings_change": report.settings_change.as_ref().map(settings_change),
+        // What stopped the pass, in the shape of a failed command's `error`.
+        "error": report.stopped.as_ref().map(|error| serde_json::json!({
+            "kind": format!("{:?}", error.kind()),
+            "message": explain(error).1,
+        })),
     })
 }
 
@@ -248,6 +253,36 @@ impl Progress {
             bar.finish_and_clear();
         }
     }
+
+    /// "OneDrive asked to wait 5 min (until 14:05 UTC); waiting": a long pause would
+    /// otherwise look like a hang. The minute shown is rounded up.
+    fn waiting_line(
+        service: &str,
+        wait: std::time::Duration,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> String {
+        let who = match service {
+            "onedrive" => "OneDrive",
+            "qonto" => "Qonto",
+            other => other,
+        };
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let minutes = secs.div_ceil(60);
+        let wait = if secs < 60 {
+            format!("{secs} s")
+        } else if minutes < 120 {
+            format!("{minutes} min")
+        } else {
+            format!("{} h {} min", minutes / 60, minutes % 60)
+        };
+        let until = until
+            .checked_add_signed(chrono::TimeDelta::seconds(59))
+            .unwrap_or(until);
+        format!(
+            "{who} asked to wait {wait} (until {} UTC); waiting",
+            until.format("%H:%M")
+        )
+    }
 }
 
 impl SyncObserver for Progress {
@@ -261,11 +296,50 @@ impl SyncObserver for Progress {
             (SyncEvent::Finished { kind, path }, None) if self.lines => {
                 eprintln!("{kind} {path}");
             }
+            (
+                SyncEvent::Waiting {
+                    service,
+                    wait,
+                    until,
+                },
+                _,
+            ) if self.lines || self.bar.is_some() => {
+                let line = Self::waiting_line(service, *wait, *until);
+                match &self.bar {
+                    // Above the bar, which keeps drawing.
+                    Some(bar) => bar.println(line),
+                    None => eprintln!("{line}"),
+                }
+            }
             (SyncEvent::Failed { path, error, .. }, _) if self.lines || self.bar.is_some() => {
                 let path = path.as_ref().map(ToString::to_string).unwrap_or_default();
                 eprintln!("failed {path}: {error}");
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod progress_tests {
+    use super::Progress;
+    use chrono::TimeZone;
+    use std::time::Duration;
+
+    #[test]
+    fn a_pause_reads_as_one_line() {
+        let until = chrono::Utc.with_ymd_and_hms(2026, 3, 2, 14, 4, 30).unwrap();
+        assert_eq!(
+            Progress::waiting_line("onedrive", Duration::from_secs(300), until),
+            "OneDrive asked to wait 5 min (until 14:05 UTC); waiting"
+        );
+        assert_eq!(
+            Progress::waiting_line("qonto", Duration::from_secs(42), until),
+            "Qonto asked to wait 42 s (until 14:05 UTC); waiting"
+        );
+        assert_eq!(
+            Progress::waiting_line("onedrive", Duration::from_secs(3 * 3600 + 61), until),
+            "OneDrive asked to wait 3 h 2 min (until 14:05 UTC); waiting"
+        );
     }
 }

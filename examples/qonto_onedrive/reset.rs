@@ -12,7 +12,7 @@ pub async fn reset(cli: &Cli, yes: bool) -> Result<u8> {
         );
         return Ok(report::CONFIG);
     }
-    syncer(cli, false)?.reset().await?;
+    syncer(cli, false).await?.reset().await?;
     let state = cli.env.state_store()?.load().await?.unwrap_or_default();
     let sink = cli.env.sink().ok();
     let pending = status::pending(&state, sink.as_ref());

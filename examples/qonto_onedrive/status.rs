@@ -2,6 +2,7 @@
 //! tombstoned and pending, the last run, and the space left. Times are local, in the
 //! zone of `--tz` (Europe/Paris unless told, like the daemon).
 
+use crate::binding::ArchiveBinding;
 use crate::{Cli, output, report};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -94,15 +95,31 @@ pub async fn status(cli: &Cli, tz: Tz) -> Result<u8> {
     Ok(report::OK)
 }
 
-/// The archive this state is bound to, in words, as the first sync stored it in
-/// `<home>/archive-place`; `None` before the first sync.
+/// The archive this state is bound to, in words; `None` before the first sync.
+///
+/// Read from `<home>/archive-binding.json`, or from `<home>/archive-place`, the sentence
+/// earlier releases wrote (the first run that matches it replaces it).
 pub fn bound_archive(home: &Path) -> Result<Option<String>> {
-    let file = home.join("archive-place");
-    match std::fs::read_to_string(&file) {
-        Ok(place) => Ok(Some(place.trim().to_owned()).filter(|p| !p.is_empty())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io("read", &file, e)),
+    let read = |name: &str| {
+        let file = home.join(name);
+        match std::fs::read_to_string(&file) {
+            Ok(text) => Ok(Some((file, text))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io("read", &file, e)),
+        }
+    };
+    if let Some((file, text)) = read("archive-binding.json")? {
+        let binding: ArchiveBinding = serde_json::from_str(&text).map_err(|e| {
+            Error::Config(format!(
+                "restore {} or run `sync --rebind`: it cannot be read ({e})",
+                file.display()
+            ))
+        })?;
+        return Ok(Some(binding.to_string()));
     }
+    Ok(read("archive-place")?
+        .map(|(_, place)| place.trim().to_owned())
+        .filter(|place| !place.is_empty()))
 }
 
 /// What the plan of the state as it stands adopts and uploads (no source or archive is

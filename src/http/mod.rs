@@ -2,6 +2,8 @@
 
 pub mod paging;
 pub mod retry;
+pub(crate) mod retry_after;
+pub(crate) mod throttle;
 
 pub use paging::PagingLimits;
 pub use retry::RetryConfig;

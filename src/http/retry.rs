@@ -1,5 +1,5 @@
-//! The shared retry policy: honour `Retry-After`, otherwise jittered exponential backoff,
-//! always bounded in attempts and in time.
+//! The shared retry policy: honour `Retry-After` in full up to a ceiling, otherwise
+//! jittered exponential backoff, always bounded in attempts and in time.
 
 use crate::error::{Error, Result};
 use std::future::Future;
@@ -9,7 +9,22 @@ use std::time::Duration;
 ///
 /// Defaults: 6 attempts in all, backoff from 250 ms doubling up to 30 s, "full jitter"
 /// (a random delay between half the backoff and the backoff), a server's
-/// `Retry-After` honoured up to 120 s, and no retry once 5 minutes have passed.
+/// `Retry-After` honoured in full up to a ceiling of one hour, and no retry once
+/// 5 minutes have passed.
+///
+/// # `Retry-After`
+/// A service that throttles (429, or 503 with `Retry-After`) says how long to wait,
+/// in seconds or as an HTTP date; both are read, and an unreadable one counts as not
+/// said (the backoff applies). The wait is never shortened: a request sent early only
+/// earns another refusal, and Graph blocks apps that keep sending
+/// (onedrive-graph.md §6, Throttling). The connectors pause **every** request to the
+/// throttling service, not only the refused one.
+///
+/// [`max_retry_after`](Self::max_retry_after) is the ceiling: a `Retry-After` above it
+/// is not waited, and neither is a pause that would make the time a connector has
+/// spent paused since the service last served a request pass it (a storm of short
+/// waits adds up). The run then stops with [`Error::ThrottledUntil`], which says when
+/// to run again; what was done is recorded, and the next run picks up from there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RetryConfig {
@@ -19,7 +34,10 @@ pub struct RetryConfig {
     pub initial_backoff: Duration,
     /// The largest backoff.
     pub max_backoff: Duration,
-    /// The longest `Retry-After` obeyed; a longer one fails the operation instead.
+    /// The ceiling: the longest `Retry-After` waited, and the longest a connector stays
+    /// paused by throttling without the service serving a request in between (default
+    /// one hour). A longer wait is not shortened: the operation fails instead, and a
+    /// connector stops the run with [`Error::ThrottledUntil`].
     pub max_retry_after: Duration,
     /// No retry starts once this much time has passed since the first attempt.
     pub max_elapsed: Duration,
@@ -31,7 +49,7 @@ impl Default for RetryConfig {
             max_attempts: 6,
             initial_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(30),
-            max_retry_after: Duration::from_secs(120),
+            max_retry_after: Duration::from_secs(3600),
             max_elapsed: Duration::from_secs(300),
         }
     }
@@ -46,12 +64,13 @@ impl RetryConfig {
         }
     }
 
-    /// A policy for tests: the same attempts, millisecond waits.
+    /// A policy for tests: the same attempts, millisecond backoff, and a ceiling of
+    /// 5 s on a server's `Retry-After`.
     pub fn fast() -> Self {
         Self {
             initial_backoff: Duration::from_millis(1),
             max_backoff: Duration::from_millis(10),
-            max_retry_after: Duration::from_millis(50),
+            max_retry_after: Duration::from_secs(5),
             ..Self::default()
         }
     }
@@ -69,7 +88,7 @@ impl RetryConfig {
         self
     }
 
-    /// Sets the longest `Retry-After` obeyed.
+    /// Sets the ceiling on a server's `Retry-After` (see [`max_retry_after`](Self::max_retry_after)).
     pub fn with_max_retry_after(mut self, max: Duration) -> Self {
         self.max_retry_after = max;
         self
@@ -85,8 +104,9 @@ impl RetryConfig {
     /// `attempt` (1-based), `elapsed` after the first one started; `None` means give up.
     ///
     /// `jitter` is a number in `[0, 1)`; pass a random one (tests pass fixed ones).
-    /// A `Retry-After` larger than [`max_retry_after`](Self::max_retry_after) is
-    /// honoured as that maximum, never shortened below the server's wish otherwise.
+    /// A `Retry-After` is waited in full; one larger than
+    /// [`max_retry_after`](Self::max_retry_after) gives up instead of being shortened,
+    /// and so does an error that stops the sync ([`Error::stops_sync`]).
     ///
     /// Any settings are safe, `Duration::MAX` ones included: the time arithmetic
     /// saturates instead of overflowing.
@@ -97,11 +117,16 @@ impl RetryConfig {
         elapsed: Duration,
         jitter: f64,
     ) -> Option<Duration> {
-        if !error.is_retryable() || attempt >= self.max_attempts || elapsed >= self.max_elapsed {
+        if !error.is_retryable()
+            || error.stops_sync()
+            || attempt >= self.max_attempts
+            || elapsed >= self.max_elapsed
+        {
             return None;
         }
         let delay = match error.retry_after() {
-            Some(asked) => asked.min(self.max_retry_after),
+            Some(asked) if asked > self.max_retry_after => return None,
+            Some(asked) => asked,
             None => {
                 let exp = self
                     .initial_backoff
@@ -192,7 +217,7 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_wins_and_is_bounded() {
+    fn retry_after_is_waited_in_full_up_to_the_ceiling() {
         let cfg = RetryConfig::default();
         let asked = cfg.delay_after(
             1,
@@ -201,13 +226,33 @@ mod tests {
             0.3,
         );
         assert_eq!(asked, Some(Duration::from_secs(7)));
-        let huge = cfg.delay_after(
+        // Graph's observed five minutes: waited in full, not cut to a shorter cap.
+        let five_minutes = cfg.delay_after(
             1,
-            &transient(Some(Duration::from_secs(9999))),
+            &transient(Some(Duration::from_secs(300))),
             Duration::ZERO,
             0.3,
         );
-        assert_eq!(huge, Some(Duration::from_secs(120)));
+        assert_eq!(five_minutes, Some(Duration::from_secs(300)));
+        let hour = transient(Some(Duration::from_secs(3600)));
+        assert_eq!(
+            cfg.delay_after(1, &hour, Duration::ZERO, 0.3),
+            Some(Duration::from_secs(3600))
+        );
+        // Above the ceiling: given up, never shortened.
+        let huge = cfg.delay_after(
+            1,
+            &transient(Some(Duration::from_secs(3601))),
+            Duration::ZERO,
+            0.3,
+        );
+        assert_eq!(huge, None);
+        let stopped = Error::ThrottledUntil {
+            service: "test",
+            operation: "op".into(),
+            until: chrono::Utc::now() + chrono::TimeDelta::seconds(10),
+        };
+        assert_eq!(cfg.delay_after(1, &stopped, Duration::ZERO, 0.3), None);
     }
 
     #[test]
@@ -251,7 +296,12 @@ mod tests {
         let capped = RetryConfig::default().with_max_elapsed(Duration::MAX);
         assert_eq!(
             capped.delay_after(1, &asked, Duration::MAX - elapsed, 0.5),
-            Some(Duration::from_secs(120))
+            None
+        );
+        let hour = transient(Some(Duration::from_secs(3600)));
+        assert_eq!(
+            capped.delay_after(1, &hour, Duration::MAX - elapsed, 0.5),
+            Some(Duration::from_secs(3600))
         );
     }
 

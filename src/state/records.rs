@@ -368,6 +368,20 @@ impl SyncState {
             rec.folder_id = None;
         }
     }
+    /// Binds the state to another archive: forgets the picture of the old archive and
+    /// every export record made in it, so nothing of the old archive can look deleted
+    /// (no tombstone comes of the move). The catalog, the read positions, the settings
+    /// and the tombstones are kept: the next sync adopts the files already in the new
+    /// archive (same place, same size) and writes the rest, without rereading the source.
+    pub fn rebind(&mut self) {
+        self.exported.clear();
+        self.snapshot = ArchiveSnapshot::default();
+        self.scan_cursor = None;
+        self.pending_renames.clear();
+        for rec in self.accounts.values_mut() {
+            rec.folder_id = None;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -412,6 +426,65 @@ mod tests {
         }));
         assert_eq!(state.settings, Some(settings(5)));
         assert!(state.watermarks.is_empty(), "an earlier date reads whole");
+    }
+
+    #[test]
+    fn a_rebind_forgets_the_old_archive_and_keeps_the_bank() {
+        let path = |p: &str| ArchivePath::parse(p).unwrap();
+        let folder = |id: &str, name: &str| SinkEntry {
+            id: SinkItemId::new(id),
+            parent: None,
+            name: name.into(),
+            kind: crate::model::EntryKind::Folder,
+        };
+        let mut state = SyncState::new(StateSettings {
+            start_date: NaiveDate::from_ymd_opt(2025, 1, 1),
+            layout: LayoutSettings::default(),
+        });
+        let account = AccountId::new("acc");
+        state
+            .watermarks
+            .insert(account.clone(), Watermark::new("w"));
+        let receipt = ReceiptId::new("r1");
+        state.exported.insert(
+            receipt.clone(),
+            ExportRecord {
+                path: path("Main/r1.pdf"),
+                file_id: SinkItemId::new("f1"),
+                folder_ids: vec![SinkItemId::new("main")],
+                size: 1,
+                at: Utc::now(),
+            },
+        );
+        let gone = ReceiptId::new("r2");
+        state.tombstones.insert(
+            gone.clone(),
+            Tombstone {
+                reason: TombstoneReason::FolderDeleted {
+                    folder: path("Old"),
+                },
+                path: path("Old/r2.pdf"),
+                at: Utc::now(),
+            },
+        );
+        state.snapshot.upsert(folder("main", "Main"));
+        state.scan_cursor = Some(ScanCursor::new("delta"));
+        let before = state.clone();
+
+        state.rebind();
+        assert!(state.exported.is_empty());
+        assert!(state.snapshot.entries().is_empty());
+        assert_eq!(state.scan_cursor, None, "the new archive is scanned whole");
+        assert_eq!(state.settings, before.settings);
+        assert_eq!(
+            state.watermarks, before.watermarks,
+            "the bank is not reread"
+        );
+        assert_eq!(state.receipts, before.receipts);
+        assert_eq!(
+            state.tombstones, before.tombstones,
+            "what the user deleted stays deleted"
+        );
     }
 
     #[test]

@@ -44,6 +44,16 @@ pub enum SyncEvent {
         /// The path it concerns.
         path: ArchivePath,
     },
+    /// A service is throttling: every request to it waits until `until`, as it asked
+    /// (`Retry-After`), before the run goes on. Sent when the pause starts (or grows).
+    Waiting {
+        /// The service, for example `"onedrive"` or `"qonto"`.
+        service: &'static str,
+        /// How long it asked to wait, from when it said so.
+        wait: Duration,
+        /// When the wait ends.
+        until: DateTime<Utc>,
+    },
     /// An action failed; it is retried on the next run.
     Failed {
         /// The receipt, when the action is about one.

@@ -263,6 +263,20 @@ impl Syncer {
     /// # }
     /// ```
     pub async fn run(&self) -> Result<SyncReport> {
+        // A connector paused by throttling tells the observer, through the task.
+        let observer = self.observer.clone();
+        let watcher: crate::http::throttle::PauseWatcher = Arc::new(move |pause| {
+            observer.on_event(&SyncEvent::Waiting {
+                service: pause.service,
+                wait: pause.wait,
+                until: pause.until,
+            });
+        });
+        crate::http::throttle::watch_pauses(watcher, self.run_pass()).await
+    }
+
+    /// [`Syncer::run`], with the pauses watched.
+    async fn run_pass(&self) -> Result<SyncReport> {
         let started = std::time::Instant::now();
         let mut report = SyncReport {
             started_at: Some(Utc::now()),
@@ -392,5 +406,75 @@ impl Syncer {
         }
         state.reset();
         self.store.save(&state).await
+    }
+
+    /// Binds the state to the archive of this syncer's sink, when it was made in another
+    /// one: the records of the old archive are forgotten, never read against the new one
+    /// (where every file would look deleted and be tombstoned). See [`SyncState::rebind`].
+    /// The next run adopts what the new archive already holds and writes the rest; the
+    /// old archive is left as it is. The stored start date is kept unless the config
+    /// gives another one, which is recorded as a change.
+    pub async fn rebind(&self) -> Result<()> {
+        let _lock = self.store.lock().await?;
+        let (mut state, _, change) = self.load().await?;
+        if let Some(change) = change {
+            state.apply(&StateChange::SettingsChanged(change));
+        }
+        state.rebind();
+        self.store.save(&state).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::InMemorySink;
+    use crate::source::InMemorySource;
+    use crate::state::InMemoryStateStore;
+
+    #[tokio::test]
+    async fn a_rebound_state_fills_the_new_archive_and_tombstones_nothing() {
+        let bank = InMemorySource::new();
+        let account = bank.add_account_named("acc", "Main");
+        for month in 1..=4 {
+            let day = chrono::NaiveDate::from_ymd_opt(2025, month, 10).unwrap();
+            let id = format!("r{month}");
+            bank.add_receipt(
+                InMemorySource::receipt(&id, &account, day, "Shop", -100),
+                format!("bytes of {id}"),
+            );
+        }
+        let store = InMemoryStateStore::new();
+        let syncer = |sink: &InMemorySink| {
+            Syncer::new(
+                Arc::new(bank.clone()),
+                Arc::new(sink.clone()),
+                Arc::new(store.clone()),
+                SyncConfig::default(),
+            )
+        };
+        let (old, new) = (InMemorySink::new(), InMemorySink::new());
+        assert_eq!(syncer(&old).run().await.unwrap().count("upload"), 4);
+        // One receipt already sits in the new archive, where the sync would put it.
+        let placed = old.files();
+        let (path, bytes) = placed.first().unwrap();
+        new.add_user_file(path.as_str(), bytes.clone()).unwrap();
+
+        syncer(&new).rebind().await.unwrap();
+        let state = store.load().await.unwrap().unwrap();
+        assert!(state.exported.is_empty() && state.snapshot.entries().is_empty());
+        assert_eq!(state.receipts.len(), 4, "the catalog is kept");
+        assert!(state.settings.is_some(), "the settings are kept");
+
+        let report = syncer(&new).run().await.unwrap();
+        assert!(report.is_complete(), "{report:?}");
+        assert_eq!(report.count("tombstone"), 0);
+        assert_eq!(report.count("adopt"), 1, "the file in place is adopted");
+        assert_eq!(report.count("upload"), 3);
+        assert_eq!(new.files().len(), 4);
+        assert_eq!(old.files(), placed, "the old archive is left as it was");
+        let state = store.load().await.unwrap().unwrap();
+        assert!(state.tombstones.is_empty());
+        assert_eq!(state.exported.len(), 4);
     }
 }

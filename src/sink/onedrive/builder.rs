@@ -174,7 +174,11 @@ impl OneDriveSinkBuilder {
         self
     }
 
-    /// The retry policy (default [`RetryConfig::default`]).
+    /// The retry policy (default [`RetryConfig::default`]). Its
+    /// [`max_retry_after`](RetryConfig::max_retry_after) is the ceiling on Graph's
+    /// `Retry-After` (default one hour): waited in full below it, every request of the
+    /// sink paused meanwhile; above it the run stops with
+    /// [`Error::ThrottledUntil`](crate::Error::ThrottledUntil).
     pub fn with_retry(mut self, retry: RetryConfig) -> Self {
         self.retry = retry;
         self

@@ -9,7 +9,7 @@
 
 use crate::error::Error;
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::HeaderMap;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -254,10 +254,10 @@ fn get_ci<'a>(value: &'a Value, key: &str) -> Option<&'a Value> {
         .map(|(_, v)| v)
 }
 
-/// `Retry-After` in seconds (Graph sends seconds; an HTTP date is ignored).
+/// `Retry-After`: Graph sends seconds, but an HTTP date is read too; an unreadable one
+/// is `None`, and the retry policy backs off instead.
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    text.parse::<u64>().ok().map(Duration::from_secs)
+    crate::http::retry_after::retry_after(headers, chrono::Utc::now())
 }
 
 /// The error for a request that got no answer (refused, reset, timed out, cut).

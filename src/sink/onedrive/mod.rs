@@ -33,7 +33,6 @@ mod quickxor;
 mod request;
 mod resolve;
 mod share;
-mod throttle;
 mod upload;
 
 pub use access::{ArchiveAccess, is_app_folder_refusal, is_sharing_refusal};

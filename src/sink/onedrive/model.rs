@@ -144,6 +144,7 @@ pub(crate) struct UploadSession {
 /// The drive resource (`GET /me/drive`).
 #[derive(Debug, Deserialize)]
 pub(crate) struct Drive {
+    pub id: Option<String>,
     pub quota: Option<DriveQuota>,
 }
 

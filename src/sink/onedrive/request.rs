@@ -1,12 +1,17 @@
 //! The request loop every Graph call goes through: it waits out the shared pause, attaches
 //! the bearer token only for the Graph host, retries a 401 once with a fresh token, and
 //! retries throttling, 5xx and dropped connections through [`RetryConfig`].
+//!
+//! A 429 or 503 with `Retry-After` pauses every request of the sink for the full time
+//! asked, up to [`RetryConfig::max_retry_after`]; past it, the sink refuses every request
+//! with [`Error::ThrottledUntil`] until that time, which stops the run
+//! ([`crate::http::throttle`]).
 
 use super::error::{GraphError, SERVICE, malformed, network_error};
-use super::throttle::Throttle;
 use crate::auth::AccessTokenProvider;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::RetryConfig;
+use crate::http::throttle::Throttle;
 use bytes::Bytes;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, USER_AGENT};
 use reqwest::{Method, Response, StatusCode};
@@ -123,7 +128,7 @@ impl GraphClient {
             request_timeout: parts.request_timeout,
             tokens: parts.tokens,
             retry: parts.retry,
-            throttle: Throttle::default(),
+            throttle: Throttle::new(SERVICE, parts.retry.max_retry_after),
             user_agent: parts.user_agent,
             app_folder: parts.app_folder,
         }
@@ -171,21 +176,17 @@ impl GraphClient {
                 let mut body = body.lock().await;
                 match self.exchange(operation, &method, &url, &mut **body).await {
                     // The answer is read inside the loop, so a cut body is retried too.
-                    Ok(response) if response.status().is_success() => response
-                        .bytes()
-                        .await
-                        .map(Ok)
-                        .map_err(|e| network_error(operation, &e)),
+                    Ok(response) if response.status().is_success() => {
+                        self.throttle.served();
+                        response
+                            .bytes()
+                            .await
+                            .map(Ok)
+                            .map_err(|e| network_error(operation, &e))
+                    }
                     Ok(response) => {
                         let failure = read_failure(response).await;
-                        if matches!(failure.status.as_u16(), 429 | 503 | 509)
-                            && let Some(wait) = failure.retry_after
-                        {
-                            // Pause every request of this sink, not only this one
-                            // (onedrive-graph.md §6, Throttling).
-                            self.throttle
-                                .pause_for(wait.min(self.retry.max_retry_after));
-                        }
+                        self.note_throttling(&failure, operation)?;
                         let error = failure.clone().into_error(operation, self.app_folder);
                         if error.is_retryable() {
                             Err(error)
@@ -213,6 +214,27 @@ impl GraphClient {
         }
     }
 
+    /// Pauses every request of this sink for the `Retry-After` of a throttling answer
+    /// (429, 503, 509), in full (onedrive-graph.md §6, Throttling); any other answer ends
+    /// a storm.
+    ///
+    /// # Errors
+    /// [`Error::ThrottledUntil`] when the wait passes the ceiling.
+    pub(crate) fn note_throttling(&self, failure: &GraphError, operation: &str) -> Result<()> {
+        match failure.retry_after {
+            Some(wait) if matches!(failure.status.as_u16(), 429 | 503 | 509) => {
+                self.throttle.pause(wait, operation)
+            }
+            // A throttle without a readable `Retry-After` is backed off per request
+            // by the retry policy.
+            _ if matches!(failure.status.as_u16(), 429 | 503 | 509) => Ok(()),
+            _ => {
+                self.throttle.served();
+                Ok(())
+            }
+        }
+    }
+
     /// One attempt: wait out a pause, send with the bearer, and on a 401 invalidate the
     /// token and send once more with a fresh one.
     pub async fn exchange<B: BodySource>(
@@ -224,7 +246,7 @@ impl GraphClient {
     ) -> Result<Response> {
         let mut refreshed = false;
         loop {
-            self.throttle.wait().await;
+            self.throttle.wait(operation).await?;
             let token = self.tokens.access_token().await?;
             let mut request = self
                 .api
@@ -262,13 +284,22 @@ impl GraphClient {
     }
 
     /// A request to an upload-session URL: never with `Authorization`
-    /// (onedrive-graph.md §3, "Don't send an Authorization header to uploadUrl").
-    pub async fn upload_request(&self, method: Method, url: &Url) -> reqwest::RequestBuilder {
-        self.throttle.wait().await;
-        self.upload
+    /// (onedrive-graph.md §3, "Don't send an Authorization header to uploadUrl"), and
+    /// only once the sink's pause is over.
+    ///
+    /// # Errors
+    /// [`Error::ThrottledUntil`] while the sink is throttled past the ceiling.
+    pub async fn upload_request(
+        &self,
+        method: Method,
+        url: &Url,
+    ) -> Result<reqwest::RequestBuilder> {
+        self.throttle.wait("upload a file").await?;
+        Ok(self
+            .upload
             .request(method, url.clone())
             .timeout(self.request_timeout)
-            .header(USER_AGENT, self.user_agent.clone())
+            .header(USER_AGENT, self.user_agent.clone()))
     }
 }
 

@@ -15,6 +15,17 @@ impl OneDriveSink {
         self.root().await.map(SinkItemId::new)
     }
 
+    /// The drive's id (`GET /me/drive`, onedrive-graph.md §5): with [`root_id`](Self::root_id),
+    /// it names the archive, so a caller can tell one archive from another (another
+    /// Microsoft account has another drive; another app registration another app folder).
+    pub async fn drive_id(&self) -> Result<String> {
+        self.client()
+            .get_drive()
+            .await?
+            .id
+            .ok_or_else(|| malformed("drive.id", "missing"))
+    }
+
     pub(super) async fn root(&self) -> Result<String> {
         let mut slot = self.inner.root_id.lock().await;
         if let Some(id) = slot.as_ref() {

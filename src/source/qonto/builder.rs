@@ -3,11 +3,13 @@
 use super::auth::{Authenticator, QONTO_SANDBOX_TOKEN_URL, QONTO_TOKEN_URL, QontoAuth, QontoOAuth};
 use super::client::{QontoClient, STAGING_HEADER};
 use super::download::{DownloadDeadline, UrlCache};
+use super::error::SERVICE;
 use super::limiter::{QontoRateLimit, RateLimiter};
 use super::paginate::{Pager, PagingMode};
 use super::{Inner, QontoSource};
 use crate::auth::SecretString;
 use crate::error::{Error, Result};
+use crate::http::throttle::Throttle;
 use crate::http::{PagingLimits, RetryConfig, is_secure_or_loopback};
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::redirect::Policy;
@@ -183,7 +185,10 @@ impl QontoSourceBuilder {
         self
     }
 
-    /// Sets the retry policy for 429, 5xx and transport failures.
+    /// Sets the retry policy for 429, 5xx and transport failures. Its
+    /// [`max_retry_after`](RetryConfig::max_retry_after) is the ceiling on Qonto's
+    /// `Retry-After` (default one hour): waited in full below it, every API request
+    /// paused meanwhile; above it the run stops with [`Error::ThrottledUntil`].
     pub fn with_retry(mut self, retry: RetryConfig) -> Self {
         self.retry = retry;
         self
@@ -265,6 +270,7 @@ impl QontoSourceBuilder {
             timeout: self.timeout,
             retry: self.retry,
             limiter: RateLimiter::new(self.rate_limit),
+            throttle: Throttle::new(SERVICE, self.retry.max_retry_after),
         };
         Ok(QontoSource {
             inner: Arc::new(Inner {

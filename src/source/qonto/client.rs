@@ -1,9 +1,14 @@
 //! The Qonto API over HTTP: one function per endpoint, one request path for all.
 //!
-//! Every request goes through [`QontoClient::get`]: client-side rate limit, the
-//! credential, the sandbox header, the request timeout, `RetryConfig` for
+//! Every request goes through [`QontoClient::get`]: the shared pause, client-side rate
+//! limit, the credential, the sandbox header, the request timeout, `RetryConfig` for
 //! 429/5xx/transport failures, at most one credential refresh on a 401, HTML
 //! detection, and the refusal of any answer from another host than the API's.
+//!
+//! A 429 (or a 5xx) with `Retry-After` pauses every API request of the source for the
+//! full time asked, up to [`RetryConfig::max_retry_after`], as Graph's does for the
+//! sink; past it the source refuses every request with [`Error::ThrottledUntil`] until
+//! that time, which stops the run ([`crate::http::throttle`]).
 
 use super::auth::{Authenticator, looks_like_html};
 use super::error::{QontoError, malformed, network, retry_after};
@@ -11,6 +16,7 @@ use super::limiter::RateLimiter;
 use super::model::{AttachmentEnvelope, ListPage, Meta, OrganizationEnvelope};
 use crate::auth::SecretString;
 use crate::error::{Error, Result};
+use crate::http::throttle::Throttle;
 use crate::http::{RetryConfig, same_origin};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue};
 use serde::de::DeserializeOwned;
@@ -38,6 +44,8 @@ pub(crate) struct QontoClient {
     pub(crate) timeout: Duration,
     pub(crate) retry: RetryConfig,
     pub(crate) limiter: RateLimiter,
+    /// The pause every API request waits out after a throttle.
+    pub(crate) throttle: Throttle,
 }
 
 // By hand: reqwest's `Debug` prints a client's default headers, which a caller's client
@@ -148,6 +156,10 @@ impl QontoClient {
         url: &Url,
         end_on_422: bool,
     ) -> std::result::Result<Option<Value>, Failure> {
+        self.throttle
+            .wait(operation)
+            .await
+            .map_err(Failure::Other)?;
         self.limiter.acquire().await;
         let sent = self.auth.header().await.map_err(Failure::Other)?;
         let mut auth = HeaderValue::from_str(sent.expose()).map_err(|_| {
@@ -190,11 +202,21 @@ impl QontoClient {
             .bytes()
             .await
             .map_err(|e| fail(network(operation, e)));
+        let asked = retry_after(&headers);
+        match asked {
+            Some(wait) if status.as_u16() == 429 || status.is_server_error() => {
+                self.throttle
+                    .pause(wait, operation)
+                    .map_err(Failure::Other)?;
+            }
+            _ if status.as_u16() == 429 => {}
+            _ => self.throttle.served(),
+        }
         if !status.is_success() {
             let error: Error = QontoError::Status {
                 operation: operation.to_owned(),
                 status,
-                retry_after: retry_after(&headers),
+                retry_after: asked,
                 body: body.map(|b| b.to_vec()).unwrap_or_default(),
                 auth: self.auth.kind(),
             }

@@ -6,7 +6,7 @@
 use super::model::{ErrorBody, Lenient};
 use crate::error::Error;
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::HeaderMap;
 use std::time::Duration;
 
 /// The service name in every error.
@@ -235,21 +235,16 @@ fn api_detail(body: &[u8]) -> Option<String> {
     Some(text)
 }
 
-/// `Retry-After` as seconds or as an HTTP date (qonto.md §3: undocumented, so both).
+/// `Retry-After` as seconds or as an HTTP date (qonto.md §3: undocumented, so both);
+/// an unreadable one is `None`, and the retry policy backs off instead.
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    let wait = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
-    Some(wait.to_std().unwrap_or(Duration::ZERO))
+    crate::http::retry_after::retry_after(headers, chrono::Utc::now())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
+    use reqwest::header::{HeaderValue, RETRY_AFTER};
 
     fn headers(value: &str) -> HeaderMap {
         let mut h = HeaderMap::new();

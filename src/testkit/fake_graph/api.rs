@@ -88,6 +88,9 @@ pub(crate) fn early_fault(fault: &Fault) -> Option<FakeResponse> {
     match fault {
         Fault::Throttle(after) => Some(throttled(429, "activityLimitReached", *after)),
         Fault::Unavailable(after) => Some(throttled(503, "serviceNotAvailable", *after)),
+        Fault::ThrottleWith(value) => {
+            Some(throttled(429, "activityLimitReached", None).with_header("retry-after", value))
+        }
         Fault::ServerError => Some(json::error(&DriveError::new(
             500,
             "generalException",

@@ -12,6 +12,9 @@ pub enum Fault {
     Throttle(Option<u64>),
     /// 503 `serviceNotAvailable`, with `Retry-After` when `Some(n)`.
     Unavailable(Option<u64>),
+    /// 429 `activityLimitReached` with this `Retry-After` value as it is: an HTTP date,
+    /// or something unreadable.
+    ThrottleWith(String),
     /// 500 `generalException`.
     ServerError,
     /// The connection is closed before the request is handled.

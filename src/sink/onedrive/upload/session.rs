@@ -244,9 +244,11 @@ async fn put_fragment(
     total: u64,
 ) -> Fragment {
     let end = base + frag.len() as u64;
-    let request = client
-        .upload_request(Method::PUT, url)
-        .await
+    let request = match client.upload_request(Method::PUT, url).await {
+        Ok(request) => request,
+        Err(stop) => return Fragment::Fatal(stop),
+    };
+    let request = request
         .header(
             CONTENT_RANGE,
             format!("bytes {base}-{}/{total}", end.saturating_sub(1)),
@@ -273,12 +275,8 @@ async fn put_fragment(
         _ => {
             let failure = read_failure(response).await;
             let status = failure.status;
-            if matches!(status.as_u16(), 429 | 503 | 509)
-                && let Some(wait) = failure.retry_after
-            {
-                client
-                    .throttle
-                    .pause_for(wait.min(client.retry.max_retry_after));
+            if let Err(stop) = client.note_throttling(&failure, "upload a fragment") {
+                return Fragment::Fatal(stop);
             }
             let error = failure.into_error("upload a fragment", client.app_folder);
             if status.is_server_error() && status != StatusCode::INSUFFICIENT_STORAGE
@@ -294,7 +292,11 @@ async fn put_fragment(
 
 /// `GET {uploadUrl}`: where the session stands. `Err(())` when it expired.
 async fn session_status(client: &GraphClient, url: &Url) -> std::result::Result<Option<u64>, ()> {
-    let response = match client.upload_request(Method::GET, url).await.send().await {
+    let Ok(request) = client.upload_request(Method::GET, url).await else {
+        // Throttled past the ceiling: the next fragment attempt stops the upload.
+        return Ok(None);
+    };
+    let response = match request.send().await {
         Ok(response) => response,
         Err(_) => return Ok(None),
     };
@@ -310,12 +312,11 @@ async fn session_status(client: &GraphClient, url: &Url) -> std::result::Result<
 
 /// `DELETE {uploadUrl}`; best effort (expired sessions are cleaned up lazily anyway).
 async fn delete_session(client: &GraphClient, url: &Url) {
-    if let Err(e) = client
-        .upload_request(Method::DELETE, url)
-        .await
-        .send()
-        .await
-    {
+    let Ok(request) = client.upload_request(Method::DELETE, url).await else {
+        // Throttled past the ceiling: the session expires on its own.
+        return;
+    };
+    if let Err(e) = request.send().await {
         tracing::debug!(error = %network_error("cancel an upload session", &e), "could not cancel the upload session");
     }
 }
