@@ -145,6 +145,10 @@ struct DaemonArgs {
 
 #[derive(clap::Args, Debug)]
 struct PlanArgs {
+    /// List every receipt the settings exclude (declined, before the start date),
+    /// reading the bank in full to find them.
+    #[arg(long)]
+    show_excluded: bool,
     #[command(flatten)]
     since: SinceArg,
     #[command(flatten)]
@@ -157,6 +161,9 @@ struct PlanArgs {
 
 #[derive(clap::Args, Debug)]
 struct StatusArgs {
+    /// The time zone times are shown in (an IANA name), like the daemon's.
+    #[arg(long, env = "RECEIPT_SYNC_TZ", default_value = "Europe/Paris", value_parser = args::parse_tz)]
+    tz: chrono_tz::Tz,
     #[command(flatten)]
     archive: ArchiveArgs,
     #[command(flatten)]
@@ -384,8 +391,8 @@ async fn run(cli: &Cli, command: &Command) -> Result<u8> {
             Ok(report_pass(cli, outcome))
         }
         Command::Daemon(a) => daemon::daemon(cli, a.at, a.tz).await,
-        Command::Plan(_) => plan::plan(cli).await,
-        Command::Status(_) => status::status(cli).await,
+        Command::Plan(a) => plan::plan(cli, a.show_excluded).await,
+        Command::Status(a) => status::status(cli, a.tz).await,
         Command::Reset(a) => reset::reset(cli, a.yes).await,
         Command::Share(a) => share::share(cli, &a.folder, a.email.as_deref()).await,
         Command::Disconnect(_) => disconnect::disconnect(cli).await,

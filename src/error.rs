@@ -18,7 +18,9 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 #[non_exhaustive]
 pub enum Error {
     /// A temporary failure (network, 5xx, dropped connection, timeout): retry later.
-    #[error("{service}: temporary failure during {operation}: {message}")]
+    #[error(
+        "{service}: {operation} failed for now; it is tried again, at the latest by the next sync.\n  {message}"
+    )]
     Transient {
         /// The service or component, for example `"qonto"` or `"onedrive"`.
         service: &'static str,
@@ -31,7 +33,7 @@ pub enum Error {
     },
 
     /// The service is throttling (HTTP 429 or 503 with `Retry-After`): wait, then retry.
-    #[error("{service}: rate limited during {operation}{}", after_hint(*retry_after))]
+    #[error("{service} asked to slow down during {operation}: {}.", wait_hint(*retry_after))]
     RateLimited {
         /// The service.
         service: &'static str,
@@ -57,7 +59,7 @@ pub enum Error {
     },
 
     /// The credentials are missing, wrong or expired: fix them; retrying will not help.
-    #[error("{service}: bad or expired credentials ({hint})")]
+    #[error("{service} refused the credentials: {hint}")]
     Unauthorized {
         /// The service.
         service: &'static str,
@@ -66,7 +68,7 @@ pub enum Error {
     },
 
     /// The user withdrew consent (or it lapsed): sign in again.
-    #[error("{service}: access was revoked or has expired; sign in again ({hint})")]
+    #[error("{service}: the access was revoked or has expired: {hint}")]
     ConsentRevoked {
         /// The service.
         service: &'static str,
@@ -75,7 +77,7 @@ pub enum Error {
     },
 
     /// The credentials are valid but lack a permission.
-    #[error("{service}: permission denied: {detail}")]
+    #[error("{service} refused the access: {detail}")]
     Forbidden {
         /// The service.
         service: &'static str,
@@ -119,7 +121,9 @@ pub enum Error {
     },
 
     /// Bytes did not match what was announced (length or hash): the item is retried.
-    #[error("integrity check failed for {what}: expected {expected}, got {actual}")]
+    #[error(
+        "{what} did not arrive intact; it is tried again, at the latest by the next sync.\n  integrity check: expected {expected}, got {actual}"
+    )]
     Integrity {
         /// The receipt or file concerned.
         what: String,
@@ -130,7 +134,9 @@ pub enum Error {
     },
 
     /// A service answered something this crate cannot read.
-    #[error("{service}: malformed response at {field}: {detail}")]
+    #[error(
+        "{service} sent an answer that cannot be read; the next sync tries again, and if this persists, report it with the detail below.\n  at {field}: {detail}"
+    )]
     Malformed {
         /// The service.
         service: &'static str,
@@ -141,7 +147,9 @@ pub enum Error {
     },
 
     /// The request was refused as invalid and will be refused again (bad name, path too long, …).
-    #[error("{service}: request refused during {operation}: {message}")]
+    #[error(
+        "{service} refused {operation} as invalid; it will be refused again as it is.\n  {message}"
+    )]
     Rejected {
         /// The service.
         service: &'static str,
@@ -167,7 +175,7 @@ pub enum Error {
 
     /// The local disk (the state's folder or a local archive) has no space left: nothing
     /// was lost, and the run stopped before writing more. Free space, then run again.
-    #[error("the local disk is full ({operation} {}): free up space on it, then run again; nothing was lost", path.display())]
+    #[error("the local disk is full: free up space on it, then run again; nothing was lost.\n  {operation} {}", path.display())]
     DiskFull {
         /// What was being written.
         operation: &'static str,
@@ -176,14 +184,16 @@ pub enum Error {
     },
 
     /// Another sync holds the lock on this state.
-    #[error("another sync is already running on {what}; wait for it to finish")]
+    #[error(
+        "wait for the other sync to finish, then run again: another sync is already running on {what}"
+    )]
     AlreadyRunning {
         /// The locked state (a file path, or a description).
         what: String,
     },
 
     /// A local file operation failed.
-    #[error("{operation} {}: {source}", path.display())]
+    #[error("could not {operation} {}: {source}", path.display())]
     Io {
         /// What was being done.
         operation: &'static str,
@@ -269,11 +279,27 @@ fn throttled_message(service: &str, operation: &str, until: &DateTime<Utc>) -> S
     )
 }
 
-fn after_hint(retry_after: Option<Duration>) -> String {
+fn wait_hint(retry_after: Option<Duration>) -> String {
     match retry_after {
-        Some(d) => format!("; retry after {} s", d.as_secs_f64().ceil()),
-        None => String::new(),
+        Some(d) => format!("retry after {} s", d.as_secs_f64().ceil()),
+        None => "retry later".to_owned(),
     }
+}
+
+/// `text` kept to at most `max` characters for a message: a longer one is cut at a word
+/// boundary and ends with `…`, so a reader sees it was shortened (a service's text can be
+/// any length, and a message stays readable).
+pub(crate) fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let kept: String = text.chars().take(max).collect();
+    let cut = kept
+        .char_indices()
+        .rev()
+        .find(|(_, c)| c.is_whitespace())
+        .map_or(kept.len(), |(i, _)| i);
+    format!("{}…", kept[..cut].trim_end())
 }
 
 /// The kind of an [`Error`], for matching without destructuring.

@@ -139,7 +139,10 @@ async fn declined_consent_is_a_clear_error_without_a_token_request() {
         message.contains("declined") && message.contains("access_denied"),
         "{message}"
     );
-    assert!(message.contains("sign in again"), "{message}");
+    assert!(
+        message.contains("sign in to the Microsoft account again"),
+        "{message}"
+    );
     assert_eq!(idp.fake.token_request_count(), 0);
 }
 

@@ -131,7 +131,10 @@ async fn revoked_consent_is_consent_revoked_after_exactly_one_request() {
         assert_eq!(err.kind(), ErrorKind::ConsentRevoked);
         assert!(!err.is_retryable() && err.stops_sync());
         let message = err.to_string();
-        assert!(message.contains("sign in again"), "{message}");
+        assert!(
+            message.contains("sign in to the Microsoft account again"),
+            "{message}"
+        );
         assert!(message.contains("AADSTS700082"), "{message}");
     }
     // Default-sized retry policy, three calls: still one request.

@@ -53,7 +53,7 @@ async fn the_demo_exports_puts_a_deleted_file_back_and_respects_a_deleted_folder
         "was deleted from the archive: its receipts stay out until a reset",
         "Plan: skip: already archived: 8, tombstone: 3, upload: put back: 1",
         "Archive (OneDrive, Apps/receipt-sync/):",
-        "nothing to do; 0 B written",
+        "nothing else to do: every receipt is in place",
         // Awkward names, made valid for OneDrive.
         "AT&T_ roaming_data_",
         "Épargne _ Réserve",

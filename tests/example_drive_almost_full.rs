@@ -148,7 +148,7 @@ async fn an_almost_full_drive_takes_the_oldest_receipt_then_stops_with_exit_5() 
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains("upload: 1;"), "{}", run.stdout);
+    assert!(run.stdout.contains("; uploaded 1,"), "{}", run.stdout);
     assert!(run.stdout.contains("293.0 KiB written"), "{}", run.stdout);
     assert!(
         run.stdout
@@ -176,7 +176,7 @@ async fn an_almost_full_drive_takes_the_oldest_receipt_then_stops_with_exit_5() 
     w.graph.set_quota_total(10 * FREE);
     let run = w.run(&["sync"]).await;
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("upload: 2;"), "{}", run.stdout);
+    assert!(run.stdout.contains("; uploaded 2"), "{}", run.stdout);
     let mut expected = w.oldest_first.clone();
     expected.sort();
     assert_eq!(w.archived(), expected);

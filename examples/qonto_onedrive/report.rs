@@ -43,10 +43,12 @@ pub fn explain(error: &Error) -> (u8, String) {
         ),
         // The error's own text says what to do and that nothing was lost.
         Error::DiskFull { .. } => (DISK_FULL, error.to_string()),
-        // The error's own text would say "wait for it to finish" a second time.
+        // Said once, in the command's words (the state is the sync's, not a file to fix).
         Error::AlreadyRunning { what } => (
             ALREADY_RUNNING,
-            format!("another sync is running on the same state ({what}); wait for it to finish"),
+            format!(
+                "wait for the other sync to finish, then run again: another sync is running on the same state ({what})"
+            ),
         ),
         _ => match error.kind() {
             ErrorKind::Unauthorized | ErrorKind::Forbidden | ErrorKind::ConsentRevoked => {

@@ -1,11 +1,10 @@
 //! What a sync tells its observer as it goes, and the report it returns.
 
-use crate::error::{Error, ErrorKind, human_bytes, human_bytes_up};
+use crate::error::{Error, ErrorKind};
 use crate::model::{AccountId, ArchivePath, BankAccount, ReceiptId};
 use crate::plan::Plan;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
-use std::fmt;
 use std::time::Duration;
 
 /// One thing that happened during a sync.
@@ -205,74 +204,5 @@ impl SyncReport {
 
     pub(crate) fn add_done(&mut self, kind: &str) {
         *self.done.entry(kind.to_owned()).or_insert(0) += 1;
-    }
-}
-
-impl fmt::Display for SyncReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let done: Vec<String> = self.done.iter().map(|(k, n)| format!("{k}: {n}")).collect();
-        writeln!(
-            f,
-            "Sync {} in {:.1} s: {} receipts read; {}; {} written",
-            if self.is_complete() {
-                "complete"
-            } else {
-                "incomplete"
-            },
-            self.duration.as_secs_f64(),
-            self.receipts_read,
-            if done.is_empty() {
-                "nothing to do".to_owned()
-            } else {
-                done.join(", ")
-            },
-            human_bytes(self.bytes_written)
-        )?;
-        if let Some(change) = &self.settings_change {
-            writeln!(f, "  settings: {change}")?;
-        }
-        for unread in &self.unread_accounts {
-            writeln!(
-                f,
-                "  account {} could not be read in full; the next sync reads it again",
-                unread.name
-            )?;
-        }
-        for failure in &self.failures {
-            writeln!(f, "  failed: {}", failure.message)?;
-        }
-        if self.deferred > 0 {
-            writeln!(
-                f,
-                "  {} file(s) found in place; recorded on the next run",
-                self.deferred
-            )?;
-        }
-        if !self.waiting_for_space.is_empty() {
-            writeln!(
-                f,
-                "  uploaded what fits, the oldest first: {} receipt(s), {}",
-                self.count("upload"),
-                human_bytes(self.bytes_written)
-            )?;
-            writeln!(
-                f,
-                "  waiting for space: {} receipt(s), {}; nothing is lost: the next sync archives them",
-                self.waiting_for_space.len(),
-                human_bytes(self.bytes_waiting)
-            )?;
-        }
-        match &self.stopped {
-            // The same words and numbers as the command's one-line reason.
-            Some(Error::QuotaExceeded { needed, remaining }) => writeln!(
-                f,
-                "  stopped: the drive is full: the receipts left need {} more, {} are left; free up or buy space, then sync again",
-                human_bytes_up(*needed),
-                human_bytes(*remaining)
-            )?,
-            Some(stop) => writeln!(f, "  stopped: {stop}")?,
-            None => {}
-        }
-        Ok(())
     }
 }

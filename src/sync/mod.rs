@@ -28,6 +28,7 @@
 mod events;
 mod execute;
 mod read;
+mod report;
 pub mod schedule;
 mod space;
 

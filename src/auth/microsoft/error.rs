@@ -126,9 +126,9 @@ pub(crate) fn map_error_code(
         "invalid_grant" if grant == Grant::Refresh => Error::ConsentRevoked {
             service: SERVICE,
             hint: format!(
-                "Microsoft refused the saved refresh token ({said}); it lapses after 90 days \
-                 without use, on a password change, or when the app's access is removed at \
-                 https://account.live.com/consent/Manage; {SIGN_IN_AGAIN}"
+                "{SIGN_IN_AGAIN}; Microsoft refused the saved refresh token, which lapses after \
+                 90 days without use, on a password change, or when the app's access is removed \
+                 at https://account.live.com/consent/Manage.\n  {said}"
             ),
         },
         // §1 "Authorization code + PKCE": a code lives about 10 minutes; a wrong verifier
@@ -137,26 +137,26 @@ pub(crate) fn map_error_code(
             service: SERVICE,
             operation: grant.operation().into(),
             message: format!(
-                "Microsoft refused the sign-in code ({said}); it may have expired: {SIGN_IN_AGAIN}"
+                "{SIGN_IN_AGAIN}; Microsoft refused the sign-in code, which may have expired.\n  {said}"
             ),
         },
         "invalid_client" | "unauthorized_client" => Error::Config(format!(
-            "Microsoft refused application (client) id {client_id} ({said}); {REGISTRATION_HINT}"
+            "{REGISTRATION_HINT}; Microsoft refused application (client) id {client_id}.\n  {said}"
         )),
         "invalid_scope" => Error::Config(format!(
-            "Microsoft refused the requested scopes ({said}); the app must be allowed to ask \
-             for Files.ReadWrite.AppFolder (or Files.ReadWrite) and offline_access"
+            "allow the app to ask for Files.ReadWrite.AppFolder (or Files.ReadWrite) and \
+             offline_access; Microsoft refused the requested scopes.\n  {said}"
         )),
         "access_denied" | "authorization_declined" => Error::ConsentRevoked {
             service: SERVICE,
             hint: format!(
-                "the requested access was declined ({said}); {SIGN_IN_AGAIN} and choose Accept \
-                 on Microsoft's consent page"
+                "{SIGN_IN_AGAIN} and choose Accept on Microsoft's consent page; the requested \
+                 access was declined.\n  {said}"
             ),
         },
         "interaction_required" | "consent_required" | "login_required" => Error::ConsentRevoked {
             service: SERVICE,
-            hint: format!("Microsoft needs the user in a browser ({said}); {SIGN_IN_AGAIN}"),
+            hint: format!("{SIGN_IN_AGAIN}; Microsoft needs the user in a browser.\n  {said}"),
         },
         // §1 "Device code flow", UNCERTAIN: abraunegg reports that personal accounts on apps
         // Microsoft has not approved always see "The code you entered has expired".
@@ -164,10 +164,10 @@ pub(crate) fn map_error_code(
             service: SERVICE,
             operation: grant.operation().into(),
             message: format!(
-                "the device code expired before the sign-in finished ({said}). If you entered \
-                 the code and Microsoft said \"The code you entered has expired\", Microsoft \
-                 does not allow device-code sign-in of personal accounts for this app: use the \
-                 browser sign-in instead"
+                "sign in again, entering the code sooner; the device code expired before the \
+                 sign-in finished. If Microsoft said \"The code you entered has expired\" right \
+                 after you entered it, it does not allow device-code sign-in of personal \
+                 accounts for this app: use the browser sign-in instead.\n  {said}"
             ),
         },
         "temporarily_unavailable" | "server_error" => Error::Transient {
@@ -187,10 +187,10 @@ pub(crate) fn map_error_code(
 /// `code: first line of the description`. Microsoft's descriptions start with an `AADSTS`
 /// code and go on with trace and correlation ids on further lines.
 fn describe(code: &str, description: Option<&str>) -> String {
-    let code: String = code.chars().take(64).collect();
+    let code = crate::error::shorten(code, 64);
     match description
         .and_then(|d| d.lines().map(str::trim).find(|l| !l.is_empty()))
-        .map(|line| line.chars().take(300).collect::<String>())
+        .map(|line| crate::error::shorten(line, 300))
     {
         Some(first) => format!("{code}: {first}"),
         None => code,
@@ -231,6 +231,24 @@ mod tests {
         .to_string();
         assert!(described.contains("AADSTS700082"), "{described}");
         assert!(!described.contains("Trace ID"), "{described}");
+    }
+
+    #[test]
+    fn hints_lead_with_what_to_do_and_say_it_once() {
+        for code in ["invalid_grant", "access_denied", "interaction_required"] {
+            let text =
+                map_error_code(Grant::Refresh, "id", code, Some("AADSTS1: said")).to_string();
+            assert_eq!(text.matches(SIGN_IN_AGAIN).count(), 1, "{text}");
+            assert!(
+                text.lines().next().unwrap().contains(SIGN_IN_AGAIN),
+                "{text}"
+            );
+            // The service's own words come after, on their own line.
+            assert!(
+                text.lines().skip(1).any(|l| l.contains("AADSTS1: said")),
+                "{text}"
+            );
+        }
     }
 
     #[test]

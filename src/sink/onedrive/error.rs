@@ -115,7 +115,7 @@ impl GraphError {
                 if message.is_empty()
                     && let Some(text) = get_ci(current, "message").and_then(Value::as_str)
                 {
-                    message = text.chars().take(300).collect();
+                    message = crate::error::shorten(text, 300);
                 }
                 node = get_ci(current, "innererror");
             }
@@ -186,7 +186,7 @@ impl GraphError {
             (401, _) => Error::Unauthorized {
                 service: SERVICE,
                 hint: format!(
-                    "the access token was refused ({}); sign in again",
+                    "sign in again; the access token was refused.\n  {}",
                     self.describe()
                 ),
             },
@@ -241,7 +241,7 @@ fn forbidden_detail(error: &GraphError, operation: &str, app_folder: bool) -> St
     } else if app_folder && known_bug {
         format!("{base}. {APP_FOLDER_REFUSAL}")
     } else {
-        base
+        format!("sign in again, granting the access asked for, then sync again.\n  {base}")
     }
 }
 
@@ -337,6 +337,19 @@ mod tests {
         );
         assert_eq!(e.specific_code().as_deref(), Some("pathistoolong"));
         assert_eq!(e.into_error("x", true).kind(), ErrorKind::Rejected);
+    }
+
+    #[test]
+    fn a_long_service_message_is_shortened_at_a_word_and_says_so() {
+        let long = format!("{}tail", "word ".repeat(100));
+        let e = parse(
+            500,
+            &format!(r#"{{"error":{{"code":"generalException","message":"{long}"}}}}"#),
+        );
+        assert!(e.message.ends_with("word…"), "{}", e.message);
+        assert!(e.message.chars().count() <= 301);
+        let text = e.into_error("upload x", true).to_string();
+        assert!(!text.contains("wor…") && !text.contains("tail"), "{text}");
     }
 
     #[test]

@@ -13,9 +13,9 @@ use std::time::Duration;
 pub(crate) const SERVICE: &str = "qonto";
 
 /// The hint given with every sandbox-looking answer (qonto.md §1.4, §3).
-pub(crate) const STAGING_HINT: &str = "Qonto answered an HTML page where JSON was expected: \
-    this is the sandbox login page, shown when the X-Qonto-Staging-Token header is missing or \
-    wrong; check the staging token and the base URL";
+pub(crate) const STAGING_HINT: &str = "check the staging token and the base URL: Qonto \
+    answered an HTML page where JSON was expected, the sandbox login page it shows when the \
+    X-Qonto-Staging-Token header is missing or wrong";
 
 /// Which credential was refused, for the 401 hint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,10 +72,11 @@ impl From<QontoError> for Error {
             // The client is the caller's to fix, and every request would meet the same
             // redirect: stop the sync rather than fail receipt after receipt.
             QontoError::OtherHost { operation, origin } => Error::Config(format!(
-                "Qonto's answer to `{operation}` came from {origin}, not from the API host, \
-                 so it was not read: the HTTP client given to `with_http_client` follows \
-                 redirects (the sandbox redirects to its login page when the staging token \
-                 is missing or wrong); build it with `redirect(reqwest::redirect::Policy::none())`"
+                "build the HTTP client given to `with_http_client` with \
+                 `redirect(reqwest::redirect::Policy::none())`: it follows redirects, so \
+                 Qonto's answer to `{operation}` came from {origin}, not from the API host, \
+                 and was not read (the sandbox redirects to its login page when the staging \
+                 token is missing or wrong)"
             )),
             QontoError::Truncated { operation } => Error::Transient {
                 service: SERVICE,
@@ -145,11 +146,11 @@ fn from_status(
         401 => Error::Unauthorized {
             service: SERVICE,
             hint: match auth {
-                AuthKind::ApiKey => "Qonto refused the API key; check the organisation login and \
-                    secret key (sent as `Authorization: login:secret-key`, qonto.md §1.1)"
+                AuthKind::ApiKey => "check the organisation login and the secret key (Qonto \
+                    app: Settings > Integrations > API key); Qonto refused them"
                     .to_owned(),
-                AuthKind::OAuth => "Qonto refused the access token even after a refresh; \
-                    sign in again"
+                AuthKind::OAuth => "sign in again; Qonto refused the access token even after \
+                    a refresh"
                     .to_owned(),
             },
         },
@@ -157,10 +158,15 @@ fn from_status(
         403 => Error::Forbidden {
             service: SERVICE,
             detail: match detail {
-                Some(d) if d.to_ascii_lowercase().contains("scope") => d,
-                Some(d) => format!("{d} (reading receipts needs the organization.read scope)"),
-                None => "the credentials lack a permission (reading receipts needs the \
-                    organization.read scope, qonto.md §1.3)"
+                Some(d) if d.to_ascii_lowercase().contains("scope") => {
+                    format!("grant the scope Qonto names below, then sync again.\n  {d}")
+                }
+                Some(d) => format!(
+                    "grant the organization.read scope (reading receipts needs it), then sync \
+                     again.\n  {d}"
+                ),
+                None => "grant the organization.read scope (reading receipts needs it), then \
+                    sync again"
                     .to_owned(),
             },
         },
@@ -223,7 +229,8 @@ fn api_detail(body: &[u8]) -> Option<String> {
     }
     let mut text = parts.join("; ");
     if let Some(trace) = parsed.trace_id.ok() {
-        text.push_str(&format!(" [trace_id {trace}]"));
+        // For Qonto's support: on a line of its own, after what matters to a person.
+        text.push_str(&format!("\n  trace_id {trace}"));
     }
     Some(text)
 }
@@ -257,6 +264,36 @@ mod tests {
         );
         assert_eq!(retry_after(&headers("soon")), None);
         assert_eq!(retry_after(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn refusals_say_what_to_do_and_point_to_no_document() {
+        for (status, auth) in [
+            (StatusCode::UNAUTHORIZED, AuthKind::ApiKey),
+            (StatusCode::UNAUTHORIZED, AuthKind::OAuth),
+            (StatusCode::FORBIDDEN, AuthKind::OAuth),
+        ] {
+            let text = from_status("list transactions".into(), status, None, b"", auth).to_string();
+            assert!(!text.contains(".md") && !text.contains('§'), "{text}");
+            let first = text.lines().next().unwrap();
+            assert!(
+                first.contains("check the")
+                    || first.contains("sign in again")
+                    || first.contains("grant the"),
+                "{text}"
+            );
+        }
+        // The trace id is for support: on a line of its own.
+        let body = br#"{"errors":[{"code":"bad","detail":"refused"}],"trace_id":"t-42"}"#;
+        let text = from_status(
+            "x".into(),
+            StatusCode::CONFLICT,
+            None,
+            body,
+            AuthKind::ApiKey,
+        )
+        .to_string();
+        assert!(text.lines().any(|l| l.trim() == "trace_id t-42"), "{text}");
     }
 
     #[test]
