@@ -7,7 +7,7 @@ mod cli_support;
 
 use chrono::{DateTime, Duration as TimeDelta, Utc};
 use cli_support::Env;
-use receipt_sync::testkit::fake_graph::{Fault, FakeGraph, FaultRule};
+use receipt_sync::testkit::fake_graph::{FakeGraph, Fault, FaultRule};
 use receipt_sync::testkit::fake_identity::{FakeIdentity, FakeIdentityConfig};
 use receipt_sync::testkit::fake_qonto::{FakeAccount, FakeQonto};
 use receipt_sync::testkit::server::FakeServer;
@@ -134,7 +134,9 @@ impl Daemon {
 }
 
 fn instant(doc: &serde_json::Value, field: &str) -> DateTime<Utc> {
-    let text = doc[field].as_str().unwrap_or_else(|| panic!("{field}: {doc}"));
+    let text = doc[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("{field}: {doc}"));
     DateTime::parse_from_rfc3339(text).unwrap().to_utc()
 }
 
@@ -164,11 +166,17 @@ async fn a_pass_now_another_at_the_daily_time_one_plain_line_each_and_exit_0_on_
     w.qonto.add_receipts(&w.account.id, 2, 900);
 
     let second = daemon.pass(Duration::from_secs(60)).await;
-    assert!(instant(&second, "started_at") >= next - TimeDelta::seconds(1), "{second}");
+    assert!(
+        instant(&second, "started_at") >= next - TimeDelta::seconds(1),
+        "{second}"
+    );
     assert_eq!(second["exit_code"], 0, "{second}");
     assert_eq!(second["done"]["upload"], 2, "{second}");
     let tomorrow = instant(&second, "next_run");
-    assert_eq!(tomorrow.timestamp(), (daily + TimeDelta::days(1)).timestamp());
+    assert_eq!(
+        tomorrow.timestamp(),
+        (daily + TimeDelta::days(1)).timestamp()
+    );
     assert_eq!(w.archived_files(), 5);
 
     // Between passes: the stop is at once.
@@ -194,8 +202,7 @@ async fn a_pass_now_another_at_the_daily_time_one_plain_line_each_and_exit_0_on_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_during_a_pass_records_the_uploads_in_flight_and_the_next_sync_adds_no_duplicate()
-{
+async fn sigterm_during_a_pass_records_the_uploads_in_flight_and_the_next_sync_adds_no_duplicate() {
     const RECEIPTS: usize = 40;
     let w = World::start(RECEIPTS).await;
     cli_support::binary().await;
@@ -204,7 +211,10 @@ async fn sigterm_during_a_pass_records_the_uploads_in_flight_and_the_next_sync_a
     let mut daemon = w.daemon(&["--concurrency", "2"]).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while w.archived_files() < 3 {
-        assert!(tokio::time::Instant::now() < deadline, "uploads never began");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "uploads never began"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     daemon.terminate();
@@ -223,12 +233,22 @@ async fn sigterm_during_a_pass_records_the_uploads_in_flight_and_the_next_sync_a
     );
 
     w.graph.api_server().set_latency(Duration::ZERO);
-    let out = w.env().command(&["sync", "--json"]).await.output().await.unwrap();
+    let out = w
+        .env()
+        .command(&["sync", "--json"])
+        .await
+        .output()
+        .await
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(report["done"]["upload"], RECEIPTS - landed, "{report}");
-    assert_eq!(report["done"].get("adopt"), None, "nothing was left unrecorded");
+    assert_eq!(
+        report["done"].get("adopt"),
+        None,
+        "nothing was left unrecorded"
+    );
     assert_eq!(w.archived_files(), RECEIPTS, "each receipt once");
 }
 

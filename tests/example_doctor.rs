@@ -35,7 +35,10 @@ impl Run {
     fn line(&self, check: &str) -> &str {
         self.stdout
             .lines()
-            .find(|l| l.split_once(':').is_some_and(|(head, _)| head.ends_with(check)))
+            .find(|l| {
+                l.split_once(':')
+                    .is_some_and(|(head, _)| head.ends_with(check))
+            })
             .unwrap_or_else(|| panic!("no line for {check}:\n{}", self.stdout))
     }
 }
@@ -112,7 +115,9 @@ const CHECKS: [&str; 8] = [
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_healthy_setup_passes_every_check() {
     let w = World::synced(FakeGraphConfig::default()).await;
-    let run = w.run(&["doctor", "--at", "23:30", "--tz", "Europe/Paris"], &[]).await;
+    let run = w
+        .run(&["doctor", "--at", "23:30", "--tz", "Europe/Paris"], &[])
+        .await;
     println!("{}", run.stdout);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let lines: Vec<&str> = run.stdout.lines().collect();
@@ -194,7 +199,11 @@ async fn the_app_folder_refusal_fails_its_check_with_the_known_fault_explained()
     assert!(folder.starts_with("FAIL "), "{folder}");
     assert!(folder.contains("Files.ReadWrite.AppFolder"), "{folder}");
     assert!(folder.contains("`qonto-onedrive login`"), "{folder}");
-    assert!(run.line("OneDrive space").starts_with("ok "), "{}", run.stdout);
+    assert!(
+        run.line("OneDrive space").starts_with("ok "),
+        "{}",
+        run.stdout
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -230,10 +239,16 @@ async fn a_local_folder_replaces_the_microsoft_checks() {
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("archive");
     let archive = archive.to_str().unwrap();
-    let run = w.run(&["doctor", "--local", archive], &[("MS_CLIENT_ID", "")]).await;
+    let run = w
+        .run(&["doctor", "--local", archive], &[("MS_CLIENT_ID", "")])
+        .await;
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(!run.stdout.contains("Microsoft"), "{}", run.stdout);
-    assert!(run.line("local folder").starts_with("ok "), "{}", run.stdout);
+    assert!(
+        run.line("local folder").starts_with("ok "),
+        "{}",
+        run.stdout
+    );
     assert!(!run.line("local disk space").starts_with("FAIL"));
     // No sync yet: a warning, which passes.
     assert!(run.line("state").starts_with("warn "), "{}", run.stdout);
@@ -250,7 +265,11 @@ async fn a_local_folder_replaces_the_microsoft_checks() {
                 .run(&["doctor", "--local", locked.to_str().unwrap()], &[])
                 .await;
             assert_ne!(run.code, 0);
-            assert!(run.line("local folder").starts_with("FAIL "), "{}", run.stdout);
+            assert!(
+                run.line("local folder").starts_with("FAIL "),
+                "{}",
+                run.stdout
+            );
             assert!(run.line("local disk space").starts_with("skipped "));
         }
     }

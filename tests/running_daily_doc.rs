@@ -137,10 +137,16 @@ fn the_daemon_unit_keeps_from_restarting_exactly_the_stops_that_need_a_person() 
     let codes = exit_codes();
     assert_eq!(
         expected,
-        ["CONFIG", "BAD_CREDENTIALS", "CONSENT_REVOKED", "DRIVE_FULL", "DISK_FULL"]
-            .iter()
-            .map(|name| codes[*name])
-            .collect()
+        [
+            "CONFIG",
+            "BAD_CREDENTIALS",
+            "CONSENT_REVOKED",
+            "DRIVE_FULL",
+            "DISK_FULL"
+        ]
+        .iter()
+        .map(|name| codes[*name])
+        .collect()
     );
     assert_eq!(unit_value(unit, "Restart"), "on-failure");
     assert!(
@@ -189,7 +195,11 @@ async fn systemd_analyze_verify_accepts_the_units() {
     // Unknown keys are only warned about: any remark is a defect of the doc.
     let remarks: Vec<&str> = stderr
         .lines()
-        .filter(|l| paths.iter().any(|p| l.contains(&*p.file_name().unwrap().to_string_lossy())))
+        .filter(|l| {
+            paths
+                .iter()
+                .any(|p| l.contains(&*p.file_name().unwrap().to_string_lossy()))
+        })
         .collect();
     assert!(remarks.is_empty(), "{stderr}");
 }
@@ -245,7 +255,14 @@ fn the_doc_names_its_files_under_the_paths_it_tells() {
     // A guard against a renamed block that the tests above would silently stop reading.
     let names: BTreeSet<String> = files().into_keys().collect();
     for name in &names {
-        assert!(DOC.contains(&format!("/{name}`")), "{name} has its install path");
+        assert!(
+            DOC.contains(&format!("/{name}`")),
+            "{name} has its install path"
+        );
     }
-    assert!(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/running-daily.md").exists());
+    assert!(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("docs/running-daily.md")
+            .exists()
+    );
 }

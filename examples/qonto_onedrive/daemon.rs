@@ -51,9 +51,7 @@ pub async fn daemon(cli: &Cli, at: NaiveTime, tz: Tz) -> Result<u8> {
 /// The pass's exit code: its report's, or its error's; 0 for a pass cut short on request.
 fn pass_code(pass: &Pass) -> u8 {
     match (&pass.report, &pass.next) {
-        (Ok(report), None) if matches!(report.stopped, Some(Error::Cancelled) | None) => {
-            report::OK
-        }
+        (Ok(report), None) if matches!(report.stopped, Some(Error::Cancelled) | None) => report::OK,
         (Ok(report), _) => report::code_of(report).0,
         (Err(error), _) => report::explain(error).0,
     }

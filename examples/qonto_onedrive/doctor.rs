@@ -232,7 +232,11 @@ async fn onedrive(cli: &Cli, checks: &mut Vec<Check>) {
         ),
         Err(error) => Check::failed(FOLDER, &error, format!("run `{}`", report::LOGIN_COMMAND)),
     });
-    checks.push(space(SPACE, sink.quota().await, "free up or buy OneDrive space"));
+    checks.push(space(
+        SPACE,
+        sink.quota().await,
+        "free up or buy OneDrive space",
+    ));
 }
 
 /// `--local DIR`: the folder can be written to, and its disk has room.
@@ -337,18 +341,17 @@ async fn state(cli: &Cli, tz: Tz) -> Check {
     };
     // Taken and given back at once: only whether another sync holds it matters.
     if let Err(error) = store.lock().await {
-        let fix = "wait for the running sync to finish (or stop it), then run `qonto-onedrive doctor`";
+        let fix =
+            "wait for the running sync to finish (or stop it), then run `qonto-onedrive doctor`";
         return Check::failed(NAME, &error, fix);
     }
     match &state.last_run {
         None => Check::ok(NAME, "readable, not locked; no run finished yet"),
         Some(run) => {
-            let when = run
-                .finished_at
-                .map_or_else(
-                    || "?".to_owned(),
-                    |t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string(),
-                );
+            let when = run.finished_at.map_or_else(
+                || "?".to_owned(),
+                |t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string(),
+            );
             let what = format!(
                 "readable, not locked; last run {when}: {} uploaded, {} failed",
                 run.uploaded, run.failed

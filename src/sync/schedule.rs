@@ -477,7 +477,10 @@ mod tests {
             assert!(syncer.cancellation().is_cancelled());
             assert_eq!(reports.len(), 1);
             let (report, next) = &reports[0];
-            assert_eq!(report.as_ref().ok(), Some(&Some(crate::error::ErrorKind::Cancelled)));
+            assert_eq!(
+                report.as_ref().ok(),
+                Some(&Some(crate::error::ErrorKind::Cancelled))
+            );
             assert_eq!(*next, None);
             assert!(drive.files().is_empty());
         }
