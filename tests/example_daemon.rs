@@ -153,7 +153,7 @@ async fn a_pass_now_another_at_the_daily_time_one_plain_line_each_and_exit_0_on_
     let w = World::start(3).await;
     cli_support::binary().await;
     // The daily time a few seconds ahead, on Paris's clock: the real path, no fake clock.
-    let daily = Utc::now() + TimeDelta::seconds(6);
+    let daily = Utc::now() + TimeDelta::seconds(10);
     let at = daily.with_timezone(&PARIS).format("%H:%M:%S").to_string();
     let mut daemon = w.daemon(&["--at", &at, "--tz", "Europe/Paris"]).await;
 

@@ -309,6 +309,8 @@ mod tests {
                 self.inner.save(state).await
             }
             async fn record(&self, changes: &[StateChange]) -> Result<()> {
+                // Every record lets other tasks run, as a write to disk would.
+                tokio::task::yield_now().await;
                 self.inner.record(changes).await
             }
             async fn lock(&self) -> Result<StateLock> {
@@ -454,6 +456,94 @@ mod tests {
             .await;
             assert_eq!(passes, 1);
             assert_eq!(clock(), utc("2026-11-03T21:10:00Z"));
+        }
+
+        #[tokio::test]
+        async fn a_shutdown_during_uploads_lets_those_in_flight_finish_and_records_them() {
+            use crate::sync::SyncEvent;
+            let (_, _, bank) = syncer(0);
+            let account = crate::model::AccountId::new("acc");
+            let day = NaiveDate::from_ymd_opt(2026, 11, 4).unwrap();
+            for i in 0..20 {
+                bank.add_receipt(
+                    InMemorySource::receipt(&format!("n{i}"), &account, day, "Shop", -100),
+                    format!("pdf {i}").into_bytes(),
+                );
+            }
+            let drive = InMemorySink::new();
+            let store = Arc::new(Flaky {
+                inner: InMemoryStateStore::new(),
+                failures: AtomicU32::new(0),
+            });
+            let upload_started = Arc::new(tokio::sync::Notify::new());
+            let started = Arc::new(AtomicU32::new(0));
+            let observer = {
+                let (upload_started, started) = (upload_started.clone(), started.clone());
+                move |event: &SyncEvent| {
+                    if matches!(event, SyncEvent::Started { kind: "upload", .. }) {
+                        started.fetch_add(1, Ordering::SeqCst);
+                        upload_started.notify_one();
+                    }
+                }
+            };
+            let started_at_shutdown = AtomicU32::new(0);
+            let syncer = Syncer::new(
+                Arc::new(bank.clone()),
+                Arc::new(drive.clone()),
+                store.clone(),
+                SyncConfig::default().with_concurrency(2),
+            )
+            .with_observer(Arc::new(observer));
+            let mut last = None;
+            run_daily(
+                &syncer,
+                hm(23, 30),
+                chrono_tz::Europe::Paris,
+                Utc::now,
+                |pass| {
+                    assert_eq!(pass.next, None, "the pass was cut short");
+                    last = Some(pass.report.expect("the pass ran"));
+                    ControlFlow::Continue(())
+                },
+                async {
+                    upload_started.notified().await;
+                    started_at_shutdown.store(started.load(Ordering::SeqCst), Ordering::SeqCst);
+                },
+            )
+            .await;
+            let report = last.expect("the cut pass is reported");
+            assert_eq!(
+                report.stopped.as_ref().map(Error::kind),
+                Some(crate::error::ErrorKind::Cancelled)
+            );
+            let uploaded = report.count("upload");
+            let before = started_at_shutdown.load(Ordering::SeqCst) as usize;
+            assert!(before < 21, "the shutdown came mid-pass");
+            assert_eq!(
+                started.load(Ordering::SeqCst) as usize,
+                before,
+                "no upload started after the shutdown"
+            );
+            assert_eq!(uploaded, before, "every upload in flight finished");
+            assert_eq!(
+                drive.files().len(),
+                uploaded,
+                "every file written was recorded"
+            );
+            let state = store.load().await.unwrap().unwrap();
+            assert_eq!(state.exported.len(), uploaded);
+
+            // The next pass does the rest, nothing twice.
+            let again = Syncer::new(
+                Arc::new(bank),
+                Arc::new(drive.clone()),
+                store,
+                SyncConfig::default(),
+            );
+            let rest = again.run().await.unwrap();
+            assert_eq!(rest.count("upload"), 21 - uploaded);
+            assert_eq!(rest.count("adopt"), 0);
+            assert_eq!(drive.files().len(), 21);
         }
 
         #[tokio::test]
