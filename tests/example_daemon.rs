@@ -105,10 +105,11 @@ impl Daemon {
         doc
     }
 
-    fn terminate(&self) {
+    /// Sends `signal` (`TERM`, `INT`), as a service manager or Ctrl-C would.
+    fn signal(&self, signal: &str) {
         let pid = self.child.id().expect("still running").to_string();
         let status = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
+            .args([&format!("-{signal}"), pid.as_str()])
             .status()
             .unwrap();
         assert!(status.success());
@@ -149,7 +150,7 @@ fn local(instant: DateTime<Utc>) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pass_now_another_at_the_daily_time_one_plain_line_each_and_exit_0_on_sigterm() {
+async fn a_pass_now_another_at_the_daily_time_one_plain_line_each_and_exit_0_on_sigint() {
     let w = World::start(3).await;
     cli_support::binary().await;
     // The daily time a few seconds ahead, on Paris's clock: the real path, no fake clock.
@@ -179,8 +180,8 @@ async fn a_pass_now_another_at_the_daily_time_one_plain_line_each_and_exit_0_on_
     );
     assert_eq!(w.archived_files(), 5);
 
-    // Between passes: the stop is at once.
-    daemon.terminate();
+    // Between passes: Ctrl-C stops it at once.
+    daemon.signal("INT");
     let (code, rest, stderr) = daemon.exit(Duration::from_secs(10)).await;
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(rest, "", "no pass was running");
@@ -217,7 +218,7 @@ async fn sigterm_during_a_pass_records_the_uploads_in_flight_and_the_next_sync_a
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    daemon.terminate();
+    daemon.signal("TERM");
     let last = daemon.pass(Duration::from_secs(30)).await;
     let (code, rest, stderr) = daemon.exit(Duration::from_secs(30)).await;
     assert_eq!(code, 0, "{stderr}");
@@ -291,7 +292,7 @@ async fn a_storm_of_503_is_retried_within_minutes_and_the_daemon_keeps_running()
         daemon.child.try_wait().unwrap().is_none(),
         "a passing failure does not end the daemon"
     );
-    daemon.terminate();
+    daemon.signal("TERM");
     let (code, _, stderr) = daemon.exit(Duration::from_secs(10)).await;
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("(early retry 1)"), "{stderr}");
