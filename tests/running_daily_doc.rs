@@ -47,8 +47,8 @@ fn unit_value<'a>(unit: &'a str, key: &str) -> &'a str {
 }
 
 /// Runs the command line's arguments through the built command, with no credentials: the
-/// parser accepts them, and the command stops on the first missing variable (exit 2 with
-/// its own message, not a usage error).
+/// parser accepts them, and the command stops on a missing variable (exit 2 with its own
+/// message, not a usage error).
 async fn assert_parses(args: &[&str]) {
     let home = tempfile::tempdir().unwrap();
     let out = tokio::process::Command::new(cli_support::binary().await)
@@ -64,7 +64,11 @@ async fn assert_parses(args: &[&str]) {
         "{args:?} does not parse: {stderr}"
     );
     assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-    assert!(stderr.contains("set QONTO_LOGIN"), "{args:?}: {stderr}");
+    // The command's own message about a missing variable (QONTO_LOGIN, MS_CLIENT_ID).
+    assert!(
+        stderr.starts_with("qonto-onedrive: ") && stderr.contains("set "),
+        "{args:?}: {stderr}"
+    );
 }
 
 /// `pub const NAME: u8 = N;` of the command's report module.
@@ -151,8 +155,8 @@ fn the_daemon_unit_keeps_from_restarting_exactly_the_stops_that_need_a_person() 
     assert_eq!(unit_value(unit, "Restart"), "on-failure");
     assert!(
         DOC.contains("2 configuration")
-            && DOC.contains("3 credentials or access refused")
-            && DOC.contains("4 OneDrive access withdrawn")
+            && DOC.contains("3 Qonto refused the API key")
+            && DOC.contains("4 the OneDrive sign-in is missing")
             && DOC.contains("5 drive full")
             && DOC.contains("8 local disk full"),
         "the doc's list of stops matches the unit"

@@ -13,7 +13,7 @@
 use crate::{Cli, output, report, syncer};
 use chrono::{DateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
-use receipt_sync::sync::{NextPass, Pass, SyncReport, run_daily};
+use receipt_sync::sync::{NextPass, Pass, SyncReport, next_pass, run_daily};
 use receipt_sync::{Error, Result};
 use std::ops::ControlFlow;
 
@@ -31,7 +31,26 @@ pub const NEEDS_A_PERSON: [u8; 5] = [
 pub async fn daemon(cli: &Cli, at: NaiveTime, tz: Tz) -> Result<u8> {
     // Listen before the first pass, so that a stop request is never the default "die now".
     let shutdown = shutdown_signal()?;
-    let syncer = syncer(cli, false).await?;
+    tokio::pin!(shutdown);
+    // Binding the archive needs the services: a passing failure at start is retried
+    // like a pass's, anything else ends the daemon with its code.
+    let mut failed_in_a_row = 0;
+    let syncer = loop {
+        let error = match syncer(cli, false).await {
+            Ok(syncer) => break syncer,
+            Err(error) if error.is_retryable() => error,
+            Err(error) => return Err(error),
+        };
+        failed_in_a_row += 1;
+        let next = next_pass(Utc::now(), at, tz, failed_in_a_row);
+        let pass = Pass::new(Err(error), Some(next));
+        log_pass(cli, &pass, tz, pass_code(&pass), false);
+        let left = (next.at - Utc::now()).to_std().unwrap_or_default();
+        tokio::select! {
+            () = tokio::time::sleep(left) => {}
+            () = &mut shutdown => return Ok(report::OK),
+        }
+    };
     let mut exit = report::OK;
     let on_pass = |pass: Pass| {
         let code = pass_code(&pass);

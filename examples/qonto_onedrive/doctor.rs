@@ -218,18 +218,20 @@ async fn onedrive(cli: &Cli, checks: &mut Vec<Check>) {
     let sink = match cli.env.onedrive_with(tokens) {
         Ok(sink) => sink,
         Err(error) => {
-            checks.push(Check::failed(FOLDER, &error, "check --graph-api-base (GRAPH_API_BASE)"));
+            checks.push(Check::failed(
+                FOLDER,
+                &error,
+                "check --graph-api-base (GRAPH_API_BASE)",
+            ));
             checks.push(Check::skipped(SPACE, FOLDER));
             return;
         }
     };
     checks.push(match sink.root_id().await {
         Ok(_) => Check::ok(FOLDER, "reachable"),
-        Err(error) if error.kind() == ErrorKind::Forbidden => Check::failed(
-            FOLDER,
-            &error,
-            format!("run `{}`", report::GRANT_COMMAND),
-        ),
+        Err(error) if error.kind() == ErrorKind::Forbidden => {
+            Check::failed(FOLDER, &error, format!("run `{}`", report::GRANT_COMMAND))
+        }
         Err(error) => Check::failed(FOLDER, &error, format!("run `{}`", report::LOGIN_COMMAND)),
     });
     checks.push(space(

@@ -150,6 +150,14 @@ pub struct Pass {
     pub next: Option<NextPass>,
 }
 
+impl Pass {
+    /// A pass's outcome and the next one, for a caller that reports its own attempts
+    /// (a start that failed) the way `run_daily` reports its passes.
+    pub fn new(report: Result<SyncReport>, next: Option<NextPass>) -> Self {
+        Self { report, next }
+    }
+}
+
 /// Runs `syncer` now (the initial export), then every day at `at` in `tz`, until
 /// `shutdown` completes or `on_pass` breaks.
 ///
