@@ -22,6 +22,8 @@ mod binding;
 mod daemon;
 #[path = "qonto_onedrive/disconnect.rs"]
 mod disconnect;
+#[path = "qonto_onedrive/doctor.rs"]
+mod doctor;
 #[path = "qonto_onedrive/login.rs"]
 mod login;
 #[path = "qonto_onedrive/output.rs"]
@@ -88,6 +90,8 @@ enum Command {
     Share(ShareArgs),
     /// Forgets the saved OneDrive sign-in.
     Disconnect(DisconnectArgs),
+    /// Checks the setup (credentials, sign-in, app folder, space, state, schedule).
+    Doctor(DoctorArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -200,6 +204,22 @@ struct ShareArgs {
 }
 
 #[derive(clap::Args, Debug)]
+struct DoctorArgs {
+    /// The daemon's daily time, for the schedule check.
+    #[arg(long, default_value = "23:30")]
+    at: NaiveTime,
+    /// The time zone of `--at`, an IANA name.
+    #[arg(long, default_value = "Europe/Paris", value_parser = args::parse_tz)]
+    tz: chrono_tz::Tz,
+    #[command(flatten)]
+    qonto: QontoArgs,
+    #[command(flatten)]
+    archive: ArchiveArgs,
+    #[command(flatten)]
+    home: HomeArgs,
+}
+
+#[derive(clap::Args, Debug)]
 struct DisconnectArgs {
     #[command(flatten)]
     home: HomeArgs,
@@ -228,6 +248,7 @@ impl Command {
             Command::Reset(_) => "reset",
             Command::Share(_) => "share",
             Command::Disconnect(_) => "disconnect",
+            Command::Doctor(_) => "doctor",
         }
     }
 
@@ -273,6 +294,9 @@ impl Command {
             }
             Command::Share(a) => Env::new(a.home.clone()).with_archive(a.archive.clone()),
             Command::Disconnect(a) => Env::new(a.home.clone()),
+            Command::Doctor(a) => Env::new(a.home.clone())
+                .with_qonto(a.qonto.clone())
+                .with_archive(a.archive.clone()),
         };
         cli
     }
@@ -286,6 +310,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = line.command.cli(line.json);
     let runtime = match tokio::runtime::Runtime::new() {
@@ -396,6 +421,7 @@ async fn run(cli: &Cli, command: &Command) -> Result<u8> {
         Command::Reset(a) => reset::reset(cli, a.yes).await,
         Command::Share(a) => share::share(cli, &a.folder, a.email.as_deref()).await,
         Command::Disconnect(_) => disconnect::disconnect(cli).await,
+        Command::Doctor(a) => doctor::doctor(cli, a.at, a.tz).await,
     }
 }
 

@@ -93,16 +93,25 @@ async fn reset_and_the_daily_schedule_are_spawnable_too() {
         let mut first_tx = Some(first_tx);
         spawn(async move {
             let at = NaiveTime::from_hms_opt(23, 30, 0).unwrap_or_default();
-            let on_report = move |report: receipt_sync::Result<_>| {
-                let uploads = report.map(|r: receipt_sync::sync::SyncReport| r.count("upload"));
+            let on_pass = move |pass: receipt_sync::sync::Pass| {
+                let uploads = pass.report.map(|r| r.count("upload"));
                 if let Some(tx) = first_tx.take() {
                     let _ = tx.send(uploads.unwrap_or(0));
                 }
+                std::ops::ControlFlow::Continue(())
             };
             let shutdown = async {
                 let _ = stop_rx.await;
             };
-            run_daily(&syncer, at, chrono_tz::Europe::Paris, on_report, shutdown).await;
+            run_daily(
+                &syncer,
+                at,
+                chrono_tz::Europe::Paris,
+                chrono::Utc::now,
+                on_pass,
+                shutdown,
+            )
+            .await;
         })
     };
     let uploaded = tokio::time::timeout(Duration::from_secs(10), first_rx)

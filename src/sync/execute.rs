@@ -52,6 +52,8 @@ pub(super) struct Executor<'a> {
     pub observer: Arc<dyn SyncObserver>,
     pub config: &'a SyncConfig,
     pub recorder: &'a Recorder,
+    /// Once cancelled, no new upload starts; those in flight finish and are recorded.
+    pub cancel: &'a tokio_util::sync::CancellationToken,
 }
 
 struct UploadJob {
@@ -422,7 +424,7 @@ impl Executor<'_> {
         let producer = async {
             stream::iter(jobs)
                 .map(|job| async {
-                    if stopping.load(Ordering::SeqCst) {
+                    if stopping.load(Ordering::SeqCst) || self.cancel.is_cancelled() {
                         return (job, None);
                     }
                     let outcome = self.upload_one(&job).await;

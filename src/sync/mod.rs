@@ -33,9 +33,11 @@ pub mod schedule;
 mod space;
 
 pub use events::{AccountFailure, Failure, NoObserver, SyncEvent, SyncObserver, SyncReport};
-pub use schedule::{next_run, run_daily};
+pub use schedule::{
+    NextPass, Pass, RETRY_DELAYS, is_worth_retrying_soon, next_pass, next_run, run_daily,
+};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::http::RetryConfig;
 use crate::layout::{Layout, LayoutSettings, NameLimits};
 use crate::plan::{PlanOptions, RequestedSettings, SettingsChange, plan, resolve_settings};
@@ -45,6 +47,7 @@ use crate::state::{StateChange, StateSettings, StateStore, SyncState};
 use chrono::{NaiveDate, Utc};
 use std::fmt;
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 /// How a sync runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -157,6 +160,7 @@ pub struct Syncer {
     store: Arc<dyn StateStore>,
     config: SyncConfig,
     observer: Arc<dyn SyncObserver>,
+    cancel: CancellationToken,
 }
 
 impl fmt::Debug for Syncer {
@@ -184,7 +188,24 @@ impl Syncer {
             store,
             config,
             observer: Arc::new(NoObserver),
+            cancel: CancellationToken::new(),
         }
+    }
+
+    /// Stops passes when `token` is cancelled, the way a service stops: a pass that is
+    /// reading the source or scanning the archive finishes both (they are checkpointed
+    /// as they go), then writes nothing; a pass that is uploading starts no new upload,
+    /// lets those in flight finish and records them, then saves the state. Such a pass
+    /// ends with [`Error::Cancelled`] in [`SyncReport::stopped`], and the next one picks
+    /// up the rest. A pass started after the cancellation stops at once.
+    pub fn with_cancellation(mut self, token: CancellationToken) -> Self {
+        self.cancel = token;
+        self
+    }
+
+    /// The token that stops this syncer's passes (see [`Self::with_cancellation`]).
+    pub fn cancellation(&self) -> &CancellationToken {
+        &self.cancel
     }
 
     /// Sends progress events to `observer`.
@@ -296,11 +317,17 @@ impl Syncer {
         }
         report.settings = Some(settings.clone());
 
-        let prepared = self
-            .prepare(&mut state, &settings, &recorder, &mut report)
-            .await;
+        let prepared = if self.cancel.is_cancelled() {
+            Err(Error::Cancelled)
+        } else {
+            self.prepare(&mut state, &settings, &recorder, &mut report)
+                .await
+        };
         if let Err(error) = prepared {
             report.stopped = Some(error);
+        } else if self.cancel.is_cancelled() {
+            // Asked to stop: what was read and scanned is saved; nothing is written.
+            report.stopped = Some(Error::Cancelled);
         } else {
             let layout = self.layout_for(settings.layout);
             let options = PlanOptions::default()
@@ -322,6 +349,9 @@ impl Syncer {
                             .await
                     }
                     Err(error) => report.stopped = Some(error),
+                }
+                if self.cancel.is_cancelled() && report.stopped.is_none() {
+                    report.stopped = Some(Error::Cancelled);
                 }
             }
         }

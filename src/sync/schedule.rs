@@ -5,6 +5,7 @@ use crate::error::Result;
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 use std::future::Future;
+use std::ops::ControlFlow;
 
 /// The first instant strictly after `now` when the local clock in `tz` shows `at`.
 ///
@@ -65,27 +66,158 @@ fn occurrence(day: NaiveDate, at: NaiveTime, tz: Tz) -> Option<DateTime<Utc>> {
 }
 
 /// The longest single sleep: waking up regularly keeps the schedule right after a
-/// suspend or a clock change, since the next run is recomputed at every wake-up.
+/// suspend or a clock change, since the time left is recomputed at every wake-up.
 const MAX_SLEEP: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
+/// How long after a pass that stopped for a passing reason (network, a 5xx, throttling,
+/// another sync holding the state) the next one is tried: 5 minutes, 15 minutes, then
+/// every hour, never later than the daily pass.
+pub const RETRY_DELAYS: [Duration; 3] = [
+    Duration::minutes(5),
+    Duration::minutes(15),
+    Duration::hours(1),
+];
+
+/// When the pass after this one starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NextPass {
+    /// The instant.
+    pub at: DateTime<Utc>,
+    /// `Some(n)`: the `n`-th early retry in a row (from 1), sooner than the daily time;
+    /// `None`: the daily pass.
+    pub retry: Option<u32>,
+}
+
+/// When the next pass starts, `failed_in_a_row` passes in a row (this one included)
+/// having stopped for a passing reason ([`is_worth_retrying_soon`]): with none, the
+/// daily time ([`next_run`]); otherwise after the matching [`RETRY_DELAYS`] entry (the
+/// last one from then on), unless the daily time comes first.
+///
+/// Pure: no clock is read. Never panics, whatever `now`.
+pub fn next_pass(now: DateTime<Utc>, at: NaiveTime, tz: Tz, failed_in_a_row: u32) -> NextPass {
+    let daily = NextPass {
+        at: next_run(now, at, tz),
+        retry: None,
+    };
+    let Some(index) = failed_in_a_row.checked_sub(1) else {
+        return daily;
+    };
+    let delay = RETRY_DELAYS[(index as usize).min(RETRY_DELAYS.len() - 1)];
+    match now.checked_add_signed(delay) {
+        Some(retry) if retry < daily.at => NextPass {
+            at: retry,
+            retry: Some(failed_in_a_row),
+        },
+        _ => daily,
+    }
+}
+
+/// Whether a pass's outcome is worth another try before the daily time: it stopped, or
+/// left receipts behind, for a reason that passes by itself (see
+/// [`crate::Error::is_retryable`]), or another sync held the state. A refusal, a full
+/// drive or a configuration error is not: it needs a person, and trying sooner only
+/// repeats it.
+pub fn is_worth_retrying_soon(outcome: &Result<SyncReport>) -> bool {
+    use crate::error::ErrorKind;
+    // The same kinds as `Error::is_retryable`, read from the report's records.
+    let passing = |kind: ErrorKind| {
+        matches!(
+            kind,
+            ErrorKind::Transient | ErrorKind::RateLimited | ErrorKind::Integrity
+        )
+    };
+    match outcome {
+        Err(error) => error.is_retryable() || error.kind() == ErrorKind::AlreadyRunning,
+        Ok(report) => match &report.stopped {
+            Some(error) => error.is_retryable(),
+            None => {
+                report.failures.iter().any(|f| passing(f.kind))
+                    || report.unread_accounts.iter().any(|a| passing(a.kind))
+            }
+        },
+    }
+}
+
+/// One pass of [`run_daily`], handed to its `on_pass`.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Pass {
+    /// What [`Syncer::run`] returned.
+    pub report: Result<SyncReport>,
+    /// When the next pass starts; `None` when this pass was the last one, cut short by
+    /// the shutdown (see [`run_daily`]).
+    pub next: Option<NextPass>,
+}
+
+impl Pass {
+    /// A pass's outcome and the next one, for a caller that reports its own attempts
+    /// (a start that failed) the way `run_daily` reports its passes.
+    pub fn new(report: Result<SyncReport>, next: Option<NextPass>) -> Self {
+        Self { report, next }
+    }
+}
+
 /// Runs `syncer` now (the initial export), then every day at `at` in `tz`, until
-/// `shutdown` completes. Each pass's outcome goes to `on_report`; a pass that fails
-/// is logged and the schedule goes on.
-pub async fn run_daily<F, S>(syncer: &Syncer, at: NaiveTime, tz: Tz, mut on_report: F, shutdown: S)
-where
-    F: FnMut(Result<SyncReport>),
+/// `shutdown` completes or `on_pass` breaks.
+///
+/// - Each pass goes to `on_pass` with the time of the next one; returning
+///   [`ControlFlow::Break`] ends the schedule there (for a stop that needs a person).
+/// - A pass that stopped for a passing reason ([`is_worth_retrying_soon`]) is tried
+///   again sooner ([`next_pass`]); the daily time resumes after a pass without one.
+/// - When `shutdown` completes during a pass, the syncer is cancelled
+///   ([`Syncer::with_cancellation`]): the uploads in flight finish and are recorded,
+///   that pass goes to `on_pass` with no next one, and `run_daily` returns. During a
+///   wait, it returns at once.
+///
+/// `clock` tells the time (`Utc::now` in production); it is read after each pass and at
+/// each wake-up, at least every 15 minutes, so a suspend or a clock change is caught up.
+pub async fn run_daily<C, F, S>(
+    syncer: &Syncer,
+    at: NaiveTime,
+    tz: Tz,
+    clock: C,
+    mut on_pass: F,
+    shutdown: S,
+) where
+    C: Fn() -> DateTime<Utc>,
+    F: FnMut(Pass) -> ControlFlow<()>,
     S: Future<Output = ()>,
 {
     tokio::pin!(shutdown);
+    let mut failed_in_a_row = 0u32;
     loop {
-        tokio::select! {
-            report = syncer.run() => on_report(report),
-            () = &mut shutdown => return,
+        let pass = syncer.run();
+        tokio::pin!(pass);
+        let (report, stopping) = tokio::select! {
+            report = &mut pass => (report, false),
+            () = &mut shutdown => {
+                // Stop cleanly: what is in flight finishes and is recorded.
+                syncer.cancellation().cancel();
+                (pass.await, true)
+            }
+        };
+        if stopping {
+            let _ = on_pass(Pass { report, next: None });
+            return;
         }
-        let due = next_run(Utc::now(), at, tz);
-        tracing::info!(next = %due, "next sync scheduled");
+        failed_in_a_row = if is_worth_retrying_soon(&report) {
+            failed_in_a_row.saturating_add(1)
+        } else {
+            0
+        };
+        let next = next_pass(clock(), at, tz, failed_in_a_row);
+        tracing::info!(next = %next.at, retry = ?next.retry, "next sync scheduled");
+        if on_pass(Pass {
+            report,
+            next: Some(next),
+        })
+        .is_break()
+        {
+            return;
+        }
         loop {
-            let left = (due - Utc::now()).to_std().unwrap_or_default();
+            let left = (next.at - clock()).to_std().unwrap_or_default();
             if left.is_zero() {
                 break;
             }
@@ -158,55 +290,298 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn run_daily_exports_at_once_then_waits_and_stops_on_shutdown() {
+    mod daily {
+        use super::*;
+        use crate::error::Error;
         use crate::sink::InMemorySink;
         use crate::source::InMemorySource;
-        use crate::state::InMemoryStateStore;
+        use crate::state::{InMemoryStateStore, StateChange, StateLock, StateStore, SyncState};
         use crate::sync::{SyncConfig, Syncer};
-        use std::sync::Arc;
+        use async_trait::async_trait;
+        use std::sync::atomic::{AtomicU32, Ordering};
+        use std::sync::{Arc, Mutex};
 
-        let bank = InMemorySource::new();
-        let account = bank.add_account_named("acc", "Main");
-        let day = NaiveDate::from_ymd_opt(2026, 11, 3).unwrap();
-        bank.add_receipt(
-            InMemorySource::receipt("r", &account, day, "Shop", -100),
-            &b"pdf"[..],
-        );
-        let drive = InMemorySink::new();
-        let syncer = Syncer::new(
-            Arc::new(bank),
-            Arc::new(drive.clone()),
-            Arc::new(InMemoryStateStore::new()),
-            SyncConfig::default(),
-        );
-        let (ran_tx, ran_rx) = tokio::sync::oneshot::channel::<()>();
-        let mut ran_tx = Some(ran_tx);
-        let mut reports = Vec::new();
-        // Shut down once the first pass has reported: the next one is hours away.
-        let shutdown = async {
-            let _ = ran_rx.await;
-        };
-        tokio::time::timeout(
-            std::time::Duration::from_secs(10),
+        /// A state store whose lock fails with a passing error the first `failures` times.
+        #[derive(Debug)]
+        struct Flaky {
+            inner: InMemoryStateStore,
+            failures: AtomicU32,
+        }
+
+        #[async_trait]
+        impl StateStore for Flaky {
+            async fn load(&self) -> Result<Option<SyncState>> {
+                self.inner.load().await
+            }
+            async fn save(&self, state: &SyncState) -> Result<()> {
+                self.inner.save(state).await
+            }
+            async fn record(&self, changes: &[StateChange]) -> Result<()> {
+                // Every record lets other tasks run, as a write to disk would.
+                tokio::task::yield_now().await;
+                self.inner.record(changes).await
+            }
+            async fn lock(&self) -> Result<StateLock> {
+                // Never ready at the first poll, like a real store: a shutdown that is
+                // already due is seen while the pass is under way.
+                tokio::task::yield_now().await;
+                let left = self.failures.load(Ordering::SeqCst);
+                if left > 0 {
+                    self.failures.store(left - 1, Ordering::SeqCst);
+                    return Err(Error::Transient {
+                        service: "state",
+                        operation: "lock".into(),
+                        message: "briefly unavailable".into(),
+                        retry_after: None,
+                    });
+                }
+                self.inner.lock().await
+            }
+        }
+
+        fn syncer(lock_failures: u32) -> (Syncer, InMemorySink, InMemorySource) {
+            let bank = InMemorySource::new();
+            let account = bank.add_account_named("acc", "Main");
+            let day = NaiveDate::from_ymd_opt(2026, 11, 3).unwrap();
+            bank.add_receipt(
+                InMemorySource::receipt("r", &account, day, "Shop", -100),
+                &b"pdf"[..],
+            );
+            let drive = InMemorySink::new();
+            let store = Flaky {
+                inner: InMemoryStateStore::new(),
+                failures: AtomicU32::new(lock_failures),
+            };
+            let syncer = Syncer::new(
+                Arc::new(bank.clone()),
+                Arc::new(drive.clone()),
+                Arc::new(store),
+                SyncConfig::default(),
+            );
+            (syncer, drive, bank)
+        }
+
+        /// A wall clock that follows tokio's (paused) clock from `start`.
+        fn clock(start: DateTime<Utc>) -> impl Fn() -> DateTime<Utc> {
+            let origin = tokio::time::Instant::now();
+            move || start + Duration::from_std(origin.elapsed()).unwrap()
+        }
+
+        /// Runs the schedule until `passes` passes have reported; returns when each ran,
+        /// what it uploaded (or its error kind), and the next time it announced.
+        async fn run(
+            syncer: &Syncer,
+            start: &str,
+            passes: usize,
+        ) -> Vec<(DateTime<Utc>, std::result::Result<usize, String>, NextPass)> {
+            let clock = clock(utc(start));
+            let seen = Mutex::new(Vec::new());
+            run_daily(
+                syncer,
+                hm(23, 30),
+                chrono_tz::Europe::Paris,
+                &clock,
+                |pass| {
+                    let mut seen = seen.lock().unwrap();
+                    let outcome = pass
+                        .report
+                        .map(|r| r.count("upload"))
+                        .map_err(|e| format!("{:?}", e.kind()));
+                    seen.push((clock(), outcome, pass.next.expect("not stopping")));
+                    if seen.len() == passes {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                },
+                std::future::pending(),
+            )
+            .await;
+            seen.into_inner().unwrap()
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn a_pass_now_then_one_at_the_daily_time() {
+            let (syncer, drive, bank) = syncer(0);
+            let account = crate::model::AccountId::new("acc");
+            let day = NaiveDate::from_ymd_opt(2026, 11, 4).unwrap();
+            bank.add_receipt(
+                InMemorySource::receipt("r2", &account, day, "Shop", -100),
+                &b"pdf 2"[..],
+            );
+            let passes = run(&syncer, "2026-11-03T21:00:00Z", 2).await;
+            // 23:30 in Paris in November is 22:30 UTC.
+            let times: Vec<_> = passes.iter().map(|p| p.0).collect();
+            assert_eq!(
+                times,
+                [utc("2026-11-03T21:00:00Z"), utc("2026-11-03T22:30:00Z")]
+            );
+            assert_eq!(passes[0].1, Ok(2));
+            assert_eq!(passes[1].1, Ok(0));
+            assert_eq!(passes[0].2.retry, None);
+            assert_eq!(passes[1].2.at, utc("2026-11-04T22:30:00Z"));
+            assert_eq!(drive.files().len(), 2);
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn a_passing_failure_is_retried_sooner_then_the_daily_time_resumes() {
+            let (syncer, drive, _) = syncer(2);
+            let passes = run(&syncer, "2026-11-03T22:00:00Z", 4).await;
+            let times: Vec<_> = passes.iter().map(|p| p.0).collect();
+            assert_eq!(
+                times,
+                [
+                    utc("2026-11-03T22:00:00Z"),
+                    utc("2026-11-03T22:05:00Z"),
+                    utc("2026-11-03T22:20:00Z"),
+                    utc("2026-11-03T22:30:00Z"),
+                ]
+            );
+            let retries: Vec<_> = passes.iter().map(|p| p.2.retry).collect();
+            assert_eq!(retries, [Some(1), Some(2), None, None]);
+            assert_eq!(passes[0].1, Err("Transient".to_owned()));
+            assert_eq!(passes[2].1, Ok(1));
+            assert_eq!(drive.files().len(), 1);
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn a_shutdown_during_a_wait_returns_without_a_pass() {
+            let (syncer, _, _) = syncer(0);
+            let clock = clock(utc("2026-11-03T21:00:00Z"));
+            let mut passes = 0;
+            let shutdown = tokio::time::sleep(std::time::Duration::from_secs(600));
             run_daily(
                 &syncer,
                 hm(23, 30),
                 chrono_tz::Europe::Paris,
-                |report| {
-                    reports.push(report.map(|r| r.count("upload")));
-                    if let Some(tx) = ran_tx.take() {
-                        let _ = tx.send(());
-                    }
+                &clock,
+                |_| {
+                    passes += 1;
+                    ControlFlow::Continue(())
                 },
                 shutdown,
-            ),
-        )
-        .await
-        .expect("run_daily returns on shutdown");
-        assert_eq!(reports.len(), 1);
-        assert_eq!(reports[0].as_ref().ok(), Some(&1));
-        assert_eq!(drive.files().len(), 1);
+            )
+            .await;
+            assert_eq!(passes, 1);
+            assert_eq!(clock(), utc("2026-11-03T21:10:00Z"));
+        }
+
+        #[tokio::test]
+        async fn a_shutdown_during_uploads_lets_those_in_flight_finish_and_records_them() {
+            use crate::sync::SyncEvent;
+            let (_, _, bank) = syncer(0);
+            let account = crate::model::AccountId::new("acc");
+            let day = NaiveDate::from_ymd_opt(2026, 11, 4).unwrap();
+            for i in 0..20 {
+                bank.add_receipt(
+                    InMemorySource::receipt(&format!("n{i}"), &account, day, "Shop", -100),
+                    format!("pdf {i}").into_bytes(),
+                );
+            }
+            let drive = InMemorySink::new();
+            let store = Arc::new(Flaky {
+                inner: InMemoryStateStore::new(),
+                failures: AtomicU32::new(0),
+            });
+            let upload_started = Arc::new(tokio::sync::Notify::new());
+            let started = Arc::new(AtomicU32::new(0));
+            let observer = {
+                let (upload_started, started) = (upload_started.clone(), started.clone());
+                move |event: &SyncEvent| {
+                    if matches!(event, SyncEvent::Started { kind: "upload", .. }) {
+                        started.fetch_add(1, Ordering::SeqCst);
+                        upload_started.notify_one();
+                    }
+                }
+            };
+            let started_at_shutdown = AtomicU32::new(0);
+            let syncer = Syncer::new(
+                Arc::new(bank.clone()),
+                Arc::new(drive.clone()),
+                store.clone(),
+                SyncConfig::default().with_concurrency(2),
+            )
+            .with_observer(Arc::new(observer));
+            let mut last = None;
+            run_daily(
+                &syncer,
+                hm(23, 30),
+                chrono_tz::Europe::Paris,
+                Utc::now,
+                |pass| {
+                    assert_eq!(pass.next, None, "the pass was cut short");
+                    last = Some(pass.report.expect("the pass ran"));
+                    ControlFlow::Continue(())
+                },
+                async {
+                    upload_started.notified().await;
+                    started_at_shutdown.store(started.load(Ordering::SeqCst), Ordering::SeqCst);
+                },
+            )
+            .await;
+            let report = last.expect("the cut pass is reported");
+            assert_eq!(
+                report.stopped.as_ref().map(Error::kind),
+                Some(crate::error::ErrorKind::Cancelled)
+            );
+            let uploaded = report.count("upload");
+            let before = started_at_shutdown.load(Ordering::SeqCst) as usize;
+            assert!(before < 21, "the shutdown came mid-pass");
+            assert_eq!(
+                started.load(Ordering::SeqCst) as usize,
+                before,
+                "no upload started after the shutdown"
+            );
+            assert_eq!(uploaded, before, "every upload in flight finished");
+            assert_eq!(
+                drive.files().len(),
+                uploaded,
+                "every file written was recorded"
+            );
+            let state = store.load().await.unwrap().unwrap();
+            assert_eq!(state.exported.len(), uploaded);
+
+            // The next pass does the rest, nothing twice.
+            let again = Syncer::new(
+                Arc::new(bank),
+                Arc::new(drive.clone()),
+                store,
+                SyncConfig::default(),
+            );
+            let rest = again.run().await.unwrap();
+            assert_eq!(rest.count("upload"), 21 - uploaded);
+            assert_eq!(rest.count("adopt"), 0);
+            assert_eq!(drive.files().len(), 21);
+        }
+
+        #[tokio::test]
+        async fn a_shutdown_during_a_pass_cancels_it_and_reports_it_last() {
+            let (syncer, drive, _) = syncer(0);
+            // A shutdown due as the first pass starts: it is cancelled, reported without a
+            // next one, and nothing is written.
+            let mut reports = Vec::new();
+            run_daily(
+                &syncer,
+                hm(23, 30),
+                chrono_tz::Europe::Paris,
+                Utc::now,
+                |pass| {
+                    reports.push((pass.report.map(|r| r.stopped.map(|e| e.kind())), pass.next));
+                    ControlFlow::Continue(())
+                },
+                std::future::ready(()),
+            )
+            .await;
+            assert!(syncer.cancellation().is_cancelled());
+            assert_eq!(reports.len(), 1);
+            let (report, next) = &reports[0];
+            assert_eq!(
+                report.as_ref().ok(),
+                Some(&Some(crate::error::ErrorKind::Cancelled))
+            );
+            assert_eq!(*next, None);
+            assert!(drive.files().is_empty());
+        }
     }
 
     const ZONES: &[Tz] = &[
@@ -243,6 +618,35 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn an_early_retry_is_never_later_than_the_daily_pass(
+            secs in any_second_but_the_last(),
+            zone in 0usize..ZONES.len(),
+            hour in 0u32..24,
+            failed in 0u32..10,
+        ) {
+            let now = DateTime::from_timestamp(secs, 0).unwrap();
+            let tz = ZONES[zone];
+            let at = hm(hour, 0);
+            let daily = next_run(now, at, tz);
+            let next = next_pass(now, at, tz, failed);
+            prop_assert!(next.at > now);
+            prop_assert!(next.at <= daily);
+            match next.retry {
+                None => prop_assert_eq!(next.at, daily),
+                Some(n) => {
+                    prop_assert_eq!(n, failed);
+                    let delay = RETRY_DELAYS[(n as usize - 1).min(RETRY_DELAYS.len() - 1)];
+                    prop_assert_eq!(next.at - now, delay);
+                }
+            }
+            if failed == 0 {
+                prop_assert_eq!(next.retry, None);
+            }
+            // Backing off: one more failure never brings an early retry closer.
+            prop_assert!(failed == 0 || next_pass(now, at, tz, failed + 1).at >= next.at);
+        }
+
         #[test]
         fn any_instant_chrono_holds_has_a_next_run(
             secs in any_second_but_the_last(),

@@ -55,6 +55,7 @@ impl Syncer {
             observer: self.observer.clone(),
             config: &self.config,
             recorder,
+            cancel: &self.cancel,
         };
         let mut waiting = fitted.waiting;
         waiting.extend(executor.run(&fitted.plan, state, report).await);
