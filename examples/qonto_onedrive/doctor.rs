@@ -89,7 +89,13 @@ impl Check {
 
     fn line(&self) -> String {
         let mut line = format!("{:<7} {}: {}", self.status.word(), self.name, self.detail);
-        if let Some(fix) = &self.fix {
+        // A message that already names the fixing command is not told it twice.
+        let named = |fix: &str| {
+            fix.split('`')
+                .nth(1)
+                .is_some_and(|command| self.detail.contains(command))
+        };
+        if let Some(fix) = self.fix.as_deref().filter(|fix| !named(fix)) {
             line.push_str(&format!(" (to fix: {fix})"));
         }
         line
@@ -98,7 +104,7 @@ impl Check {
 
 /// The fix for a refused or missing Qonto key.
 const QONTO_FIX: &str = "export QONTO_LOGIN=<organisation slug> QONTO_SECRET_KEY=<secret key> \
-     from the Qonto app (Settings > Integrations > API key), then run `qonto-onedrive doctor`";
+     from the Qonto web app (Integrations and Partnerships > API key), then run `qonto-onedrive doctor`";
 
 pub async fn doctor(cli: &Cli, at: NaiveTime, tz: Tz) -> Result<u8> {
     let mut checks = Vec::new();

@@ -147,7 +147,7 @@ fn from_status(
             service: SERVICE,
             hint: match auth {
                 AuthKind::ApiKey => "check the organisation login and the secret key (Qonto \
-                    app: Settings > Integrations > API key); Qonto refused them"
+                    web app: Integrations and Partnerships > API key); Qonto refused them"
                     .to_owned(),
                 AuthKind::OAuth => "sign in again; Qonto refused the access token even after \
                     a refresh"
