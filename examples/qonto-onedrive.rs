@@ -409,11 +409,16 @@ async fn run(cli: &Cli, command: &Command) -> Result<u8> {
     match command {
         Command::Login(a) => login::login(cli, a.device_code, a.grant_files_readwrite).await,
         Command::Sync(_) => {
+            let first = binding::is_unbound(&cli.env)?;
             let progress = Arc::new(report::Progress::new(cli.json));
             let syncer = syncer(cli, false).await?.with_observer(progress.clone());
             let outcome = syncer.run().await;
             progress.finish();
-            Ok(report_pass(cli, outcome))
+            let code = report_pass(cli, outcome);
+            if first && code == report::OK {
+                login::print_archive_address(cli).await;
+            }
+            Ok(code)
         }
         Command::Daemon(a) => daemon::daemon(cli, a.at, a.tz).await,
         Command::Plan(a) => plan::plan(cli, a.show_excluded).await,

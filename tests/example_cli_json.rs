@@ -27,7 +27,53 @@ const PASS_KEYS: &[&str] = &[
 ];
 
 /// Commands that succeed against the fakes: the arguments, the exit code, the keys.
-const SUCCESSES: &[(&str, &[&str], u8, &[&str])] = &[("sync", &["sync"], 0, PASS_KEYS)];
+/// In this order: `sync` first (the others read what it archived), `disconnect` last.
+const SUCCESSES: &[(&str, &[&str], u8, &[&str])] = &[
+    ("sync", &["sync"], 0, PASS_KEYS),
+    (
+        "plan",
+        &["plan"],
+        0,
+        &[
+            "start_date",
+            "settings_change",
+            "added_by_start_date",
+            "counts",
+            "bytes",
+            "actions",
+            "excluded",
+        ],
+    ),
+    (
+        "status",
+        &["status"],
+        0,
+        &[
+            "archive",
+            "start_date",
+            "archived",
+            "tombstoned",
+            "pending",
+            "to_adopt",
+            "to_upload",
+            "last_run",
+            "space_left",
+        ],
+    ),
+    ("doctor", &["doctor"], 0, &["ok", "checks"]),
+    (
+        "reset",
+        &["reset", "--yes"],
+        0,
+        &["start_date", "to_adopt", "to_upload", "message"],
+    ),
+    (
+        "disconnect",
+        &["disconnect"],
+        0,
+        &["forgotten", "refresh_token_variable_set", "message"],
+    ),
+];
 
 /// Every command, made to fail on its configuration (an unusable home).
 const FAILURES: &[(&str, &[&str])] = &[
@@ -39,6 +85,7 @@ const FAILURES: &[(&str, &[&str])] = &[
     ("reset", &["reset", "--yes"]),
     ("share", &["share", "Main"]),
     ("disconnect", &["disconnect"]),
+    ("doctor", &["doctor"]),
 ];
 
 /// Runs the example; stdout must be exactly one JSON document.
@@ -133,6 +180,7 @@ async fn a_refused_command_line_is_a_document_too() {
         ("sync", vec!["sync", "--since", later.as_str()]),
         ("daemon", vec!["daemon", "--tz", "paris"]),
         ("qonto-onedrive", vec!["no-such-command"]),
+        ("reset", vec!["reset"]),
     ] {
         let (exit, doc, _) = document(&world.env(), &args).await;
         assert_eq!(exit, 2, "{args:?}");

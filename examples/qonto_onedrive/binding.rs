@@ -117,6 +117,11 @@ impl BoundSink {
     }
 }
 
+/// Whether the home records no archive yet: the next pass is the archive's first.
+pub fn is_unbound(env: &Env) -> Result<bool> {
+    Ok(matches!(Stored::read(&env.home()?)?, Stored::None))
+}
+
 /// The sink of `env` and the archive it is, checked against the state's binding.
 pub async fn bind(env: &Env, mode: BindMode) -> Result<BoundSink> {
     let home = env.home()?;

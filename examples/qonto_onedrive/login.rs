@@ -159,3 +159,25 @@ fn print_done(cli: &Cli, done: &Done) {
         );
     }
 }
+
+/// After an archive's first sync, where to find it: OneDrive names the `Apps` folder in
+/// the user's language, so its web address is the one pointer that always works. On
+/// stderr, beside the progress: stdout keeps the report (and `--json` its document).
+pub async fn print_archive_address(cli: &Cli) {
+    if cli.env.local.is_some() {
+        return;
+    }
+    let url = match cli.env.onedrive() {
+        Ok(sink) => sink.check_access().await.ok().and_then(|a| a.web_url),
+        Err(_) => None,
+    };
+    match url {
+        Some(url) => eprintln!(
+            "Archive folder: {url}\n  (OneDrive may show the `Apps` folder in your language: Applications, Aplicativos, …)"
+        ),
+        None => eprintln!(
+            "Archive folder: Apps/{} in your OneDrive",
+            cli.env.ms_app_name
+        ),
+    }
+}

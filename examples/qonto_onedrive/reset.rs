@@ -2,15 +2,16 @@
 //! and adopts the files still in place.
 
 use crate::{Cli, output, report, status, syncer};
-use receipt_sync::Result;
 use receipt_sync::state::StateStore;
+use receipt_sync::{Error, Result};
 
 pub async fn reset(cli: &Cli, yes: bool) -> Result<u8> {
     if !yes {
-        eprintln!(
-            "qonto-onedrive: run `reset --yes` to confirm: reset brings back every receipt deleted from the archive"
-        );
-        return Ok(report::CONFIG);
+        // An error, not a line of its own: with `--json` it is the command's document too.
+        return Err(Error::Config(
+            "run `reset --yes` to confirm: reset brings back every receipt deleted from the archive"
+                .into(),
+        ));
     }
     syncer(cli, false).await?.reset().await?;
     let state = cli.env.state_store()?.load().await?.unwrap_or_default();
