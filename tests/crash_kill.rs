@@ -81,7 +81,13 @@ async fn killed_at_random_moments_then_a_clean_run_archives_everything_once() {
     // is saved by a clean run first: a kill between Microsoft's rotation and the save
     // would leave no usable token at all, which no sync can repair, and is the sign-in's
     // concern (tests/auth_refresh.rs), not the archive's. The kills below land in syncs.
-    let status = world.env().command(&["status"]).await.output().await.unwrap();
+    let status = world
+        .env()
+        .command(&["status"])
+        .await
+        .output()
+        .await
+        .unwrap();
     assert!(status.status.success(), "{status:?}");
     let mut landed = 0;
     let mut log = Vec::new();
