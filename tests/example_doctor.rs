@@ -161,6 +161,7 @@ async fn revoked_consent_fails_the_sign_in_and_skips_the_drive_checks() {
     let w = World::synced(FakeGraphConfig::default()).await;
     w.identity.revoke_consent();
     let run = w.run(&["doctor"], &[]).await;
+    println!("{}", run.stdout);
     assert_eq!(run.code, 4, "{}\n{}", run.stdout, run.stderr);
     let sign_in = run.line("Microsoft sign-in");
     assert!(sign_in.starts_with("FAIL "), "{sign_in}");

@@ -91,6 +91,13 @@ fn refused(error: &Error) -> (u8, String) {
         Error::Forbidden { detail, .. } => detail.as_str(),
         _ => "",
     };
+    // A hint's first line is its advice; the service's own words follow on later lines,
+    // and stay there: after the command, not inside the parentheses.
+    let (said, details) = match said.split_once('\n') {
+        Some((advice, details)) => (advice, format!("\n{details}")),
+        None => (said, String::new()),
+    };
+    let said = said.trim_end_matches('.');
     if is_microsoft_error(error) {
         let what = match error.kind() {
             ErrorKind::ConsentRevoked => "OneDrive access is no longer granted",
@@ -99,7 +106,7 @@ fn refused(error: &Error) -> (u8, String) {
         };
         return (
             CONSENT_REVOKED,
-            format!("{what} ({said}); run `{LOGIN_COMMAND}`"),
+            format!("{what} ({said}); run `{LOGIN_COMMAND}`{details}"),
         );
     }
     // Qonto's own hint repeats the advice below; a refused permission's detail does not.
@@ -111,7 +118,7 @@ fn refused(error: &Error) -> (u8, String) {
         BAD_CREDENTIALS,
         format!(
             "{what}: check QONTO_LOGIN (the organisation's login) and QONTO_SECRET_KEY (the \
-             key is in Qonto's web app, under Integrations and Partnerships > API key)"
+             key is in Qonto's web app, under Integrations and Partnerships > API key){details}"
         ),
     )
 }
