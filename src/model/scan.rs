@@ -75,7 +75,8 @@ impl fmt::Debug for ScanCursor {
 }
 
 /// The answer to a scan.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ScanUpdate {
     /// Everything under the archive root: replaces what the caller knew.
     Full {

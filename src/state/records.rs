@@ -3,7 +3,7 @@
 use crate::layout::LayoutSettings;
 use crate::model::{
     AccountId, ArchivePath, ArchiveSnapshot, BankAccount, Receipt, ReceiptId, ScanCursor,
-    SinkEntry, SinkItemId,
+    ScanUpdate, SinkEntry, SinkItemId,
 };
 use crate::source::Watermark;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -226,6 +226,10 @@ pub enum StateChange {
         /// When this was noticed.
         at: DateTime<Utc>,
     },
+    /// The archive was scanned: the picture of the archive takes the scan's answer and
+    /// the scan cursor moves, in one change, so they are never recorded apart. Older
+    /// versions never write it (they saved the whole state after each scan).
+    ArchiveScanned(ScanUpdate),
 }
 
 impl SyncState {
@@ -302,6 +306,13 @@ impl SyncState {
             }
             StateChange::Vanished { receipt, at } => {
                 self.vanished.insert(receipt.clone(), *at);
+            }
+            StateChange::ArchiveScanned(update) => {
+                self.snapshot.apply(update);
+                self.scan_cursor = match update {
+                    ScanUpdate::Full { cursor, .. } => cursor.clone(),
+                    ScanUpdate::Changes { cursor, .. } => Some(cursor.clone()),
+                };
             }
             StateChange::SettingsChanged(change) => {
                 self.settings = Some(change.to.clone());
