@@ -4,7 +4,7 @@ mod file;
 mod memory;
 mod records;
 
-pub use file::JsonFileStateStore;
+pub use file::{DEFAULT_COMPACTION_BYTES, JsonFileStateStore};
 pub use memory::InMemoryStateStore;
 pub use records::{
     AccountRecord, ExportRecord, PendingRename, RunSummary, STATE_VERSION, StateChange,
