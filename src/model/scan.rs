@@ -211,6 +211,13 @@ impl ArchiveSnapshot {
         self.items.contains_key(id)
     }
 
+    /// Whether the snapshot holds exactly this entry (same parent, name and kind).
+    pub fn holds(&self, entry: &SinkEntry) -> bool {
+        self.items.get(&entry.id).is_some_and(|item| {
+            item.parent == entry.parent && item.name == entry.name && item.kind == entry.kind
+        })
+    }
+
     /// The item's kind, if it is in the archive.
     pub fn kind(&self, id: &SinkItemId) -> Option<EntryKind> {
         self.items.get(id).map(|item| item.kind)

@@ -391,7 +391,10 @@ impl Syncer {
         let update = retry.retry(|_| self.sink.scan(cursor.as_ref())).await?;
         // The snapshot and its cursor go together: one change, one journal line.
         recorder
-            .record(state, vec![StateChange::ArchiveScanned(update)])
+            .record(
+                state,
+                vec![StateChange::archive_scanned(&state.snapshot, update)],
+            )
             .await?;
         // A rename of an earlier run whose outcome was never recorded: the scan says
         // whether it happened, before the deletion rules read the archive.
