@@ -20,8 +20,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// At most this many finished uploads are recorded together (and as many may wait,
-/// finished, for their turn).
+/// At most this many finished uploads are recorded together.
 const RECORD_BATCH: usize = 256;
 
 /// Applies changes to the state in memory and records them durably, in that order
@@ -426,8 +425,9 @@ impl Executor<'_> {
                 .cmp(&upload_order(&state.receipts, &b.receipt.id))
         });
         let stopping = AtomicBool::new(false);
-        let (tx, mut rx) =
-            tokio::sync::mpsc::channel(RECORD_BATCH.max(self.config.concurrency.max(1) * 2));
+        // Finished uploads wait here for their record. The bound keeps the uploads
+        // close behind the records, so that a stop takes effect within a few uploads.
+        let (tx, mut rx) = tokio::sync::mpsc::channel(self.config.concurrency.max(1) * 2);
         let producer = async {
             stream::iter(jobs)
                 .map(|job| async {
