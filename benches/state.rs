@@ -43,8 +43,8 @@ fn bank(count: usize) -> InMemorySource {
     }
     let accounts: Vec<AccountId> = (0..3).map(|a| AccountId::new(format!("acc-{a}"))).collect();
     for i in 0..count {
-        let day = NaiveDate::from_ymd_opt(2025, 1 + (i % 12) as u32, 1 + (i % 28) as u32)
-            .expect("a day");
+        let day =
+            NaiveDate::from_ymd_opt(2025, 1 + (i % 12) as u32, 1 + (i % 28) as u32).expect("a day");
         let receipt = InMemorySource::receipt(
             &format!("r{i}"),
             &accounts[i % 3],

@@ -120,7 +120,10 @@ async fn killed_mid_batch_the_next_run_adopts_and_uploads_nothing_twice() {
             .await
             .expect("the state loads after a kill")
             .map_or(0, |state| state.exported.len());
-        assert!(journaled <= present, "{journaled} journaled, {present} present");
+        assert!(
+            journaled <= present,
+            "{journaled} journaled, {present} present"
+        );
         if journaled < present {
             mid_batch += 1;
         }
@@ -201,7 +204,10 @@ async fn a_first_export_shares_its_durable_writes() {
     assert_eq!(report.count("upload"), 2000, "{report}");
     let flushes = store.journal_flushes();
     eprintln!("{flushes} durable writes for 2000 uploads");
-    assert!(flushes <= 2000 / 8, "{flushes} durable writes for 2000 uploads");
+    assert!(
+        flushes <= 2000 / 8,
+        "{flushes} durable writes for 2000 uploads"
+    );
     let state = JsonFileStateStore::new(dir.path())
         .load()
         .await

@@ -16,9 +16,7 @@ use receipt_sync::Result;
 use receipt_sync::model::{AccountId, EntryKind, ReceiptId, SinkEntry, SinkItemId};
 use receipt_sync::sink::{ArchiveSink, InMemorySink};
 use receipt_sync::source::InMemorySource;
-use receipt_sync::state::{
-    JsonFileStateStore, StateChange, StateLock, StateStore, SyncState,
-};
+use receipt_sync::state::{JsonFileStateStore, StateChange, StateLock, StateStore, SyncState};
 use receipt_sync::sync::{SyncConfig, Syncer};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -180,7 +178,11 @@ impl World {
 
     async fn apply(&mut self, step: &Step) {
         match *step {
-            Step::NewReceipt { account, month, day } => {
+            Step::NewReceipt {
+                account,
+                month,
+                day,
+            } => {
                 let id = format!("r{}", self.receipts.len());
                 let day = NaiveDate::from_ymd_opt(2026, u32::from(month), u32::from(day)).unwrap();
                 let account = AccountId::new(format!("acc-{account}"));
@@ -304,8 +306,5 @@ async fn a_quiet_day_appends_to_the_journal_and_leaves_the_state_file() {
         journal_after > journal_before && journal_after - journal_before < 2048,
         "a few lines: {journal_before} → {journal_after}\n{journal}"
     );
-    assert!(
-        journal.contains("run_finished"),
-        "{journal}"
-    );
+    assert!(journal.contains("run_finished"), "{journal}");
 }

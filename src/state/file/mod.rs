@@ -7,9 +7,10 @@
 //!   fsynced as they are appended. Records that arrive close together share one write
 //!   and one `fdatasync` (group commit, see the `commit` module); each `record` returns
 //!   once its own lines are durable. While the store holds its lock the journal stays
-//!   open between records; it is closed by a save and when the lock is released. A torn last line (a crash mid-append: cut anywhere,
-//!   even inside a character) is ignored, and cut off before the next append; an append
-//!   that fails halfway (a full disk) is cut off at once. The `journal` module has the rule.
+//!   open between records; it is closed by a save and when the lock is released. A torn
+//!   last line (a crash mid-append: cut anywhere, even inside a character) is ignored,
+//!   and cut off before the next append; an append that fails halfway (a full disk) is
+//!   cut off at once. The `journal` module has the rule.
 //! - A full disk (or a disk quota, or a file-size limit) at any step that writes, from
 //!   creating the folder to the rename and the folder's fsync, is [`Error::DiskFull`]: it
 //!   stops the sync, and what was saved before stays whole: files are replaced by rename
