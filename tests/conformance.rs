@@ -85,14 +85,45 @@ async fn local_dir_sink() {
 #[tokio::test]
 async fn in_memory_state_store() {
     let report = testkit::state::run_all(&InMemoryStateStore::new()).await;
-    expect_ran(&report, &["lock", "save_supersedes_journal"]);
+    expect_ran(
+        &report,
+        &[
+            "lock",
+            "save_supersedes_journal",
+            "checkpoint_keeps_the_state",
+        ],
+    );
 }
 
 #[tokio::test]
 async fn json_file_state_store() {
     let dir = tempfile::tempdir().unwrap();
     let report = testkit::state::run_all(&JsonFileStateStore::new(dir.path().join("state"))).await;
-    expect_ran(&report, &["lock", "save_supersedes_journal"]);
+    expect_ran(
+        &report,
+        &[
+            "lock",
+            "save_supersedes_journal",
+            "checkpoint_keeps_the_state",
+        ],
+    );
+}
+
+/// The file store once more, folding its journal in at every checkpoint.
+#[tokio::test]
+async fn json_file_state_store_compacting_at_every_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = JsonFileStateStore::new(dir.path().join("state")).with_compaction_bytes(0);
+    let report = testkit::state::run_all(&store).await;
+    expect_ran(
+        &report,
+        &[
+            "lock",
+            "save_supersedes_journal",
+            "checkpoint_keeps_the_state",
+        ],
+    );
+    assert!(!store.journal_path().exists(), "folded into the state");
 }
 
 #[tokio::test]

@@ -75,7 +75,8 @@ impl fmt::Debug for ScanCursor {
 }
 
 /// The answer to a scan.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ScanUpdate {
     /// Everything under the archive root: replaces what the caller knew.
     Full {
@@ -208,6 +209,13 @@ impl ArchiveSnapshot {
     /// Whether an item with this id is in the archive.
     pub fn contains(&self, id: &SinkItemId) -> bool {
         self.items.contains_key(id)
+    }
+
+    /// Whether the snapshot holds exactly this entry (same parent, name and kind).
+    pub fn holds(&self, entry: &SinkEntry) -> bool {
+        self.items.get(&entry.id).is_some_and(|item| {
+            item.parent == entry.parent && item.name == entry.name && item.kind == entry.kind
+        })
     }
 
     /// The item's kind, if it is in the archive.

@@ -81,6 +81,11 @@ impl StateStore for InMemoryStateStore {
         Ok(())
     }
 
+    /// Nothing to fold: recorded changes are applied to the state as they come.
+    async fn checkpoint(&self, _state: &SyncState) -> Result<()> {
+        Ok(())
+    }
+
     async fn lock(&self) -> Result<StateLock> {
         if self.inner.locked.swap(true, Ordering::SeqCst) {
             return Err(Error::AlreadyRunning {

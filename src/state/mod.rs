@@ -4,7 +4,7 @@ mod file;
 mod memory;
 mod records;
 
-pub use file::JsonFileStateStore;
+pub use file::{DEFAULT_COMPACTION_BYTES, JsonFileStateStore};
 pub use memory::InMemoryStateStore;
 pub use records::{
     AccountRecord, ExportRecord, PendingRename, RunSummary, STATE_VERSION, StateChange,
@@ -39,15 +39,23 @@ impl fmt::Debug for StateLock {
 ///
 /// # Contract
 /// - [`load`](Self::load) returns the last saved state with every change recorded
-///   since then applied, or `None` if nothing was ever saved. A state that cannot be
-///   read (corrupt, or written by a newer version) is [`crate::Error::State`]; it is
-///   never silently replaced.
+///   since then applied, or `None` if nothing was ever saved or recorded. A state that
+///   cannot be read (corrupt, or written by a newer version) is [`crate::Error::State`];
+///   it is never silently replaced.
 /// - [`save`](Self::save) replaces the stored state atomically: after a crash at any
 ///   point, `load` returns either the old state (with its recorded changes) or the
 ///   new one, never a mix. A successful save makes the recorded changes redundant.
 /// - [`record`](Self::record) durably appends changes so that a crash right after it
 ///   returns loses none of them. It exists so the sync can record each finished
-///   action at once without rewriting the whole state every time.
+///   action at once without rewriting the whole state every time. A store may make
+///   the changes of calls that overlap durable together (one write for many), but a
+///   call returns `Ok` only once its own changes are durable.
+/// - [`checkpoint`](Self::checkpoint) is given the state `load` would return now (the
+///   sync calls it at the end of a run, every change of the run recorded). The store
+///   may fold its recorded changes into a new saved state, as atomically as `save`,
+///   when it judges that worthwhile, or do nothing: `load` returns the same state
+///   either way. The default saves the whole state, as a store without a journal of
+///   its own must.
 /// - [`lock`](Self::lock) takes an exclusive lock, across processes where the store is
 ///   shared; a second holder gets [`crate::Error::AlreadyRunning`] at once, never a wait.
 #[async_trait]
@@ -60,6 +68,13 @@ pub trait StateStore: Send + Sync + fmt::Debug {
 
     /// Durably records changes made since the last save.
     async fn record(&self, changes: &[StateChange]) -> Result<()>;
+
+    /// Folds the recorded changes into the saved state when worthwhile; `state` is
+    /// what [`load`](Self::load) would return. Provided (a full [`save`](Self::save))
+    /// so that stores written before it keep working as they did.
+    async fn checkpoint(&self, state: &SyncState) -> Result<()> {
+        self.save(state).await
+    }
 
     /// Takes the exclusive lock.
     async fn lock(&self) -> Result<StateLock>;

@@ -3,12 +3,12 @@
 use crate::layout::LayoutSettings;
 use crate::model::{
     AccountId, ArchivePath, ArchiveSnapshot, BankAccount, Receipt, ReceiptId, ScanCursor,
-    SinkEntry, SinkItemId,
+    ScanUpdate, SinkChange, SinkEntry, SinkItemId,
 };
 use crate::source::Watermark;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The state format this version writes. A state with a higher version is refused.
 pub const STATE_VERSION: u32 = 1;
@@ -226,6 +226,51 @@ pub enum StateChange {
         /// When this was noticed.
         at: DateTime<Utc>,
     },
+    /// The archive was scanned: the picture of the archive takes the scan's answer and
+    /// the scan cursor moves, in one change, so they are never recorded apart. Older
+    /// versions never write it (they saved the whole state after each scan).
+    ArchiveScanned(ScanUpdate),
+}
+
+impl StateChange {
+    /// The change that records a scan's answer against `snapshot` (the picture it is to
+    /// update): a list of changes leaves out those that change nothing there (an item
+    /// the snapshot holds as it is, mentioned once; a removal of an unknown item), so
+    /// that the first scan after an export does not journal the sync's own writes again.
+    /// Applying it gives the same picture as applying `update`.
+    pub fn archive_scanned(snapshot: &ArchiveSnapshot, update: ScanUpdate) -> Self {
+        let ScanUpdate::Changes { changes, cursor } = update else {
+            return Self::ArchiveScanned(update);
+        };
+        // An item mentioned twice may change and change back: its changes all stay.
+        let mut mentions: HashMap<&SinkItemId, usize> = HashMap::new();
+        for change in &changes {
+            *mentions.entry(change_id(change)).or_default() += 1;
+        }
+        let idle: Vec<bool> = changes
+            .iter()
+            .map(|change| {
+                mentions[change_id(change)] == 1
+                    && match change {
+                        SinkChange::Upsert(entry) => snapshot.holds(entry),
+                        SinkChange::Removed(id) => !snapshot.contains(id),
+                    }
+            })
+            .collect();
+        let changes = changes
+            .into_iter()
+            .zip(idle)
+            .filter_map(|(change, idle)| (!idle).then_some(change))
+            .collect();
+        Self::ArchiveScanned(ScanUpdate::Changes { changes, cursor })
+    }
+}
+
+fn change_id(change: &SinkChange) -> &SinkItemId {
+    match change {
+        SinkChange::Upsert(entry) => &entry.id,
+        SinkChange::Removed(id) => id,
+    }
 }
 
 impl SyncState {
@@ -302,6 +347,13 @@ impl SyncState {
             }
             StateChange::Vanished { receipt, at } => {
                 self.vanished.insert(receipt.clone(), *at);
+            }
+            StateChange::ArchiveScanned(update) => {
+                self.snapshot.apply(update);
+                self.scan_cursor = match update {
+                    ScanUpdate::Full { cursor, .. } => cursor.clone(),
+                    ScanUpdate::Changes { cursor, .. } => Some(cursor.clone()),
+                };
             }
             StateChange::SettingsChanged(change) => {
                 self.settings = Some(change.to.clone());
@@ -485,6 +537,42 @@ mod tests {
             state.tombstones, before.tombstones,
             "what the user deleted stays deleted"
         );
+    }
+
+    #[test]
+    fn a_recorded_scan_leaves_out_what_changes_nothing_and_applies_the_same() {
+        let entry = |id: &str, name: &str| SinkEntry {
+            id: SinkItemId::new(id),
+            parent: None,
+            name: name.into(),
+            kind: crate::model::EntryKind::File { size: 3 },
+        };
+        let snapshot = ArchiveSnapshot::from_entries([entry("a", "a.pdf"), entry("b", "b.pdf")]);
+        let update = ScanUpdate::Changes {
+            changes: vec![
+                SinkChange::Upsert(entry("a", "a.pdf")),
+                SinkChange::Upsert(entry("b", "b.pdf")),
+                SinkChange::Removed(SinkItemId::new("b")),
+                SinkChange::Upsert(entry("b", "b.pdf")),
+                SinkChange::Upsert(entry("c", "c.pdf")),
+                SinkChange::Removed(SinkItemId::new("gone")),
+            ],
+            cursor: ScanCursor::new("next"),
+        };
+        let change = StateChange::archive_scanned(&snapshot, update.clone());
+        let StateChange::ArchiveScanned(ScanUpdate::Changes { changes, .. }) = &change else {
+            panic!("{change:?}");
+        };
+        assert_eq!(changes.len(), 4, "{changes:?}");
+        let mut whole = SyncState {
+            snapshot: snapshot.clone(),
+            ..SyncState::default()
+        };
+        let mut recorded = whole.clone();
+        whole.apply(&StateChange::ArchiveScanned(update));
+        recorded.apply(&change);
+        assert_eq!(recorded, whole);
+        assert_eq!(recorded.scan_cursor, Some(ScanCursor::new("next")));
     }
 
     #[test]

@@ -20,6 +20,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// At most this many finished uploads are recorded together.
+const RECORD_BATCH: usize = 256;
+
 /// Applies changes to the state in memory and records them durably, in that order
 /// of importance: a change is applied only once the store has it.
 pub(super) struct Recorder {
@@ -270,15 +273,19 @@ impl Executor<'_> {
                 .buffered(self.config.concurrency.max(1))
                 .collect()
                 .await;
-            // Every folder created is recorded before a stop is acted upon.
+            // Every folder created is recorded before a stop is acted upon: the level's
+            // folders together, in one call to the store.
+            let created: Vec<StateChange> = results
+                .iter()
+                .filter_map(|(_, created)| created.as_ref().ok())
+                .map(|entry| StateChange::ItemWritten(entry.clone()))
+                .collect();
+            self.recorder.record(state, created).await?;
             let mut stop = None;
             for (path, created) in results {
                 match created {
                     Ok(entry) => {
                         index.insert(path, entry.id.clone(), EntryKind::Folder);
-                        self.recorder
-                            .record(state, vec![StateChange::ItemWritten(entry)])
-                            .await?;
                         report.add_done("create-folder");
                         self.observer.on_event(&SyncEvent::Finished {
                             kind: "create-folder",
@@ -420,6 +427,8 @@ impl Executor<'_> {
                 .cmp(&upload_order(&state.receipts, &b.receipt.id))
         });
         let stopping = AtomicBool::new(false);
+        // Finished uploads wait here for their record. The bound keeps the uploads
+        // close behind the records, so that a stop takes effect within a few uploads.
         let (tx, mut rx) = tokio::sync::mpsc::channel(self.config.concurrency.max(1) * 2);
         let producer = async {
             stream::iter(jobs)
@@ -443,16 +452,30 @@ impl Executor<'_> {
         let consumer = async {
             let mut stop: Option<Error> = None;
             let mut not_started = Vec::new();
-            while let Some((job, outcome)) = rx.recv().await {
-                let Some(outcome) = outcome else {
-                    not_started.push((job.receipt.id, job.receipt.size));
-                    continue;
-                };
-                if let Err(Error::QuotaExceeded { .. }) = &outcome {
-                    // Not this receipt's failure: it waits for space, like the rest.
-                    waiting.push((job.receipt.id.clone(), job.receipt.size));
+            while let Some(first) = rx.recv().await {
+                // Every upload that finished meanwhile is recorded with it, in one
+                // durable write: each is still recorded as soon as the write before
+                // it is done, and a flood of small receipts needs few writes.
+                let mut done = vec![first];
+                let mut finished = Vec::new();
+                while done.len() < RECORD_BATCH {
+                    match rx.try_recv() {
+                        Ok(next) => done.push(next),
+                        Err(_) => break,
+                    }
                 }
-                if let Err(error) = self.finish_upload(job, outcome, state, report).await {
+                for (job, outcome) in done {
+                    let Some(outcome) = outcome else {
+                        not_started.push((job.receipt.id, job.receipt.size));
+                        continue;
+                    };
+                    if let Err(Error::QuotaExceeded { .. }) = &outcome {
+                        // Not this receipt's failure: it waits for space, like the rest.
+                        waiting.push((job.receipt.id.clone(), job.receipt.size));
+                    }
+                    finished.push((job, outcome));
+                }
+                if let Err(error) = self.finish_uploads(finished, state, report).await {
                     stopping.store(true, Ordering::SeqCst);
                     stop.get_or_insert(error);
                 }
@@ -466,68 +489,68 @@ impl Executor<'_> {
         stop.map_or(Ok(()), Err)
     }
 
-    /// Records one upload's outcome. An `Err` stops the run.
-    async fn finish_upload(
+    /// Records the outcomes of uploads that finished together:
+    /// their changes in one call to the store, then each in the report. An `Err`
+    /// stops the run.
+    async fn finish_uploads(
         &self,
-        job: UploadJob,
-        outcome: Result<UploadOutcome>,
+        finished: Vec<(UploadJob, Result<UploadOutcome>)>,
         state: &mut SyncState,
         report: &mut SyncReport,
     ) -> Result<()> {
-        let UploadJob {
-            receipt,
-            path,
-            folder_ids,
-        } = job;
-        match outcome {
-            Ok(UploadOutcome::Written(entry)) => {
-                let record = ExportRecord {
-                    path: path.clone(),
-                    file_id: entry.id.clone(),
-                    folder_ids,
-                    size: receipt.size,
-                    at: Utc::now(),
-                };
-                let changes = vec![
-                    StateChange::ItemWritten(entry),
-                    StateChange::Exported {
-                        receipt: receipt.id.clone(),
+        let at = Utc::now();
+        let mut changes = Vec::new();
+        for (job, outcome) in finished.iter() {
+            match outcome {
+                Ok(UploadOutcome::Written(entry)) => {
+                    let record = ExportRecord {
+                        path: job.path.clone(),
+                        file_id: entry.id.clone(),
+                        folder_ids: job.folder_ids.clone(),
+                        size: job.receipt.size,
+                        at,
+                    };
+                    changes.push(StateChange::ItemWritten(entry.clone()));
+                    changes.push(StateChange::Exported {
+                        receipt: job.receipt.id.clone(),
                         record,
-                    },
-                ];
-                self.recorder.record(state, changes).await?;
-                report.add_done("upload");
-                report.bytes_written += receipt.size;
-                self.observer.on_event(&SyncEvent::Finished {
-                    kind: "upload",
-                    path,
-                });
-                Ok(())
-            }
-            Ok(UploadOutcome::Vanished) => {
-                let change = StateChange::Vanished {
-                    receipt: receipt.id.clone(),
-                    at: Utc::now(),
-                };
-                self.recorder.record(state, vec![change]).await?;
-                report.add_done("vanished");
-                Ok(())
-            }
-            Ok(UploadOutcome::Occupied) => {
-                report.deferred += 1;
-                Ok(())
-            }
-            // A full storage: the receipt waits for space (the caller keeps it), no failure.
-            Err(error @ Error::QuotaExceeded { .. }) => Err(error),
-            Err(error) if error.stops_sync() => {
-                self.fail(report, Some(receipt.id), Some(path), &error);
-                Err(error)
-            }
-            Err(error) => {
-                self.fail(report, Some(receipt.id), Some(path), &error);
-                Ok(())
+                    });
+                }
+                Ok(UploadOutcome::Vanished) => changes.push(StateChange::Vanished {
+                    receipt: job.receipt.id.clone(),
+                    at,
+                }),
+                Ok(UploadOutcome::Occupied) | Err(_) => {}
             }
         }
+        // Nothing is reported done before it is recorded.
+        self.recorder.record(state, changes).await?;
+        let mut stop = None;
+        for (job, outcome) in finished {
+            let UploadJob { receipt, path, .. } = job;
+            match outcome {
+                Ok(UploadOutcome::Written(_)) => {
+                    report.add_done("upload");
+                    report.bytes_written += receipt.size;
+                    self.observer.on_event(&SyncEvent::Finished {
+                        kind: "upload",
+                        path,
+                    });
+                }
+                Ok(UploadOutcome::Vanished) => report.add_done("vanished"),
+                Ok(UploadOutcome::Occupied) => report.deferred += 1,
+                // A full storage: the receipt waits for space (the caller keeps it), no failure.
+                Err(error @ Error::QuotaExceeded { .. }) => {
+                    stop.get_or_insert(error);
+                }
+                Err(error) if error.stops_sync() => {
+                    self.fail(report, Some(receipt.id), Some(path), &error);
+                    stop.get_or_insert(error);
+                }
+                Err(error) => self.fail(report, Some(receipt.id), Some(path), &error),
+            }
+        }
+        stop.map_or(Ok(()), Err)
     }
 
     /// Creates one folder. Boxed as `Send` and made before it is run: a stream whose

@@ -23,7 +23,8 @@
 //!    when receipts wait for space (cut at step 5, or refused by a full storage on the
 //!    way), the pass stops with [`crate::Error::QuotaExceeded`] saying how much more
 //!    they need, and they stay pending for the next pass, neither failed nor tombstoned;
-//! 7. save the state.
+//! 7. record the run's summary; the store folds its journal into a new saved state only
+//!    when the journal has grown large ([`crate::state::StateStore::checkpoint`]).
 
 mod events;
 mod execute;
@@ -364,13 +365,24 @@ impl Syncer {
                 failed: report.failures.len() as u64,
                 stopped: report.stopped.as_ref().map(ToString::to_string),
             };
-            state.apply(&StateChange::RunFinished(summary));
-            self.store.save(&state).await?;
+            let finished = vec![StateChange::RunFinished(summary)];
+            match recorder.record(&mut state, finished.clone()).await {
+                // Every change of the run is recorded: the store rewrites the whole
+                // state only when its journal has grown large next to it.
+                Ok(()) => self.store.checkpoint(&state).await?,
+                // The journal cannot take the summary (a full disk): a whole new
+                // state, written aside and renamed, may still fit.
+                Err(error) => {
+                    tracing::warn!(%error, "the end of the run could not be recorded; saving the whole state");
+                    state.apply(&finished[0]);
+                    self.store.save(&state).await?;
+                }
+            }
         }
         Ok(report)
     }
 
-    /// Steps 2 and 3: read the source, scan the archive, save both.
+    /// Steps 2 and 3: read the source, scan the archive, record both.
     async fn prepare(
         &self,
         state: &mut SyncState,
@@ -408,20 +420,17 @@ impl Syncer {
         });
         let cursor = state.scan_cursor.clone();
         let update = retry.retry(|_| self.sink.scan(cursor.as_ref())).await?;
-        state.snapshot.apply(&update);
-        state.scan_cursor = match update {
-            crate::model::ScanUpdate::Full { cursor, .. } => cursor,
-            crate::model::ScanUpdate::Changes { cursor, .. } => Some(cursor),
-        };
+        // The snapshot and its cursor go together: one change, one journal line.
+        recorder
+            .record(
+                state,
+                vec![StateChange::archive_scanned(&state.snapshot, update)],
+            )
+            .await?;
         // A rename of an earlier run whose outcome was never recorded: the scan says
         // whether it happened, before the deletion rules read the archive.
         let settled = crate::plan::settle_renames(state);
-        recorder.record(state, settled).await?;
-        if !self.config.dry_run {
-            // The snapshot and its cursor go together, atomically.
-            self.store.save(state).await?;
-        }
-        Ok(())
+        recorder.record(state, settled).await
     }
 
     /// "Reconfigure the integration": forgets every export record and tombstone, so

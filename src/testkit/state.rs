@@ -98,6 +98,20 @@ pub async fn run_all(store: &dyn StateStore) -> SuiteReport {
     );
     report.pass(c);
 
+    let c = "checkpoint_keeps_the_state";
+    ok(c, "record()", store.record(&changes[1..]).await);
+    for change in &changes[1..] {
+        expected.apply(change);
+    }
+    ok(c, "checkpoint()", store.checkpoint(&expected).await);
+    eq(
+        c,
+        "load() after record() then checkpoint() (folded in or not, the same state)",
+        Some(&expected),
+        ok(c, "load()", store.load().await).as_ref(),
+    );
+    report.pass(c);
+
     drop(held);
     report
 }

@@ -4,13 +4,22 @@
 //!   temporary file in the same folder, fsynced, renamed over the old one, and the
 //!   folder fsynced, so a crash leaves either the old or the new file.
 //! - `state.journal` holds changes recorded since the last save, one JSON line each,
-//!   fsynced as they are appended. A torn last line (a crash mid-append: cut anywhere,
-//!   even inside a character) is ignored, and cut off before the next append; an append
-//!   that fails halfway (a full disk) is cut off at once. The `journal` module has the rule.
+//!   fsynced as they are appended. Records that arrive close together share one write
+//!   and one `fdatasync` (group commit, see the `commit` module); each `record` returns
+//!   once its own lines are durable. While the store holds its lock the journal stays
+//!   open between records; it is closed by a save and when the lock is released. A torn
+//!   last line (a crash mid-append: cut anywhere, even inside a character) is ignored,
+//!   and cut off before the next append; an append that fails halfway (a full disk) is
+//!   cut off at once. The `journal` module has the rule.
 //! - A full disk (or a disk quota, or a file-size limit) at any step that writes, from
 //!   creating the folder to the rename and the folder's fsync, is [`Error::DiskFull`]: it
 //!   stops the sync, and what was saved before stays whole: files are replaced by rename
 //!   and partial appends are cut off.
+//! - The end of a run ([`StateStore::checkpoint`]) rewrites `state.json` only when the
+//!   journal has grown large next to it: past [`DEFAULT_COMPACTION_BYTES`] (or what
+//!   [`JsonFileStateStore::with_compaction_bytes`] sets) and past a quarter of the state
+//!   file, or when there is no state file yet. A quiet day appends a few lines instead
+//!   of rewriting the whole state.
 //! - `state.lock` is held with an exclusive [`std::fs::File::try_lock`] for the length of
 //!   a sync, so a second process gets [`Error::AlreadyRunning`].
 //!
@@ -18,29 +27,70 @@
 //! is created 0700 and the files 0600, and a folder or file found wider (made by an
 //! older version, or by hand) is narrowed when the store opens it.
 
+mod commit;
 mod journal;
 
 use super::{STATE_VERSION, StateChange, StateLock, StateStore, SyncState};
 use crate::error::{Error, Result};
 use crate::fs_util::{blocking, create_private_dir, open_private, sync_dir, write_error};
 use async_trait::async_trait;
+use commit::GroupCommit;
+use std::fmt;
 use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The journal size below which a checkpoint never rewrites the state (1 MiB).
+pub const DEFAULT_COMPACTION_BYTES: u64 = 1024 * 1024;
 
 /// A [`StateStore`] in a folder on disk; see the module docs for the files it keeps.
 ///
 /// The folder is the store's own: it is made readable by its owner only (0700 on Unix),
-/// so give the store a folder of its own rather than a shared one.
-#[derive(Clone, Debug)]
+/// so give the store a folder of its own rather than a shared one. Clones share the
+/// open journal and its pending records.
+#[derive(Clone)]
 pub struct JsonFileStateStore {
     dir: PathBuf,
+    commit: Arc<GroupCommit>,
+    compaction_bytes: u64,
+}
+
+impl fmt::Debug for JsonFileStateStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JsonFileStateStore")
+            .field("dir", &self.dir)
+            .field("compaction_bytes", &self.compaction_bytes)
+            .field("journal_flushes", &self.journal_flushes())
+            .finish()
+    }
 }
 
 impl JsonFileStateStore {
     /// A store keeping its files in `dir` (created if missing, when first written).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
+        let dir = dir.into();
+        let commit = Arc::new(GroupCommit::new(&dir, dir.join("state.journal")));
+        Self {
+            dir,
+            commit,
+            compaction_bytes: DEFAULT_COMPACTION_BYTES,
+        }
+    }
+
+    /// Sets the journal size below which a checkpoint never rewrites the state (default
+    /// [`DEFAULT_COMPACTION_BYTES`]); above it, the state is rewritten once the journal
+    /// also outgrows a quarter of the state file. `0` rewrites it at every checkpoint
+    /// whose journal holds anything.
+    pub fn with_compaction_bytes(mut self, bytes: u64) -> Self {
+        self.compaction_bytes = bytes;
+        self
+    }
+
+    /// How many durable writes (one write and one `fdatasync` each) the journal has
+    /// made through this store and its clones: records that arrive together share one.
+    pub fn journal_flushes(&self) -> u64 {
+        self.commit.flushes()
     }
 
     /// The state file.
@@ -122,24 +172,30 @@ impl JsonFileStateStore {
         }
     }
 
-    fn record_blocking(&self, changes: &[StateChange]) -> Result<()> {
-        if changes.is_empty() {
-            return Ok(());
-        }
-        self.ensure_dir()?;
-        let path = self.journal_path();
+    fn encode_changes(&self, changes: &[StateChange]) -> Result<Vec<u8>> {
         let mut buf = Vec::new();
         for change in changes {
             serde_json::to_writer(&mut buf, change).map_err(|e| Error::State {
-                path: path.clone(),
+                path: self.journal_path(),
                 detail: format!("cannot encode a change: {e}"),
             })?;
             buf.push(b'\n');
         }
-        let mut file = journal::open(&path).map_err(|e| write_error("open", &path, e))?;
-        let end =
-            journal::end_of_whole_lines(&mut file).map_err(|e| Error::io("repair", &path, e))?;
-        journal::append_at(&mut file, end, &buf).map_err(|e| write_error("append to", &path, e))
+        Ok(buf)
+    }
+
+    /// Whether a checkpoint should rewrite the state: see the module docs.
+    fn compaction_is_worthwhile(&self) -> Result<bool> {
+        let size = |path: &Path| match fs::metadata(path) {
+            Ok(metadata) => Ok(Some(metadata.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io("inspect", path, e)),
+        };
+        let journal = size(&self.journal_path())?.unwrap_or(0);
+        Ok(match size(&self.state_path())? {
+            None => journal > 0,
+            Some(state) => journal > self.compaction_bytes.max(state / 4),
+        })
     }
 
     fn lock_blocking(&self) -> Result<StateLock> {
@@ -151,12 +207,31 @@ impl JsonFileStateStore {
         )
         .map_err(|e| write_error("open", &path, e))?;
         match file.try_lock() {
-            Ok(()) => Ok(StateLock::new(file)),
+            Ok(()) => {
+                self.commit.keep_open(true);
+                Ok(StateLock::new(HeldLock {
+                    _file: file,
+                    commit: self.commit.clone(),
+                }))
+            }
             Err(fs::TryLockError::WouldBlock) => Err(Error::AlreadyRunning {
                 what: path.display().to_string(),
             }),
             Err(fs::TryLockError::Error(e)) => Err(Error::io("lock", &path, e)),
         }
+    }
+}
+
+/// The lock file, held; releasing it closes the journal, which another process may
+/// replace from then on.
+struct HeldLock {
+    _file: std::fs::File,
+    commit: Arc<GroupCommit>,
+}
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        self.commit.keep_open(false);
     }
 }
 
@@ -206,14 +281,33 @@ impl StateStore for JsonFileStateStore {
 
     async fn save(&self, state: &SyncState) -> Result<()> {
         let json = self.encode(state)?;
+        // Records still waiting are written first; the journal is closed, then removed.
+        let journal = self.commit.quiesce().await;
         let this = self.clone();
-        blocking(move || this.save_blocking(&json)).await
+        let saved = blocking(move || this.save_blocking(&json)).await;
+        drop(journal);
+        saved
     }
 
     async fn record(&self, changes: &[StateChange]) -> Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let lines = self.encode_changes(changes)?;
+        self.commit.record(lines, changes.len()).await
+    }
+
+    /// Rewrites the state (as [`save`](StateStore::save) does) only when the journal
+    /// has grown large next to it; see the module docs.
+    async fn checkpoint(&self, state: &SyncState) -> Result<()> {
+        let journal = self.commit.quiesce().await;
         let this = self.clone();
-        let changes = changes.to_vec();
-        blocking(move || this.record_blocking(&changes)).await
+        let worthwhile = blocking(move || this.compaction_is_worthwhile()).await?;
+        drop(journal);
+        if worthwhile {
+            self.save(state).await?;
+        }
+        Ok(())
     }
 
     async fn lock(&self) -> Result<StateLock> {
