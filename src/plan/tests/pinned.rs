@@ -1,0 +1,180 @@
+//! The plan of a fixed, large history, pinned: any change in what the planner decides,
+//! or in the order it decides it, changes the pinned hashes. Names with every kind of
+//! text the layout cleans, duplicate account names, renamed accounts and folders,
+//! deleted files and folders, the user's own files, start dates and declined,
+//! implausible and vanished receipts all take part.
+
+use super::*;
+use chrono::{Duration, NaiveDate};
+
+const LABELS: &[&str] = &[
+    "Amazon EU",
+    "Café de la Gare",
+    "e\u{301}picerie fine",
+    "ACME:\tInc */ <x>",
+    "a_VTI_b",
+    "CON",
+    "   ",
+    "Ωmega ΣΑΣ",
+    "Straße",
+    "日本語のラベル",
+    "\u{1F600} emoji store",
+    "Desktop.ini",
+    "\u{212A}elvin Instruments",
+    "İstanbul Ltd",
+    "  trailing dots...",
+    ".hidden",
+    "~lock",
+    "lpt1",
+    "Supplier SARL",
+    "Ünïcödé  mixed\u{0} control",
+];
+
+const FILE_NAMES: &[&str] = &["invoice.pdf", "scan", "photo.JPG", "x.toolongext", "ticket.Png"];
+
+fn big_receipt(i: u64) -> Receipt {
+    let accounts = ["main", "main2", "epargne", "long", "renamed"];
+    let account = if i % 97 == 0 {
+        "ghost"
+    } else {
+        accounts[(i % 5) as usize]
+    };
+    let start = Utc.with_ymd_and_hms(2019, 1, 1, 0, 30, 0).unwrap();
+    let emitted_at = if i % 1009 == 0 {
+        Utc.with_ymd_and_hms(1960, 5, 1, 0, 0, 0).unwrap()
+    } else {
+        start + Duration::minutes((i * 7919 % 4_000_000) as i64)
+    };
+    let label = LABELS[(i % LABELS.len() as u64) as usize];
+    let label = if i % 3 == 0 {
+        format!("{label} {}", i % 11)
+    } else if i % 257 == 0 {
+        label.repeat(12)
+    } else {
+        label.to_owned()
+    };
+    let status = match i % 50 {
+        0 => TransactionStatus::Declined,
+        1 => TransactionStatus::Pending,
+        _ => TransactionStatus::Completed,
+    };
+    Receipt {
+        id: ReceiptId::new(format!("{:08x}-{i}", i.wrapping_mul(2_654_435_761) % (1 << 32))),
+        file_name: FILE_NAMES[(i % FILE_NAMES.len() as u64) as usize].to_owned(),
+        content_type: [Some("application/pdf"), Some("image/png"), None][(i % 3) as usize]
+            .map(str::to_owned),
+        size: if i % 1511 == 0 {
+            1 << 40
+        } else {
+            1_000 + i % 777
+        },
+        created_at: emitted_at,
+        transaction: Transaction {
+            id: TransactionId::new(format!("tx-{i}")),
+            account_id: AccountId::new(account),
+            emitted_at,
+            settled_at: None,
+            amount: Money::new((i as i64 % 200_001) - 100_000, CurrencyCode::EUR),
+            label,
+            status,
+        },
+    }
+}
+
+/// FNV-1a, 64 bits: a hash that never changes between Rust releases.
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+fn pinned_sim() -> Sim {
+    let mut sim = Sim::new(true);
+    sim.add_account("main", "Main");
+    sim.add_account("main2", "MAIN");
+    sim.add_account("epargne", "Épargne   Société Générale");
+    sim.add_account("long", &"N".repeat(100));
+    sim.add_account("renamed", "Old name");
+    // The same IBAN ending for "main" and "main2": their folder names collide.
+    for id in ["main", "main2"] {
+        let record = sim.state.accounts.get_mut(&AccountId::new(id)).unwrap();
+        record.account.iban = Some("FR76 3000 1234".into());
+    }
+    sim.state.accounts.get_mut(&AccountId::new("epargne")).unwrap().account.iban = None;
+    sim.options = PlanOptions::default()
+        .with_start_date(Some(NaiveDate::from_ymd_opt(2019, 3, 1).unwrap()));
+    for i in 0..16_000 {
+        sim.add_receipt(big_receipt(i));
+    }
+    sim
+}
+
+#[test]
+fn the_plan_of_a_large_fixed_history_is_pinned() {
+    let mut sim = pinned_sim();
+    let export = sim.sync();
+    let text = export.to_string();
+    assert_eq!(
+        (text.len(), fnv1a(&text)),
+        (1_926_731, 9_661_352_708_768_043_248),
+        "the initial export's plan changed:\n{}",
+        &text[..text.len().min(3000)]
+    );
+
+    // The user reorganises, the bank renames an account, new receipts arrive.
+    for n in (0..=250u8).step_by(10) {
+        if let Some(file) = sim.pick_file(n) {
+            sim.user_delete(&file);
+        }
+    }
+    for n in [3u8, 77] {
+        if let Some(folder) = sim.pick_folder(n) {
+            if folder.depth() == 2 {
+                sim.user_delete(&folder);
+            }
+        }
+    }
+    if let Some(folder) = sim.pick_folder(11) {
+        sim.user_rename(&folder, "Renamed by the user");
+    }
+    if let (Some(file), Some(folder)) = (sim.pick_file(5), sim.pick_folder(40)) {
+        sim.user_move(&file, &folder);
+    }
+    sim.rename_account("renamed", "New name");
+    for i in 16_000..20_000 {
+        sim.add_receipt(big_receipt(i));
+    }
+    for i in (16_001..20_000).step_by(499) {
+        sim.vanish(&big_receipt(i).id.to_string());
+    }
+    for (i, size) in [(16_002u64, 0u64), (16_003, 1_000 + 16_003 % 777)] {
+        let id = big_receipt(i).id.to_string();
+        let path = sim.planned_path(&id);
+        sim.user_add_file(&path, size);
+    }
+    let next = sim.plan();
+    let counts = next.counts();
+    for kind in [
+        "adopt",
+        "rename-folder",
+        "tombstone",
+        "upload",
+        "upload: put back",
+        "skip: target occupied",
+        "skip: vanished from source",
+        "skip: implausible",
+        "skip: declined",
+        "skip: before start date",
+        "skip: unknown account",
+        "skip: already archived",
+    ] {
+        assert!(counts.contains_key(kind), "no {kind:?} in {counts:?}");
+    }
+    let text = next.to_string();
+    assert_eq!(
+        (text.len(), fnv1a(&text)),
+        (1_433_192, 4_814_487_896_396_495_921),
+        "the next plan changed:\n{}",
+        &text[..text.len().min(3000)]
+    );
+}
