@@ -240,10 +240,14 @@ impl Layout {
         write!(fixed, "{} ", tx.amount).expect("writing to a String never fails");
         push_short_tag(&mut fixed, receipt.id.as_str());
         fixed.push('.');
-        extension::push_extension(&mut fixed, &receipt.file_name, receipt.content_type.as_deref());
+        extension::push_extension(
+            &mut fixed,
+            &receipt.file_name,
+            receipt.content_type.as_deref(),
+        );
         let (head, tail) = fixed.split_at(head_len);
         let fixed_len = utf16_len(head) + utf16_len(tail) + 2;
-        let label = clean_text(&tx.label);
+        let label = names::clean_text_cow(&tx.label);
         let label_room = room.saturating_sub(fixed_len).min(MAX_LABEL_LEN);
         let label = names::truncate_utf16(&label, label_room).trim_end_matches([' ', '.']);
         let mut name = String::with_capacity(fixed.len() + label.len() + 2);

@@ -12,6 +12,7 @@
 //! - NFC-normalized, so one name has one spelling;
 //! - compared case-insensitively.
 
+use std::borrow::Cow;
 use unicode_normalization::UnicodeNormalization;
 
 /// Characters OneDrive or Windows refuse in a name, plus `#` and `%`.
@@ -147,6 +148,28 @@ pub fn clean_text(text: &str) -> String {
     }
 }
 
+/// [`clean_text`], borrowing `text` when cleaning would not change it: the usual
+/// bank label (printable ASCII, single spaces inside) costs no copy.
+pub(crate) fn clean_text_cow(text: &str) -> Cow<'_, str> {
+    if is_clean_ascii(text) {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(clean_text(text))
+    }
+}
+
+/// Whether [`clean_text`] gives `text` back unchanged, checked on ASCII alone.
+fn is_clean_ascii(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.first() != Some(&b' ')
+        && bytes.last() != Some(&b' ')
+        && bytes
+            .iter()
+            .all(|&b| b == b' ' || (b.is_ascii_graphic() && !FORBIDDEN.contains(&char::from(b))))
+        && !bytes.windows(2).any(|w| w == b"  ")
+        && !bytes.windows(5).any(|w| w.eq_ignore_ascii_case(b"_vti_"))
+}
+
 fn clean_chars(chars: impl Iterator<Item = char>, len: usize) -> String {
     let mut out = String::with_capacity(len);
     let mut pending_space = false;
@@ -267,9 +290,8 @@ pub(crate) fn tag_bytes(id: &str) -> [u8; 8] {
 
 /// [`short_tag`] written at the end of `out`.
 pub(crate) fn push_short_tag(out: &mut String, id: &str) {
-    for b in tag_bytes(id) {
-        out.push(char::from(b));
-    }
+    let tag = tag_bytes(id);
+    out.extend(tag.iter().map(|&b| char::from(b)));
 }
 
 /// The tag a receipt's file name carries (`… 7k2m9q4d.pdf` → `7k2m9q4d`), if it has one.
@@ -332,6 +354,9 @@ mod tests {
             proptest::prop_assert_eq!(is_reserved(&name), is_reserved_by_lower_case(&name));
             let by_normalizer = clean_chars(name.nfc(), name.len());
             proptest::prop_assert_eq!(clean_text(&name), by_normalizer);
+            proptest::prop_assert_eq!(clean_text_cow(&name), clean_text(&name));
+            let spaced = format!(" {name}  {name}\t");
+            proptest::prop_assert_eq!(clean_text_cow(&spaced), clean_text(&spaced));
             proptest::prop_assert_eq!(utf16_len(&name), name.encode_utf16().count());
             for max in 0..8 {
                 let general: String = name

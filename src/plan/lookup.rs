@@ -12,7 +12,8 @@ pub(super) fn key_into<'b>(buf: &'b mut String, path: &str) -> &'b str {
     buf.clear();
     if path.is_ascii() {
         // The common case: the same as `to_lowercase`, without a new string.
-        buf.extend(path.chars().map(|c| c.to_ascii_lowercase()));
+        buf.push_str(path);
+        buf.make_ascii_lowercase();
     } else {
         // Full Unicode rules (a final sigma depends on its neighbours): the slow path.
         buf.push_str(&path.to_lowercase());

@@ -201,7 +201,7 @@ impl<'a> Planner<'a> {
             self.plan_receipt(receipt);
         }
         let (mut actions, places) = self.into_parts();
-        actions.sort_by(Action::plan_order);
+        sort_actions(&mut actions);
         let account_folders = places
             .into_iter()
             .map(|(account, place)| AccountFolder {
@@ -375,6 +375,10 @@ impl<'a> Planner<'a> {
     /// The item at `path`, case-insensitively, as the archive is now.
     fn find(&mut self, path: &ArchivePath) -> Option<(SinkItemId, EntryKind)> {
         let snapshot = self.snapshot();
+        if snapshot.is_empty() {
+            // A first export: nothing to look up, no key to build.
+            return None;
+        }
         let index = self.index.get_or_insert_with(|| snapshot.path_index());
         index
             .get_by_key(key_into(&mut self.key_buf, path.as_str()))
@@ -391,10 +395,9 @@ impl<'a> Planner<'a> {
         reason: UploadReason,
     ) {
         let key = key_into(&mut self.key_buf, effective.as_str());
-        if self.targets.contains(key) {
+        if !self.targets.insert(key.into()) {
             return self.skip(receipt, SkipReason::PathCollision(effective));
         }
-        self.targets.insert(key.into());
         let current = current.unwrap_or(&effective);
         let found = self.find(current);
         match found {
@@ -511,6 +514,29 @@ impl<'a> Planner<'a> {
             receipt: receipt.id.clone(),
             reason,
         });
+    }
+}
+
+/// Sorts a plan's actions into [`Action::plan_order`], keeping the planning order of
+/// actions that compare equal.
+///
+/// Most keys are unique by construction: one upload a target (the targets are unique),
+/// one folder creation a folder, one action a receipt (tombstones, skips). Only two
+/// adoptions at one path or two renames from one folder could tie; without such a
+/// tie, an unstable sort gives the same order as a stable one, without the stable
+/// sort's buffer of half the actions.
+fn sort_actions(actions: &mut [Action]) {
+    let mut adopted = HashSet::new();
+    let mut renamed = HashSet::new();
+    let ties = actions.iter().any(|action| match action {
+        Action::Adopt { path, .. } => !adopted.insert(path.as_str()),
+        Action::RenameFolder { from, .. } => !renamed.insert(from.as_str()),
+        _ => false,
+    });
+    if ties {
+        actions.sort_by(Action::plan_order);
+    } else {
+        actions.sort_unstable_by(Action::plan_order);
     }
 }
 
