@@ -37,7 +37,7 @@ use crate::model::{
 use crate::state::{AccountRecord, ExportRecord, SyncState, Tombstone};
 use crate::model::PLAUSIBLE_DATES;
 use chrono::{DateTime, Datelike, Utc};
-use lookup::{SortedLookup, key_into};
+use lookup::{Holder, SortedLookup, Targets, key_into};
 use chrono::NaiveDate;
 use reconcile::{Verdict, reconcile};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -131,8 +131,8 @@ struct Planner<'a> {
     places: BTreeMap<AccountId, FolderPlace>,
     actions: Vec<Action>,
     folders_to_create: HashSet<PathKey>,
-    /// The case-insensitive keys of the paths this plan writes or adopts at.
-    targets: HashSet<Box<str>>,
+    /// The paths this plan writes or adopts at, case-insensitively.
+    targets: Targets,
     /// What checking a file's folders found, by `<current folder>\0<effective folder>`:
     /// the file in the way, if any (the folders to create are planned at the first check).
     folder_checks: HashMap<Box<str>, Option<ArchivePath>>,
@@ -177,7 +177,7 @@ impl<'a> Planner<'a> {
             places: BTreeMap::new(),
             actions: Vec::with_capacity(action_capacity(state)),
             folders_to_create: HashSet::new(),
-            targets: HashSet::new(),
+            targets: Targets::new(),
             folder_checks: HashMap::new(),
             key_buf: String::new(),
             pair_buf: String::new(),
@@ -395,9 +395,29 @@ impl<'a> Planner<'a> {
         reason: UploadReason,
     ) {
         let key = key_into(&mut self.key_buf, effective.as_str());
-        if !self.targets.insert(key.into()) {
+        let Some(claim) = self.targets.claim(key, &self.actions) else {
             return self.skip(receipt, SkipReason::PathCollision(effective));
+        };
+        match self.place_at_free_target(receipt, current, effective, reason) {
+            None => self
+                .targets
+                .record(claim, Holder::LastAction, &self.actions),
+            Some(unheld) => {
+                let key = key_into(&mut self.key_buf, unheld.as_str());
+                self.targets.record(claim, Holder::Key(key), &self.actions);
+            }
         }
+    }
+
+    /// [`Planner::place_file`] once `effective` is this receipt's target. Returns
+    /// `effective` when the action it pushes does not hold it (see [`Targets`]).
+    fn place_at_free_target(
+        &mut self,
+        receipt: &Receipt,
+        current: Option<&ArchivePath>,
+        effective: ArchivePath,
+        reason: UploadReason,
+    ) -> Option<ArchivePath> {
         let current = current.unwrap_or(&effective);
         let found = self.find(current);
         match found {
@@ -420,10 +440,11 @@ impl<'a> Planner<'a> {
                         item,
                         size,
                     });
-                    return;
+                    return Some(effective);
                 }
                 if let Some(blocker) = self.check_folders(current, &effective) {
-                    return self.skip(receipt, SkipReason::TargetOccupied(blocker));
+                    self.skip(receipt, SkipReason::TargetOccupied(blocker));
+                    return Some(effective);
                 }
                 self.actions.push(Action::Upload {
                     receipt: receipt.id.clone(),
@@ -433,6 +454,7 @@ impl<'a> Planner<'a> {
                 });
             }
         }
+        None
     }
 
     /// An unrecorded file anywhere in the archive carrying the receipt's tag and size:
