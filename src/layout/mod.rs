@@ -20,7 +20,7 @@ pub mod names;
 
 pub use extension::extension_for;
 
-use crate::model::{AccountId, ArchivePath, BankAccount, PLAUSIBLE_DATES, Receipt};
+use crate::model::{AccountId, ArchivePath, BankAccount, Money, PLAUSIBLE_DATES, Receipt};
 use chrono::{Datelike, NaiveDate, TimeDelta};
 use chrono_tz::Tz;
 use names::{clean_text, finish_name, finish_owned_name, push_short_tag, short_tag, utf16_len};
@@ -235,9 +235,10 @@ impl Layout {
         // `<day> <label> <amount> <tag>.<ext>`, built in one buffer: the fixed parts
         // first (the head, then the tail after it), the label cut to fit between them.
         let mut fixed = String::with_capacity(64);
-        write!(fixed, "{day}").expect("writing to a String never fails");
+        push_day(&mut fixed, day);
         let head_len = fixed.len();
-        write!(fixed, "{} ", tx.amount).expect("writing to a String never fails");
+        push_amount(&mut fixed, tx.amount);
+        fixed.push(' ');
         push_short_tag(&mut fixed, receipt.id.as_str());
         fixed.push('.');
         extension::push_extension(
@@ -268,6 +269,55 @@ impl Layout {
             .max_path_len
             .saturating_sub(1 + self.limits.root_prefix_len + for_children)
             .clamp(1, self.limits.max_name_len)
+    }
+}
+
+/// Writes `day` as its `Display` does (`2026-11-03`), without the formatting machinery
+/// for the years every receipt has.
+fn push_day(out: &mut String, day: NaiveDate) {
+    match u32::try_from(day.year()) {
+        Ok(year) if year <= 9999 => {
+            push_digits(out, year, 4);
+            out.push('-');
+            push_digits(out, day.month(), 2);
+            out.push('-');
+            push_digits(out, day.day(), 2);
+        }
+        _ => write!(out, "{day}").expect("writing to a String never fails"),
+    }
+}
+
+/// Writes `amount` as its `Display` does (`-12.34 EUR`), digit by digit.
+fn push_amount(out: &mut String, amount: Money) {
+    match amount.cents.signum() {
+        -1 => out.push('-'),
+        1 => out.push('+'),
+        _ => {}
+    }
+    let abs = amount.cents.unsigned_abs();
+    let units = abs / 100;
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = units;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
+    out.push('.');
+    push_digits(out, (abs % 100) as u32, 2);
+    out.push(' ');
+    out.push_str(amount.currency.as_str());
+}
+
+/// Writes `n` with exactly `width` digits (`n` must fit).
+fn push_digits(out: &mut String, n: u32, width: u32) {
+    for place in (0..width).rev() {
+        out.push(char::from(b'0' + (n / 10u32.pow(place) % 10) as u8));
     }
 }
 

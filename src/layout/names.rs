@@ -77,7 +77,7 @@ fn is_reserved(name: &str) -> bool {
 /// case-insensitively without allocating: this runs once per receipt name.
 fn is_reserved_ascii(name: &[u8]) -> bool {
     if name.eq_ignore_ascii_case(b"desktop.ini")
-        || name.windows(5).any(|w| w.eq_ignore_ascii_case(b"_vti_"))
+        || (name.contains(&b'_') && name.windows(5).any(|w| w.eq_ignore_ascii_case(b"_vti_")))
     {
         return true;
     }
@@ -291,7 +291,8 @@ pub(crate) fn tag_bytes(id: &str) -> [u8; 8] {
 /// [`short_tag`] written at the end of `out`.
 pub(crate) fn push_short_tag(out: &mut String, id: &str) {
     let tag = tag_bytes(id);
-    out.extend(tag.iter().map(|&b| char::from(b)));
+    // The alphabet is ASCII, so this never falls back.
+    out.push_str(std::str::from_utf8(&tag).unwrap_or("00000000"));
 }
 
 /// The tag a receipt's file name carries (`… 7k2m9q4d.pdf` → `7k2m9q4d`), if it has one.

@@ -547,16 +547,36 @@ impl<'a> Planner<'a> {
 /// adoptions at one path or two renames from one folder could tie; without such a
 /// tie, an unstable sort gives the same order as a stable one, without the stable
 /// sort's buffer of half the actions.
-fn sort_actions(actions: &mut [Action]) {
+///
+/// A daily run is mostly skips, planned in receipt order, which is their order in the
+/// plan (they come last): only the other actions are sorted, then put in front.
+fn sort_actions(actions: &mut Vec<Action>) {
     let mut adopted = HashSet::new();
     let mut renamed = HashSet::new();
-    let ties = actions.iter().any(|action| match action {
-        Action::Adopt { path, .. } => !adopted.insert(path.as_str()),
-        Action::RenameFolder { from, .. } => !renamed.insert(from.as_str()),
-        _ => false,
-    });
+    let mut skips = 0usize;
+    let mut ties = false;
+    for action in actions.iter() {
+        ties |= match action {
+            Action::Adopt { path, .. } => !adopted.insert(path.as_str()),
+            Action::RenameFolder { from, .. } => !renamed.insert(from.as_str()),
+            Action::Skip { .. } => {
+                skips += 1;
+                false
+            }
+            _ => false,
+        };
+    }
     if ties {
         actions.sort_by(Action::plan_order);
+    } else if skips >= actions.len() / 4 * 3 {
+        let mut others: Vec<Action> = actions
+            .extract_if(.., |a| !matches!(a, Action::Skip { .. }))
+            .collect();
+        if !actions.is_sorted_by(|a, b| a.plan_order(b).is_le()) {
+            actions.sort_unstable_by(Action::plan_order);
+        }
+        others.sort_unstable_by(Action::plan_order);
+        actions.splice(0..0, others);
     } else {
         actions.sort_unstable_by(Action::plan_order);
     }

@@ -178,3 +178,68 @@ fn the_plan_of_a_large_fixed_history_is_pinned() {
         &text[..text.len().min(3000)]
     );
 }
+
+fn action_of(kind: u8, n: u16) -> Action {
+    let path = ArchivePath::parse(format!("A {}/{:03}/f{n}.pdf", n % 3, n % 17)).unwrap();
+    let receipt = ReceiptId::new(format!("r{n:05}"));
+    match kind % 5 {
+        0 => Action::Skip {
+            receipt,
+            reason: SkipReason::AlreadyArchived,
+        },
+        1 => Action::Upload {
+            receipt,
+            path,
+            size: 1,
+            reason: UploadReason::New,
+        },
+        2 => Action::CreateFolder {
+            path: path.parent().unwrap(),
+        },
+        3 => Action::Adopt {
+            receipt,
+            path,
+            item: SinkItemId::new("i"),
+            size: 1,
+        },
+        _ => Action::Tombstone {
+            receipt,
+            path: path.clone(),
+            folder: path.parent().unwrap(),
+        },
+    }
+}
+
+proptest! {
+    /// The planner's sort (which skips the sort's buffer when it can) orders actions
+    /// as a stable sort does, ties included.
+    #[test]
+    fn actions_are_sorted_as_a_stable_sort_does(
+        kinds in proptest::collection::vec((0u8..5, 0u16..400), 0..200),
+        skip_share in 0usize..4,
+    ) {
+        let mut actions: Vec<Action> = kinds
+            .iter()
+            .enumerate()
+            .map(|(i, &(kind, n))| {
+                // Skips in receipt order, as the planner makes them; a share of them
+                // large enough to take the path that keeps them in place.
+                let kind = if i % 4 < skip_share { 0 } else { kind };
+                let n = if kind % 5 == 0 { i as u16 } else { n };
+                action_of(kind, n)
+            })
+            .collect();
+        // One upload and one creation a path, one action a receipt, as the planner makes.
+        let mut seen = std::collections::HashSet::new();
+        actions.retain(|a| match a {
+            Action::Upload { path, .. } | Action::CreateFolder { path } => seen.insert(path.key()),
+            _ => true,
+        });
+        let mut receipts = std::collections::HashSet::new();
+        actions.retain(|a| a.receipt().is_none_or(|r| receipts.insert(r.clone())));
+        let mut expected = actions.clone();
+        expected.sort_by(Action::plan_order);
+        sort_actions(&mut actions);
+        prop_assert_eq!(actions, expected);
+    }
+}
