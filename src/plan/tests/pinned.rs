@@ -243,3 +243,25 @@ proptest! {
         prop_assert_eq!(actions, expected);
     }
 }
+
+/// Two receipts whose paths differ only in case: their ids share a tag (`c1519886`
+/// and `c2318685`, found by search) and their labels differ only in case. The first in
+/// receipt order is uploaded; the second waits, since the archive compares names
+/// case-insensitively.
+#[test]
+fn receipts_whose_paths_differ_only_in_case_collide() {
+    assert_eq!(names::short_tag("c1519886"), names::short_tag("c2318685"));
+    let mut sim = Sim::new(true);
+    sim.add_account("main", "Main");
+    for (id, label) in [("c1519886", "ACME"), ("c2318685", "acme")] {
+        let mut r = receipt(id, "main", 3, 10);
+        r.transaction.label = label.to_owned();
+        sim.add_receipt(r);
+    }
+    let plan = sim.plan();
+    assert!(matches!(
+        skip_reason(&plan, "c2318685"),
+        Some(SkipReason::PathCollision(_))
+    ));
+    assert_eq!(uploads(&plan), [("c1519886".to_owned(), UploadReason::New)]);
+}
