@@ -374,7 +374,15 @@ mod tests {
 
     #[test]
     fn reserved_names_are_found_without_lower_casing_ascii() {
-        for name in ["CON", "con.txt", "Desktop.INI", "a_VtI_b", "LPT9", "com0.x", "des\u{212a}top.ini"] {
+        for name in [
+            "CON",
+            "con.txt",
+            "Desktop.INI",
+            "a_VtI_b",
+            "LPT9",
+            "com0.x",
+            "des\u{212a}top.ini",
+        ] {
             assert!(is_reserved(name), "{name}");
             assert!(is_reserved_by_lower_case(name), "{name}");
         }

@@ -329,7 +329,19 @@ proptest! {
 
 #[test]
 fn edge_amounts_are_written_as_displayed() {
-    for cents in [i64::MIN, i64::MAX, -100, -99, -1, 0, 1, 99, 100, 101, 1_000_000] {
+    for cents in [
+        i64::MIN,
+        i64::MAX,
+        -100,
+        -99,
+        -1,
+        0,
+        1,
+        99,
+        100,
+        101,
+        1_000_000,
+    ] {
         let amount = Money::new(cents, CurrencyCode::EUR);
         let mut out = String::new();
         push_amount(&mut out, amount);

@@ -122,7 +122,9 @@ impl<S: BuildHasher> Targets<S> {
                     .ok()
                     .and_then(|i| actions.get(i))
                     .and_then(claimed_path);
-                Cow::Owned(path.map_or_else(String::new, |p| PathKey::of(p.as_str()).as_str().to_owned()))
+                Cow::Owned(
+                    path.map_or_else(String::new, |p| PathKey::of(p.as_str()).as_str().to_owned()),
+                )
             }
             Target::Spilled(i) => Cow::Borrowed(
                 usize::try_from(i)
@@ -155,12 +157,10 @@ impl<S: BuildHasher> Targets<S> {
                 .checked_sub(1)
                 .and_then(|i| u32::try_from(i).ok())
                 .map(Target::Action),
-            (Claim::Hash(_), Holder::Key(key)) => {
-                u32::try_from(self.spilled.len()).ok().map(|i| {
-                    self.spilled.push((*key).into());
-                    Target::Spilled(i)
-                })
-            }
+            (Claim::Hash(_), Holder::Key(key)) => u32::try_from(self.spilled.len()).ok().map(|i| {
+                self.spilled.push((*key).into());
+                Target::Spilled(i)
+            }),
         };
         match (claim, target) {
             (Claim::Hash(hash), Some(target)) => {
@@ -259,8 +259,9 @@ mod tests {
 
     #[test]
     fn sorted_lookups_find_what_the_map_has() {
-        let map: BTreeMap<ReceiptId, u32> =
-            [("b", 1), ("d", 2), ("e", 3)].map(|(k, v)| (ReceiptId::new(k), v)).into();
+        let map: BTreeMap<ReceiptId, u32> = [("b", 1), ("d", 2), ("e", 3)]
+            .map(|(k, v)| (ReceiptId::new(k), v))
+            .into();
         let mut lookup = SortedLookup::new(&map);
         let found: Vec<Option<u32>> = ["a", "b", "c", "e", "f"]
             .iter()

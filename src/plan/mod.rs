@@ -30,15 +30,15 @@ pub use settings::{RequestedSettings, SettingsChange, resolve_settings};
 pub use settle::settle_renames;
 
 use crate::layout::{Layout, ReceiptFolder, names};
+use crate::model::PLAUSIBLE_DATES;
 use crate::model::{
     AccountId, ArchivePath, ArchiveSnapshot, EntryKind, PathIndex, PathKey, Receipt, SinkItemId,
     TransactionStatus,
 };
 use crate::state::{AccountRecord, ExportRecord, SyncState, Tombstone};
-use crate::model::PLAUSIBLE_DATES;
+use chrono::NaiveDate;
 use chrono::{DateTime, Datelike, Utc};
 use lookup::{Holder, SortedLookup, Targets, key_into};
-use chrono::NaiveDate;
 use reconcile::{Verdict, reconcile};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -599,7 +599,10 @@ fn action_capacity(state: &SyncState) -> usize {
         .map(|r| r.transaction.emitted_at)
         .filter(|t| PLAUSIBLE_DATES.contains(t));
     let (first, last) = dates.fold((None, None), |(lo, hi): (Option<_>, Option<_>), t| {
-        (Some(lo.map_or(t, |lo: DateTime<Utc>| lo.min(t))), Some(hi.map_or(t, |hi: DateTime<Utc>| hi.max(t))))
+        (
+            Some(lo.map_or(t, |lo: DateTime<Utc>| lo.min(t))),
+            Some(hi.map_or(t, |hi: DateTime<Utc>| hi.max(t))),
+        )
     });
     let months = match (first, last) {
         (Some(first), Some(last)) => {

@@ -30,25 +30,31 @@ const LABELS: &[&str] = &[
     "Ünïcödé  mixed\u{0} control",
 ];
 
-const FILE_NAMES: &[&str] = &["invoice.pdf", "scan", "photo.JPG", "x.toolongext", "ticket.Png"];
+const FILE_NAMES: &[&str] = &[
+    "invoice.pdf",
+    "scan",
+    "photo.JPG",
+    "x.toolongext",
+    "ticket.Png",
+];
 
 fn big_receipt(i: u64) -> Receipt {
     let accounts = ["main", "main2", "epargne", "long", "renamed"];
-    let account = if i % 97 == 0 {
+    let account = if i.is_multiple_of(97) {
         "ghost"
     } else {
         accounts[(i % 5) as usize]
     };
     let start = Utc.with_ymd_and_hms(2019, 1, 1, 0, 30, 0).unwrap();
-    let emitted_at = if i % 1009 == 0 {
+    let emitted_at = if i.is_multiple_of(1009) {
         Utc.with_ymd_and_hms(1960, 5, 1, 0, 0, 0).unwrap()
     } else {
         start + Duration::minutes((i * 7919 % 4_000_000) as i64)
     };
     let label = LABELS[(i % LABELS.len() as u64) as usize];
-    let label = if i % 3 == 0 {
+    let label = if i.is_multiple_of(3) {
         format!("{label} {}", i % 11)
-    } else if i % 257 == 0 {
+    } else if i.is_multiple_of(257) {
         label.repeat(12)
     } else {
         label.to_owned()
@@ -59,11 +65,14 @@ fn big_receipt(i: u64) -> Receipt {
         _ => TransactionStatus::Completed,
     };
     Receipt {
-        id: ReceiptId::new(format!("{:08x}-{i}", i.wrapping_mul(2_654_435_761) % (1 << 32))),
+        id: ReceiptId::new(format!(
+            "{:08x}-{i}",
+            i.wrapping_mul(2_654_435_761) % (1 << 32)
+        )),
         file_name: FILE_NAMES[(i % FILE_NAMES.len() as u64) as usize].to_owned(),
         content_type: [Some("application/pdf"), Some("image/png"), None][(i % 3) as usize]
             .map(str::to_owned),
-        size: if i % 1511 == 0 {
+        size: if i.is_multiple_of(1511) {
             1 << 40
         } else {
             1_000 + i % 777
@@ -100,9 +109,14 @@ fn pinned_sim() -> Sim {
         let record = sim.state.accounts.get_mut(&AccountId::new(id)).unwrap();
         record.account.iban = Some("FR76 3000 1234".into());
     }
-    sim.state.accounts.get_mut(&AccountId::new("epargne")).unwrap().account.iban = None;
-    sim.options = PlanOptions::default()
-        .with_start_date(Some(NaiveDate::from_ymd_opt(2019, 3, 1).unwrap()));
+    sim.state
+        .accounts
+        .get_mut(&AccountId::new("epargne"))
+        .unwrap()
+        .account
+        .iban = None;
+    sim.options =
+        PlanOptions::default().with_start_date(Some(NaiveDate::from_ymd_opt(2019, 3, 1).unwrap()));
     for i in 0..16_000 {
         sim.add_receipt(big_receipt(i));
     }
@@ -128,10 +142,10 @@ fn the_plan_of_a_large_fixed_history_is_pinned() {
         }
     }
     for n in [3u8, 77] {
-        if let Some(folder) = sim.pick_folder(n) {
-            if folder.depth() == 2 {
-                sim.user_delete(&folder);
-            }
+        if let Some(folder) = sim.pick_folder(n)
+            && folder.depth() == 2
+        {
+            sim.user_delete(&folder);
         }
     }
     if let Some(folder) = sim.pick_folder(11) {
