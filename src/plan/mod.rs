@@ -30,14 +30,12 @@ pub use settings::{RequestedSettings, SettingsChange, resolve_settings};
 pub use settle::settle_renames;
 
 use crate::layout::{Layout, ReceiptFolder, names};
-use crate::model::PLAUSIBLE_DATES;
 use crate::model::{
-    AccountId, ArchivePath, ArchiveSnapshot, EntryKind, PathIndex, PathKey, Receipt, SinkItemId,
-    TransactionStatus,
+    AccountId, ArchivePath, ArchiveSnapshot, EntryKind, PLAUSIBLE_DATES, PathIndex, PathKey,
+    Receipt, SinkItemId, TransactionStatus,
 };
 use crate::state::{AccountRecord, ExportRecord, SyncState, Tombstone};
-use chrono::NaiveDate;
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use lookup::{Holder, SortedLookup, Targets, key_into};
 use reconcile::{Verdict, reconcile};
 use std::collections::{BTreeMap, HashMap, HashSet};
