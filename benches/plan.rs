@@ -5,7 +5,8 @@
 //! it prints the peak heap the planner itself allocates, per receipt, measured by a
 //! counting allocator.
 //!
-//! `cargo bench --bench plan` (add `-- --quick` for a fast pass).
+//! `cargo bench --bench plan` (add `-- --quick` for a fast pass). `PLAN_BENCH_SIZES=100000`
+//! (comma-separated) runs only those sizes, e.g. under `perf record` with `--profile-time 10`.
 
 use chrono::{TimeZone, Utc};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
@@ -151,12 +152,20 @@ fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
     (out, PEAK.load(Ordering::Relaxed) - base)
 }
 
+/// The sizes to measure: `PLAN_BENCH_SIZES`, else 10k, 100k and 1M.
+fn sizes() -> Vec<usize> {
+    std::env::var("PLAN_BENCH_SIZES")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![10_000, 100_000, 1_000_000])
+}
+
 fn bench_plan(c: &mut Criterion) {
     let layout = Layout::default();
     let options = PlanOptions::default();
     let mut group = c.benchmark_group("plan");
     group.sample_size(10);
-    for n in [10_000usize, 100_000, 1_000_000] {
+    for n in sizes() {
         let state = archived_state(n);
         let (p, peak) = peak_of(|| plan(&state, &layout, &options));
         assert!(p.is_noop());

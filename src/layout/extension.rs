@@ -42,24 +42,34 @@ const MAX_EXTENSION_LEN: usize = 8;
 /// The extension for a receipt, lower-case ASCII without the dot: the file name's own
 /// when it has a plausible one, else the content type's, else `bin`.
 pub fn extension_for(file_name: &str, content_type: Option<&str>) -> String {
+    let mut ext = String::new();
+    push_extension(&mut ext, file_name, content_type);
+    ext
+}
+
+/// [`extension_for`] written at the end of `out`, without allocating.
+pub(crate) fn push_extension(out: &mut String, file_name: &str, content_type: Option<&str>) {
     if let Some((stem, ext)) = file_name.trim().rsplit_once('.')
         && !stem.is_empty()
         && (1..=MAX_EXTENSION_LEN).contains(&ext.len())
         && ext.bytes().all(|b| b.is_ascii_alphanumeric())
         && ext.bytes().any(|b| b.is_ascii_alphabetic())
     {
-        return ext.to_ascii_lowercase();
+        out.extend(ext.chars().map(|c| c.to_ascii_lowercase()));
+        return;
     }
+    // The known types are lower case: comparing ASCII case-insensitively is the same
+    // as lower-casing the type first.
     let mime = content_type
         .and_then(|ct| ct.split(';').next())
-        .map(|ct| ct.trim().to_ascii_lowercase());
-    mime.and_then(|mime| {
+        .map(str::trim);
+    let known = mime.and_then(|mime| {
         BY_CONTENT_TYPE
             .iter()
-            .find(|(known, _)| *known == mime)
-            .map(|(_, ext)| (*ext).to_owned())
-    })
-    .unwrap_or_else(|| "bin".to_owned())
+            .find(|(known, _)| known.eq_ignore_ascii_case(mime))
+            .map(|(_, ext)| *ext)
+    });
+    out.push_str(known.unwrap_or("bin"));
 }
 
 #[cfg(test)]

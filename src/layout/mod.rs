@@ -20,12 +20,13 @@ pub mod names;
 
 pub use extension::extension_for;
 
-use crate::model::{AccountId, ArchivePath, BankAccount, PLAUSIBLE_DATES, Receipt};
+use crate::model::{AccountId, ArchivePath, BankAccount, Money, PLAUSIBLE_DATES, Receipt};
 use chrono::{Datelike, NaiveDate, TimeDelta};
 use chrono_tz::Tz;
-use names::{clean_text, finish_name, short_tag, utf16_len};
+use names::{clean_text, finish_name, finish_owned_name, push_short_tag, short_tag, utf16_len};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 
 /// How receipts are grouped into folders under their account's folder.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -181,6 +182,22 @@ impl Layout {
     /// The receipt's path under the account folder named `account_folder`.
     pub fn receipt_path(&self, account_folder: &str, receipt: &Receipt) -> ArchivePath {
         let day = self.receipt_day(receipt);
+        self.receipt_path_in(&self.receipt_folder(account_folder, day), receipt, day)
+    }
+
+    /// Which period folder `day` falls in, as a key: equal keys, same period folder.
+    pub(crate) fn period_of(&self, day: NaiveDate) -> (i32, u32) {
+        match self.settings.period {
+            Period::Month => (day.year(), day.month()),
+            Period::Quarter => (day.year(), day.month0() / 3 + 1),
+            Period::Year => (day.year(), 0),
+        }
+    }
+
+    /// The period folder of `day` under the account folder named `account_folder`:
+    /// the same for every receipt of the period, so a caller naming many receipts
+    /// computes it once a folder (see [`Layout::period_of`]).
+    pub(crate) fn receipt_folder(&self, account_folder: &str, day: NaiveDate) -> ReceiptFolder {
         let period = self.period_folder(day);
         // Room left for the file name within the path limit (strictly fewer units).
         let used = self.limits.root_prefix_len + utf16_len(account_folder) + 1 + period.len() + 1;
@@ -190,27 +207,59 @@ impl Layout {
             .saturating_sub(1)
             .saturating_sub(used)
             .min(self.limits.max_name_len);
-        let file = self.file_name(receipt, day, room);
+        ReceiptFolder {
+            prefix: format!("{account_folder}/{period}/"),
+            room,
+        }
+    }
+
+    /// The path of a receipt dated `day` in `folder` (from [`Layout::receipt_folder`]
+    /// for the same day).
+    pub(crate) fn receipt_path_in(
+        &self,
+        folder: &ReceiptFolder,
+        receipt: &Receipt,
+        day: NaiveDate,
+    ) -> ArchivePath {
+        let file = self.file_name(receipt, day, folder.room);
+        let mut path = String::with_capacity(folder.prefix.len() + file.len());
+        path.push_str(&folder.prefix);
+        path.push_str(&file);
         // Every part is a finished name (non-empty, no `/`, no leading dot), so the
         // path is well-formed.
-        ArchivePath::from_trusted(format!("{account_folder}/{period}/{file}"))
+        ArchivePath::from_trusted(path)
     }
 
     fn file_name(&self, receipt: &Receipt, day: NaiveDate, room: usize) -> String {
         let tx = &receipt.transaction;
-        let ext = extension_for(&receipt.file_name, receipt.content_type.as_deref());
-        let fixed_head = format!("{day}");
-        let fixed_tail = format!("{} {}.{ext}", tx.amount, short_tag(receipt.id.as_str()));
-        let fixed = utf16_len(&fixed_head) + utf16_len(&fixed_tail) + 2;
-        let label = clean_text(&tx.label);
-        let label_room = room.saturating_sub(fixed).min(MAX_LABEL_LEN);
+        // `<day> <label> <amount> <tag>.<ext>`, built in one buffer: the fixed parts
+        // first (the head, then the tail after it), the label cut to fit between them.
+        let mut fixed = String::with_capacity(64);
+        push_day(&mut fixed, day);
+        let head_len = fixed.len();
+        push_amount(&mut fixed, tx.amount);
+        fixed.push(' ');
+        push_short_tag(&mut fixed, receipt.id.as_str());
+        fixed.push('.');
+        extension::push_extension(
+            &mut fixed,
+            &receipt.file_name,
+            receipt.content_type.as_deref(),
+        );
+        let (head, tail) = fixed.split_at(head_len);
+        let fixed_len = utf16_len(head) + utf16_len(tail) + 2;
+        let label = names::clean_text_cow(&tx.label);
+        let label_room = room.saturating_sub(fixed_len).min(MAX_LABEL_LEN);
         let label = names::truncate_utf16(&label, label_room).trim_end_matches([' ', '.']);
-        let name = if label.is_empty() {
-            format!("{fixed_head} {fixed_tail}")
-        } else {
-            format!("{fixed_head} {label} {fixed_tail}")
-        };
-        finish_name(&name, room.max(1), "receipt")
+        let mut name = String::with_capacity(fixed.len() + label.len() + 2);
+        name.push_str(head);
+        name.push(' ');
+        if !label.is_empty() {
+            name.push_str(label);
+            name.push(' ');
+        }
+        name.push_str(tail);
+        finish_owned_name(name, room.max(1), "receipt")
     }
 
     fn account_budget(&self) -> usize {
@@ -221,6 +270,64 @@ impl Layout {
             .saturating_sub(1 + self.limits.root_prefix_len + for_children)
             .clamp(1, self.limits.max_name_len)
     }
+}
+
+/// Writes `day` as its `Display` does (`2026-11-03`), without the formatting machinery
+/// for the years every receipt has.
+fn push_day(out: &mut String, day: NaiveDate) {
+    match u32::try_from(day.year()) {
+        Ok(year) if year <= 9999 => {
+            push_digits(out, year, 4);
+            out.push('-');
+            push_digits(out, day.month(), 2);
+            out.push('-');
+            push_digits(out, day.day(), 2);
+        }
+        _ => write!(out, "{day}").expect("writing to a String never fails"),
+    }
+}
+
+/// Writes `amount` as its `Display` does (`-12.34 EUR`), digit by digit.
+fn push_amount(out: &mut String, amount: Money) {
+    match amount.cents.signum() {
+        -1 => out.push('-'),
+        1 => out.push('+'),
+        _ => {}
+    }
+    let abs = amount.cents.unsigned_abs();
+    let units = abs / 100;
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = units;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
+    out.push('.');
+    push_digits(out, (abs % 100) as u32, 2);
+    out.push(' ');
+    out.push_str(amount.currency.as_str());
+}
+
+/// Writes `n` with exactly `width` digits (`n` must fit).
+fn push_digits(out: &mut String, n: u32, width: u32) {
+    for place in (0..width).rev() {
+        out.push(char::from(b'0' + (n / 10u32.pow(place) % 10) as u8));
+    }
+}
+
+/// A period folder under an account folder, named once for all its receipts.
+#[derive(Clone, Debug)]
+pub(crate) struct ReceiptFolder {
+    /// `<account folder>/<period folder>/`.
+    prefix: String,
+    /// UTF-16 units left for a file name in it.
+    room: usize,
 }
 
 fn account_suffix(account: &BankAccount) -> String {

@@ -12,6 +12,7 @@
 //! - NFC-normalized, so one name has one spelling;
 //! - compared case-insensitively.
 
+use std::borrow::Cow;
 use unicode_normalization::UnicodeNormalization;
 
 /// Characters OneDrive or Windows refuse in a name, plus `#` and `%`.
@@ -51,6 +52,10 @@ pub enum NameViolation {
 
 /// The length of `s` as OneDrive and Windows count it: UTF-16 code units.
 pub fn utf16_len(s: &str) -> usize {
+    // Names are mostly ASCII: one unit a byte.
+    if s.is_ascii() {
+        return s.len();
+    }
     s.chars().map(char::len_utf16).sum()
 }
 
@@ -59,6 +64,38 @@ fn is_forbidden(c: char) -> bool {
 }
 
 fn is_reserved(name: &str) -> bool {
+    if name.is_ascii() {
+        return is_reserved_ascii(name.as_bytes());
+    }
+    // Lower-casing a non-ASCII name may turn it into a reserved one (the Kelvin sign
+    // `K` becomes `k`), so compare its full lower-case form.
+    let lower = name.to_lowercase();
+    is_reserved_ascii(lower.as_bytes())
+}
+
+/// The rules of [`is_reserved`] on an ASCII (or already lower-cased) name, compared
+/// case-insensitively without allocating: this runs once per receipt name.
+fn is_reserved_ascii(name: &[u8]) -> bool {
+    if name.eq_ignore_ascii_case(b"desktop.ini")
+        || (name.contains(&b'_') && name.windows(5).any(|w| w.eq_ignore_ascii_case(b"_vti_")))
+    {
+        return true;
+    }
+    let stem = name.split(|&b| b == b'.').next().unwrap_or(b"");
+    if RESERVED_STEMS
+        .iter()
+        .any(|r| stem.eq_ignore_ascii_case(r.as_bytes()))
+    {
+        return true;
+    }
+    // COM0–COM9 and LPT0–LPT9.
+    stem.len() == 4
+        && (stem[..3].eq_ignore_ascii_case(b"com") || stem[..3].eq_ignore_ascii_case(b"lpt"))
+        && stem[3].is_ascii_digit()
+}
+
+#[cfg(test)]
+fn is_reserved_by_lower_case(name: &str) -> bool {
     let lower = name.to_lowercase();
     if lower == "desktop.ini" || lower.contains("_vti_") {
         return true;
@@ -103,9 +140,40 @@ pub fn check_name(name: &str, max_len: usize) -> Result<(), NameViolation> {
 /// `_vti_` defused, trimmed. It may be empty; it is not yet checked for edges or
 /// reserved names, which only make sense for a whole name (see [`finish_name`]).
 pub fn clean_text(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
+    // ASCII is already NFC: skip the normalizer, the costliest part for bank labels.
+    if text.is_ascii() {
+        clean_chars(text.chars(), text.len())
+    } else {
+        clean_chars(text.nfc(), text.len())
+    }
+}
+
+/// [`clean_text`], borrowing `text` when cleaning would not change it: the usual
+/// bank label (printable ASCII, single spaces inside) costs no copy.
+pub(crate) fn clean_text_cow(text: &str) -> Cow<'_, str> {
+    if is_clean_ascii(text) {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(clean_text(text))
+    }
+}
+
+/// Whether [`clean_text`] gives `text` back unchanged, checked on ASCII alone.
+fn is_clean_ascii(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.first() != Some(&b' ')
+        && bytes.last() != Some(&b' ')
+        && bytes
+            .iter()
+            .all(|&b| b == b' ' || (b.is_ascii_graphic() && !FORBIDDEN.contains(&char::from(b))))
+        && !bytes.windows(2).any(|w| w == b"  ")
+        && !bytes.windows(5).any(|w| w.eq_ignore_ascii_case(b"_vti_"))
+}
+
+fn clean_chars(chars: impl Iterator<Item = char>, len: usize) -> String {
+    let mut out = String::with_capacity(len);
     let mut pending_space = false;
-    for c in text.nfc() {
+    for c in chars {
         if c.is_whitespace() {
             pending_space = !out.is_empty();
             continue;
@@ -135,6 +203,10 @@ fn defuse_vti(mut s: String) -> String {
 
 /// Cuts `s` to at most `max` UTF-16 units, at a character boundary.
 pub fn truncate_utf16(s: &str, max: usize) -> &str {
+    // A character never takes more UTF-16 units than UTF-8 bytes.
+    if s.len() <= max {
+        return s;
+    }
     let mut used = 0;
     for (i, c) in s.char_indices() {
         used += c.len_utf16();
@@ -151,8 +223,16 @@ pub fn truncate_utf16(s: &str, max: usize) -> &str {
 /// The input must come from [`clean_text`] (or be otherwise free of forbidden
 /// characters and NFC); the output passes [`check_name`].
 pub fn finish_name(name: &str, max_len: usize, fallback: &str) -> String {
+    finish_owned_name(name.to_owned(), max_len, fallback)
+}
+
+/// [`finish_name`] on a name the caller owns: cut and trimmed in place.
+pub(crate) fn finish_owned_name(mut name: String, max_len: usize, fallback: &str) -> String {
     let max_len = max_len.max(1);
-    let mut name = trim_edges(truncate_utf16(name, max_len)).to_owned();
+    let kept = trim_edges(truncate_utf16(&name, max_len));
+    let (start, end) = (kept.as_ptr() as usize - name.as_ptr() as usize, kept.len());
+    name.truncate(start + end);
+    name.drain(..start);
     if name.is_empty() {
         name = trim_edges(truncate_utf16(fallback, max_len)).to_owned();
     }
@@ -188,6 +268,12 @@ fn trim_edges(s: &str) -> &str {
 /// Written here, not taken from `std`, so that it never changes between Rust releases:
 /// archive names must stay the same forever.
 pub fn short_tag(id: &str) -> String {
+    let tag = tag_bytes(id);
+    tag.iter().map(|&b| b as char).collect()
+}
+
+/// [`short_tag`] without allocating: its 8 ASCII characters.
+pub(crate) fn tag_bytes(id: &str) -> [u8; 8] {
     const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in id.as_bytes() {
@@ -199,9 +285,14 @@ pub fn short_tag(id: &str) -> String {
     hash ^= hash >> 33;
     hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
     hash ^= hash >> 33;
-    (0..8)
-        .map(|i| ALPHABET[((hash >> (i * 5)) & 31) as usize] as char)
-        .collect()
+    std::array::from_fn(|i| ALPHABET[((hash >> (i * 5)) & 31) as usize])
+}
+
+/// [`short_tag`] written at the end of `out`.
+pub(crate) fn push_short_tag(out: &mut String, id: &str) {
+    let tag = tag_bytes(id);
+    // The alphabet is ASCII, so this never falls back.
+    out.push_str(std::str::from_utf8(&tag).unwrap_or("00000000"));
 }
 
 /// The tag a receipt's file name carries (`… 7k2m9q4d.pdf` → `7k2m9q4d`), if it has one.
@@ -256,6 +347,48 @@ mod tests {
         assert_eq!(tag_in("2026-01-03 Shop 3xv93kxe"), Some("3xv93kxe"));
         assert_eq!(tag_in("my notes.txt"), None);
         assert_eq!(tag_in("x 3XV93KXE.pdf"), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_paths_agree_with_the_general_rules(name in "(?i)(com|lpt|con|nul|desktop|_vti_|k|\u{212a}|[a-zé. ~]){0,6}(\\.ini|\\.txt|[0-9])?") {
+            proptest::prop_assert_eq!(is_reserved(&name), is_reserved_by_lower_case(&name));
+            let by_normalizer = clean_chars(name.nfc(), name.len());
+            proptest::prop_assert_eq!(clean_text(&name), by_normalizer);
+            proptest::prop_assert_eq!(clean_text_cow(&name), clean_text(&name));
+            let spaced = format!(" {name}  {name}\t");
+            proptest::prop_assert_eq!(clean_text_cow(&spaced), clean_text(&spaced));
+            proptest::prop_assert_eq!(utf16_len(&name), name.encode_utf16().count());
+            for max in 0..8 {
+                let general: String = name
+                    .chars()
+                    .scan(0, |used, c| {
+                        *used += c.len_utf16();
+                        (*used <= max).then_some(c)
+                    })
+                    .collect();
+                proptest::prop_assert_eq!(truncate_utf16(&name, max), general);
+            }
+        }
+    }
+
+    #[test]
+    fn reserved_names_are_found_without_lower_casing_ascii() {
+        for name in [
+            "CON",
+            "con.txt",
+            "Desktop.INI",
+            "a_VtI_b",
+            "LPT9",
+            "com0.x",
+            "des\u{212a}top.ini",
+        ] {
+            assert!(is_reserved(name), "{name}");
+            assert!(is_reserved_by_lower_case(name), "{name}");
+        }
+        for name in ["CONS", "com", "lptx", "desktop.in", "_vti"] {
+            assert!(!is_reserved(name), "{name}");
+        }
     }
 
     #[test]

@@ -312,3 +312,39 @@ proptest! {
         prop_assert!(check_name(&finished, max.min(255)).is_ok(), "{finished:?}");
     }
 }
+
+proptest! {
+    #[test]
+    fn days_and_amounts_are_written_as_displayed(cents in any::<i64>(), days in -800_000i32..3_000_000) {
+        let amount = Money::new(cents, CurrencyCode::EUR);
+        let mut out = String::new();
+        push_amount(&mut out, amount);
+        prop_assert_eq!(out, amount.to_string());
+        let day = NaiveDate::from_num_days_from_ce_opt(days).unwrap();
+        let mut out = String::new();
+        push_day(&mut out, day);
+        prop_assert_eq!(out, day.to_string());
+    }
+}
+
+#[test]
+fn edge_amounts_are_written_as_displayed() {
+    for cents in [
+        i64::MIN,
+        i64::MAX,
+        -100,
+        -99,
+        -1,
+        0,
+        1,
+        99,
+        100,
+        101,
+        1_000_000,
+    ] {
+        let amount = Money::new(cents, CurrencyCode::EUR);
+        let mut out = String::new();
+        push_amount(&mut out, amount);
+        assert_eq!(out, amount.to_string());
+    }
+}

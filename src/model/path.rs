@@ -40,6 +40,14 @@ impl PathKey {
     }
 }
 
+// Keys hash and compare as their strings, so a map keyed by `PathKey` can be searched
+// with a `&str` lower-cased into a reused buffer.
+impl std::borrow::Borrow<str> for PathKey {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl ArchivePath {
     /// Joins names into a path, checking each one.
     pub fn from_names<I, S>(names: I) -> Result<Self, InvalidArchivePath>

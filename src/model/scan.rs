@@ -298,6 +298,12 @@ impl PathIndex {
         self.by_key.get(&path.key()).map(|(id, kind)| (id, *kind))
     }
 
+    /// The item whose case-insensitive key ([`ArchivePath::key`]) is `key`: lets a
+    /// caller that looks up many paths lower-case them into one reused buffer.
+    pub fn get_by_key(&self, key: &str) -> Option<(&SinkItemId, EntryKind)> {
+        self.by_key.get(key).map(|(id, kind)| (id, *kind))
+    }
+
     /// Records an item at `path` (the sync's own writes during planning).
     pub fn insert(&mut self, path: &ArchivePath, id: SinkItemId, kind: EntryKind) {
         self.by_key.insert(path.key(), (id, kind));

@@ -19,6 +19,7 @@
 
 mod action;
 pub mod fit;
+mod lookup;
 pub mod reconcile;
 pub mod settings;
 mod settle;
@@ -28,13 +29,14 @@ pub use fit::{Fitted, fit_to_space};
 pub use settings::{RequestedSettings, SettingsChange, resolve_settings};
 pub use settle::settle_renames;
 
-use crate::layout::{Layout, names};
+use crate::layout::{Layout, ReceiptFolder, names};
 use crate::model::{
-    AccountId, ArchivePath, ArchiveSnapshot, EntryKind, PathIndex, PathKey, Receipt, SinkItemId,
-    TransactionStatus,
+    AccountId, ArchivePath, ArchiveSnapshot, EntryKind, PLAUSIBLE_DATES, PathIndex, PathKey,
+    Receipt, SinkItemId, TransactionStatus,
 };
-use crate::state::{AccountRecord, SyncState};
-use chrono::NaiveDate;
+use crate::state::{AccountRecord, ExportRecord, SyncState, Tombstone};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use lookup::{Holder, SortedLookup, Targets, key_into};
 use reconcile::{Verdict, reconcile};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -99,6 +101,23 @@ struct FolderPlace {
     current: ArchivePath,
     /// Where it is once the plan's rename, if any, is done.
     effective: ArchivePath,
+    /// Where the layout puts it, when its name makes a path.
+    root: Option<ArchivePath>,
+    /// Its period folders, named once each rather than once a receipt.
+    periods: HashMap<(i32, u32), ReceiptFolder>,
+}
+
+impl FolderPlace {
+    fn new(name: String, current: ArchivePath, effective: ArchivePath) -> Self {
+        let root = ArchivePath::from_names([name.as_str()]).ok();
+        Self {
+            name,
+            current,
+            effective,
+            root,
+            periods: HashMap::new(),
+        }
+    }
 }
 
 struct Planner<'a> {
@@ -110,7 +129,18 @@ struct Planner<'a> {
     places: BTreeMap<AccountId, FolderPlace>,
     actions: Vec<Action>,
     folders_to_create: HashSet<PathKey>,
-    targets: HashSet<PathKey>,
+    /// The paths this plan writes or adopts at, case-insensitively.
+    targets: Targets,
+    /// What checking a file's folders found, by `<current folder>\0<effective folder>`:
+    /// the file in the way, if any (the folders to create are planned at the first check).
+    folder_checks: HashMap<Box<str>, Option<ArchivePath>>,
+    /// Reused for case-insensitive keys and folder pairs, so lookups do not allocate.
+    key_buf: String,
+    pair_buf: String,
+    /// The state's records, walked along with the receipts (all sorted by id).
+    tombstones: SortedLookup<'a, Tombstone>,
+    exported: SortedLookup<'a, ExportRecord>,
+    vanished: SortedLookup<'a, DateTime<Utc>>,
     /// Files carrying a receipt tag, by folder and tag; built only when needed.
     tags: Option<TagIndex>,
     /// Files already recorded for a receipt (never adopted for another); built only when needed.
@@ -143,12 +173,24 @@ impl<'a> Planner<'a> {
             options,
             index: None,
             places: BTreeMap::new(),
-            actions: Vec::new(),
+            actions: Vec::with_capacity(action_capacity(state)),
             folders_to_create: HashSet::new(),
-            targets: HashSet::new(),
+            targets: Targets::new(),
+            folder_checks: HashMap::new(),
+            key_buf: String::new(),
+            pair_buf: String::new(),
+            tombstones: SortedLookup::new(&state.tombstones),
+            exported: SortedLookup::new(&state.exported),
+            vanished: SortedLookup::new(&state.vanished),
             tags: None,
             recorded_files: None,
         }
+    }
+
+    /// The plan's actions and the account folders; the lookup tables are freed here,
+    /// before the actions are sorted, so that they and the sort's buffer never add up.
+    fn into_parts(self) -> (Vec<Action>, BTreeMap<AccountId, FolderPlace>) {
+        (self.actions, self.places)
     }
 
     fn run(mut self) -> Plan {
@@ -156,10 +198,9 @@ impl<'a> Planner<'a> {
         for receipt in self.state.receipts.values() {
             self.plan_receipt(receipt);
         }
-        let mut actions = self.actions;
-        actions.sort_by(Action::plan_order);
-        let account_folders = self
-            .places
+        let (mut actions, places) = self.into_parts();
+        sort_actions(&mut actions);
+        let account_folders = places
             .into_iter()
             .map(|(account, place)| AccountFolder {
                 account,
@@ -212,11 +253,7 @@ impl<'a> Planner<'a> {
         let Some((id, current)) = existing else {
             // Never created, or deleted by the user: it goes (back) where the layout says.
             let path = at_layout_place().unwrap_or_else(|_| fallback_folder(account));
-            return FolderPlace {
-                name,
-                current: path.clone(),
-                effective: path,
-            };
+            return FolderPlace::new(name, path.clone(), path);
         };
         let bank_renamed = record.folder_name.as_deref() != Some(name.as_str());
         if bank_renamed && current.file_name() != name {
@@ -233,28 +270,19 @@ impl<'a> Planner<'a> {
                     from: current.clone(),
                     to: to.clone(),
                 });
-                return FolderPlace {
-                    name,
-                    current,
-                    effective: to,
-                };
+                return FolderPlace::new(name, current, to);
             }
         }
         // Where the user put or renamed it, the sync follows it.
-        FolderPlace {
-            name,
-            current: current.clone(),
-            effective: current,
-        }
+        FolderPlace::new(name, current.clone(), current)
     }
 
     fn plan_receipt(&mut self, receipt: &Receipt) {
         let id = &receipt.id;
-        if self.state.tombstones.contains_key(id) {
+        if self.tombstones.get(id).is_some() {
             return self.skip(receipt, SkipReason::Tombstoned);
         }
-        let ineligible = self.ineligibility(receipt);
-        if let Some(record) = self.state.exported.get(id) {
+        if let Some(record) = self.exported.get(id) {
             match reconcile(record, self.snapshot()) {
                 Verdict::Archived => self.skip(receipt, SkipReason::AlreadyArchived),
                 Verdict::FolderDeleted { folder } => self.actions.push(Action::Tombstone {
@@ -262,42 +290,57 @@ impl<'a> Planner<'a> {
                     path: record.path.clone(),
                     folder,
                 }),
-                Verdict::FileDeleted { path } => match ineligible {
+                Verdict::FileDeleted { path } => match self.ineligibility(receipt) {
                     Some(reason) => self.skip(receipt, reason),
                     None => {
                         let effective = self.effective_path(&path);
-                        self.place_file(receipt, &path, effective, UploadReason::FileDeletedByUser);
+                        self.place_file(
+                            receipt,
+                            Some(&path),
+                            effective,
+                            UploadReason::FileDeletedByUser,
+                        );
                     }
                 },
             }
             return;
         }
-        if let Some(reason) = ineligible {
+        if let Some(reason) = self.ineligibility(receipt) {
             return self.skip(receipt, reason);
         }
         let account = &receipt.transaction.account_id;
-        let Some(place) = self.places.get(account) else {
+        let layout = self.layout;
+        let Some(place) = self.places.get_mut(account) else {
             return self.skip(receipt, SkipReason::UnknownAccount(account.clone()));
         };
-        let laid_out = self.layout.receipt_path(&place.name, receipt);
-        let layout_root = ArchivePath::from_names([place.name.as_str()]);
-        let (current, effective) = match layout_root {
-            Ok(root) => (
+        let day = layout.receipt_day(receipt);
+        let folder = place
+            .periods
+            .entry(layout.period_of(day))
+            .or_insert_with(|| layout.receipt_folder(&place.name, day));
+        let laid_out = layout.receipt_path_in(folder, receipt, day);
+        // `None` for `current`: the same as `effective`.
+        let (current, effective) = match &place.root {
+            // The folder is where the layout puts it, and stays there.
+            Some(root) if place.current == *root && place.effective == *root => (None, laid_out),
+            Some(root) => (
+                Some(
+                    laid_out
+                        .rebase(root, &place.current)
+                        .unwrap_or_else(|| laid_out.clone()),
+                ),
                 laid_out
-                    .rebase(&root, &place.current)
-                    .unwrap_or_else(|| laid_out.clone()),
-                laid_out
-                    .rebase(&root, &place.effective)
+                    .rebase(root, &place.effective)
                     .unwrap_or_else(|| laid_out.clone()),
             ),
-            Err(_) => (laid_out.clone(), laid_out),
+            None => (None, laid_out),
         };
-        self.place_file(receipt, &current, effective, UploadReason::New);
+        self.place_file(receipt, current.as_ref(), effective, UploadReason::New);
     }
 
     /// Why a receipt must not be archived, if it must not.
-    fn ineligibility(&self, receipt: &Receipt) -> Option<SkipReason> {
-        if self.state.vanished.contains_key(&receipt.id) {
+    fn ineligibility(&mut self, receipt: &Receipt) -> Option<SkipReason> {
+        if self.vanished.get(&receipt.id).is_some() {
             return Some(SkipReason::VanishedFromSource);
         }
         // An older state may hold what the decoders now refuse: never archive it under a
@@ -327,22 +370,54 @@ impl<'a> Planner<'a> {
             .unwrap_or_else(|| path.clone())
     }
 
-    /// Adopts the file at `current` if it is this receipt's, uploads to `effective`
-    /// if the place is free, and skips otherwise.
+    /// The item at `path`, case-insensitively, as the archive is now.
+    fn find(&mut self, path: &ArchivePath) -> Option<(SinkItemId, EntryKind)> {
+        let snapshot = self.snapshot();
+        if snapshot.is_empty() {
+            // A first export: nothing to look up, no key to build.
+            return None;
+        }
+        let index = self.index.get_or_insert_with(|| snapshot.path_index());
+        index
+            .get_by_key(key_into(&mut self.key_buf, path.as_str()))
+            .map(|(id, kind)| (id.clone(), kind))
+    }
+
+    /// Adopts the file at `current` (`None`: at `effective`) if it is this receipt's,
+    /// uploads to `effective` if the place is free, and skips otherwise.
     fn place_file(
         &mut self,
         receipt: &Receipt,
-        current: &ArchivePath,
+        current: Option<&ArchivePath>,
         effective: ArchivePath,
         reason: UploadReason,
     ) {
-        if !self.targets.insert(effective.key()) {
+        let key = key_into(&mut self.key_buf, effective.as_str());
+        let Some(claim) = self.targets.claim(key, &self.actions) else {
             return self.skip(receipt, SkipReason::PathCollision(effective));
+        };
+        match self.place_at_free_target(receipt, current, effective, reason) {
+            None => self
+                .targets
+                .record(claim, Holder::LastAction, &self.actions),
+            Some(unheld) => {
+                let key = key_into(&mut self.key_buf, unheld.as_str());
+                self.targets.record(claim, Holder::Key(key), &self.actions);
+            }
         }
-        let found = self
-            .index()
-            .get(current)
-            .map(|(id, kind)| (id.clone(), kind));
+    }
+
+    /// [`Planner::place_file`] once `effective` is this receipt's target. Returns
+    /// `effective` when the action it pushes does not hold it (see [`Targets`]).
+    fn place_at_free_target(
+        &mut self,
+        receipt: &Receipt,
+        current: Option<&ArchivePath>,
+        effective: ArchivePath,
+        reason: UploadReason,
+    ) -> Option<ArchivePath> {
+        let current = current.unwrap_or(&effective);
+        let found = self.find(current);
         match found {
             Some((item, EntryKind::File { size })) if size == receipt.size => {
                 // Recorded where it will be once the plan's renames are done.
@@ -363,12 +438,12 @@ impl<'a> Planner<'a> {
                         item,
                         size,
                     });
-                    return;
+                    return Some(effective);
                 }
-                if let Some(blocker) = self.blocked_by_file(current) {
-                    return self.skip(receipt, SkipReason::TargetOccupied(blocker));
+                if let Some(blocker) = self.check_folders(current, &effective) {
+                    self.skip(receipt, SkipReason::TargetOccupied(blocker));
+                    return Some(effective);
                 }
-                self.create_missing_folders(current, &effective);
                 self.actions.push(Action::Upload {
                     receipt: receipt.id.clone(),
                     path: effective,
@@ -377,27 +452,55 @@ impl<'a> Planner<'a> {
                 });
             }
         }
+        None
     }
 
     /// An unrecorded file anywhere in the archive carrying the receipt's tag and size:
     /// the receipt's own file, renamed at the bank or moved by the user since an
     /// interrupted run or a reset. Returns it with its path once the plan is done.
     fn tagged_file(&mut self, receipt: &Receipt) -> Option<(SinkItemId, ArchivePath)> {
-        let tag = names::short_tag(receipt.id.as_str());
+        let tag = names::tag_bytes(receipt.id.as_str());
+        let tag = std::str::from_utf8(&tag).ok()?;
         let snapshot = self.snapshot();
         let exported = &self.state.exported;
+        let tags = self.tags.get_or_insert_with(|| tag_index(snapshot));
+        // Only files carrying the tag need the recorded ones: most receipts have none.
+        let candidates = tags.get(tag)?;
         let recorded = self
             .recorded_files
             .get_or_insert_with(|| exported.values().map(|r| r.file_id.clone()).collect());
-        let tags = self.tags.get_or_insert_with(|| tag_index(snapshot));
-        let (id, _) = tags
-            .get(&tag)?
+        let (id, _) = candidates
             .iter()
             .find(|(id, size)| *size == receipt.size && !recorded.contains(id))?;
         let id = id.clone();
         recorded.insert(id.clone());
         let path = snapshot.path_of(&id)?;
         Some((id, self.effective_path(&path)))
+    }
+
+    /// A file sitting where one of `path`'s folders should be, if any; otherwise plans
+    /// the folders to create for `effective`. Both depend only on the folders, so they
+    /// are worked out once a folder, not once a receipt.
+    fn check_folders(
+        &mut self,
+        current: &ArchivePath,
+        effective: &ArchivePath,
+    ) -> Option<ArchivePath> {
+        let (now, after) = (parent_str(current), parent_str(effective));
+        self.pair_buf.clear();
+        self.pair_buf.push_str(now);
+        self.pair_buf.push('\0');
+        self.pair_buf.push_str(after);
+        if let Some(known) = self.folder_checks.get(self.pair_buf.as_str()) {
+            return known.clone();
+        }
+        let blocker = self.blocked_by_file(current);
+        if blocker.is_none() {
+            self.create_missing_folders(current, effective);
+        }
+        self.folder_checks
+            .insert(self.pair_buf.as_str().into(), blocker.clone());
+        blocker
     }
 
     /// A file sitting where one of `path`'s folders should be.
@@ -432,6 +535,86 @@ impl<'a> Planner<'a> {
             reason,
         });
     }
+}
+
+/// Sorts a plan's actions into [`Action::plan_order`], keeping the planning order of
+/// actions that compare equal.
+///
+/// Most keys are unique by construction: one upload a target (the targets are unique),
+/// one folder creation a folder, one action a receipt (tombstones, skips). Only two
+/// adoptions at one path or two renames from one folder could tie; without such a
+/// tie, an unstable sort gives the same order as a stable one, without the stable
+/// sort's buffer of half the actions.
+///
+/// A daily run is mostly skips, planned in receipt order, which is their order in the
+/// plan (they come last): only the other actions are sorted, then put in front.
+fn sort_actions(actions: &mut Vec<Action>) {
+    let mut adopted = HashSet::new();
+    let mut renamed = HashSet::new();
+    let mut skips = 0usize;
+    let mut ties = false;
+    for action in actions.iter() {
+        ties |= match action {
+            Action::Adopt { path, .. } => !adopted.insert(path.as_str()),
+            Action::RenameFolder { from, .. } => !renamed.insert(from.as_str()),
+            Action::Skip { .. } => {
+                skips += 1;
+                false
+            }
+            _ => false,
+        };
+    }
+    if ties {
+        actions.sort_by(Action::plan_order);
+    } else if skips >= actions.len() / 4 * 3 {
+        let mut others: Vec<Action> = actions
+            .extract_if(.., |a| !matches!(a, Action::Skip { .. }))
+            .collect();
+        if !actions.is_sorted_by(|a, b| a.plan_order(b).is_le()) {
+            actions.sort_unstable_by(Action::plan_order);
+        }
+        others.sort_unstable_by(Action::plan_order);
+        actions.splice(0..0, others);
+    } else {
+        actions.sort_unstable_by(Action::plan_order);
+    }
+}
+
+/// The folders above `path`, as one string (empty at the top level).
+fn parent_str(path: &ArchivePath) -> &str {
+    let path = path.as_str();
+    path.rfind('/').map_or("", |i| &path[..i])
+}
+
+/// Room for every action: one a receipt, plus the folder renames and creations,
+/// estimated from the span of the receipts' dates (in months, a bound for every
+/// period), so that the list is not copied to a twice larger one as it grows.
+fn action_capacity(state: &SyncState) -> usize {
+    let receipts = state.receipts.len();
+    let dates = state
+        .receipts
+        .values()
+        .map(|r| r.transaction.emitted_at)
+        .filter(|t| PLAUSIBLE_DATES.contains(t));
+    let (first, last) = dates.fold((None, None), |(lo, hi): (Option<_>, Option<_>), t| {
+        (
+            Some(lo.map_or(t, |lo: DateTime<Utc>| lo.min(t))),
+            Some(hi.map_or(t, |hi: DateTime<Utc>| hi.max(t))),
+        )
+    });
+    let months = match (first, last) {
+        (Some(first), Some(last)) => {
+            let month = |t: DateTime<Utc>| i64::from(t.year()) * 12 + i64::from(t.month0());
+            // A time zone moves a date by a day at most: one month more on each side.
+            usize::try_from(month(last) - month(first) + 3).unwrap_or(0)
+        }
+        _ => 0,
+    };
+    let accounts = state.accounts.len();
+    let folders = accounts
+        .saturating_mul(months + 2)
+        .min(receipts.saturating_mul(2).saturating_add(accounts));
+    receipts.saturating_add(folders)
 }
 
 fn fallback_folder(account: &AccountId) -> ArchivePath {

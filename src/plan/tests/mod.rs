@@ -1,6 +1,7 @@
 //! The planner against a model archive: the truth table of the deletion rules, and
 //! properties over random histories.
 
+mod pinned;
 mod sim;
 
 use super::*;
