@@ -2,10 +2,14 @@
 
 mod file;
 mod memory;
+#[cfg(feature = "postgres")]
+mod pg;
 mod records;
 
 pub use file::{DEFAULT_COMPACTION_BYTES, JsonFileStateStore};
 pub use memory::InMemoryStateStore;
+#[cfg(feature = "postgres")]
+pub use pg::{DEFAULT_POOL_SIZE, PgDatabase, PgStateStore, SCHEMA_VERSION};
 pub use records::{
     AccountRecord, ExportRecord, PendingRename, RunSummary, STATE_VERSION, StateChange,
     StateSettings, SyncState, Tombstone, TombstoneReason,

@@ -7,6 +7,8 @@ pub mod fake_graph;
 pub mod fake_identity;
 pub mod fake_qonto;
 pub mod faults;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod server;
 pub mod sink;
 pub mod source;

@@ -1,0 +1,239 @@
+//! [`PgStateStore`] (feature `postgres`): the sync state of many organisations in one
+//! PostgreSQL database, as rows written change by change. The design, with its
+//! figures, is in `docs/service.md`.
+
+mod changes;
+mod error;
+mod lock;
+mod rows;
+mod schema;
+
+pub use schema::SCHEMA_VERSION;
+
+use crate::error::{Error, Result};
+use crate::state::{StateChange, StateLock, StateStore, SyncState};
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use rows::Scope;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_postgres::config::Host;
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+/// Connections a [`PgDatabase`] keeps open at most, unless told otherwise.
+pub const DEFAULT_POOL_SIZE: usize = 16;
+
+/// One PostgreSQL database holding the sync state of any number of organisations:
+/// a pool of connections, shared by every [`PgStateStore`] made from it. Cheap to
+/// clone. Its `Debug` never shows the password.
+#[derive(Clone)]
+pub struct PgDatabase {
+    inner: Arc<Database>,
+}
+
+struct Database {
+    pool: Pool,
+    config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
+}
+
+impl PgDatabase {
+    /// Connects to the database at `url` (`postgresql://user:password@host:port/db`,
+    /// or `key=value` pairs; `sslmode=require` for TLS, checked against the web's
+    /// root certificates) and brings its schema up to this release's, or refuses a
+    /// schema newer than it ([`Error::State`]).
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with_pool_size(url, DEFAULT_POOL_SIZE).await
+    }
+
+    /// [`connect`](Self::connect), with at most `pool_size` connections open (the
+    /// organisations' locks use one more each, of their own).
+    pub async fn connect_with_pool_size(url: &str, pool_size: usize) -> Result<Self> {
+        // The parser's message may quote the string, password included: not shown.
+        let mut config: tokio_postgres::Config = url.parse().map_err(|_| {
+            Error::Config(
+                "the PostgreSQL connection string cannot be read: write it as \
+                 postgresql://user:password@host:port/database or as key=value pairs"
+                    .to_owned(),
+            )
+        })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        let tls = MakeRustlsConnect::new(tls_config()?);
+        let manager = Manager::from_config(
+            config.clone(),
+            tls.clone(),
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(60)))
+            .create_timeout(Some(Duration::from_secs(15)))
+            .build()
+            .map_err(|e| Error::Config(format!("the PostgreSQL connection pool: {e}")))?;
+        let database = Self {
+            inner: Arc::new(Database { pool, config, tls }),
+        };
+        let mut client = database.client("migrating the schema").await?;
+        schema::migrate(&mut client, database.password()).await?;
+        Ok(database)
+    }
+
+    /// The store of one organisation's state. `organisation` is the service's own id
+    /// for it (any text); organisations never see each other's rows.
+    pub fn store(&self, organisation: impl Into<String>) -> PgStateStore {
+        PgStateStore {
+            database: self.clone(),
+            organisation: organisation.into(),
+            releasing: lock::Releasing::default(),
+        }
+    }
+
+    fn password(&self) -> Option<&[u8]> {
+        self.inner.config.get_password()
+    }
+
+    async fn client(&self, operation: &str) -> Result<deadpool_postgres::Client> {
+        self.inner
+            .pool
+            .get()
+            .await
+            .map_err(|e| error::from_pool(operation, &e, self.password()))
+    }
+}
+
+fn tls_config() -> Result<rustls::ClientConfig> {
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Config(format!("TLS for PostgreSQL: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+impl fmt::Debug for PgDatabase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let config = &self.inner.config;
+        let hosts: Vec<String> = config
+            .get_hosts()
+            .iter()
+            .map(|host| match host {
+                Host::Tcp(name) => name.clone(),
+                #[cfg(unix)]
+                Host::Unix(path) => path.display().to_string(),
+            })
+            .collect();
+        f.debug_struct("PgDatabase")
+            .field("hosts", &hosts)
+            .field("ports", &config.get_ports())
+            .field("dbname", &config.get_dbname())
+            .field("user", &config.get_user())
+            .field(
+                "password",
+                &config.get_password().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
+}
+
+/// The sync state of one organisation in a [`PgDatabase`].
+///
+/// - `load` reads the organisation's rows in one repeatable-read transaction (one
+///   round trip for all its tables);
+/// - `record` writes each change as rows in one transaction per call: what a change
+///   touches, nothing more (see `docs/service.md`);
+/// - `save` replaces the organisation's rows in one transaction;
+/// - `checkpoint` does nothing: the rows are the state, there is no journal to fold;
+/// - `lock` is a session advisory lock on a connection of its own, released by
+///   PostgreSQL when that connection ends, the holder's death included.
+pub struct PgStateStore {
+    database: PgDatabase,
+    organisation: String,
+    releasing: lock::Releasing,
+}
+
+impl PgStateStore {
+    /// The organisation this store serves.
+    pub fn organisation(&self) -> &str {
+        &self.organisation
+    }
+
+    fn scope(&self) -> Scope<'_> {
+        Scope {
+            org: &self.organisation,
+            password: self.database.password(),
+        }
+    }
+}
+
+impl fmt::Debug for PgStateStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgStateStore")
+            .field("organisation", &self.organisation)
+            .field("database", &self.database)
+            .finish()
+    }
+}
+
+#[async_trait]
+impl StateStore for PgStateStore {
+    async fn load(&self) -> Result<Option<SyncState>> {
+        let scope = self.scope();
+        let mut client = self.database.client("reading the sync state").await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(scope.pg("reading the sync state"))?;
+        let state = rows::load(&tx, scope).await?;
+        tx.commit().await.map_err(scope.pg("reading the sync state"))?;
+        Ok(state)
+    }
+
+    async fn save(&self, state: &SyncState) -> Result<()> {
+        let scope = self.scope();
+        let mut client = self.database.client("saving the sync state").await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(scope.pg("saving the sync state"))?;
+        rows::save(&tx, scope, state).await?;
+        tx.commit().await.map_err(scope.pg("saving the sync state"))
+    }
+
+    async fn record(&self, changes: &[StateChange]) -> Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let scope = self.scope();
+        let mut client = self.database.client("recording sync progress").await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(scope.pg("recording sync progress"))?;
+        rows::ensure_head(&tx, scope).await?;
+        changes::record(&tx, scope, changes).await?;
+        tx.commit().await.map_err(scope.pg("recording sync progress"))
+    }
+
+    /// Nothing to do: each change was written into the rows it changes, so the rows
+    /// already are the state `load` returns; there is no journal to fold.
+    async fn checkpoint(&self, _state: &SyncState) -> Result<()> {
+        Ok(())
+    }
+
+    async fn lock(&self) -> Result<StateLock> {
+        let inner = &self.database.inner;
+        lock::acquire(&inner.config, &inner.tls, &self.organisation, &self.releasing).await
+    }
+}

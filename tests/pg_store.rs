@@ -1,0 +1,355 @@
+//! `PgStateStore` against a real PostgreSQL (a throwaway cluster, or `DATABASE_URL`):
+//! the state conformance suite, locking across connections and processes, schema
+//! versions, rows this release cannot read, organisations kept apart, no secret shown.
+//! Without PostgreSQL they say they did not run, unless `RECEIPT_SYNC_REQUIRE_POSTGRES=1`.
+#![cfg(all(feature = "testkit", feature = "postgres"))]
+
+use receipt_sync::error::{Error, ErrorKind};
+use receipt_sync::model::{AccountId, ReceiptId};
+use receipt_sync::source::Watermark;
+use receipt_sync::state::{
+    PgDatabase, PgStateStore, SCHEMA_VERSION, StateChange, StateSettings, StateStore, SyncState,
+};
+use receipt_sync::testkit::postgres::{TestCluster, unique_name};
+use std::time::{Duration, Instant};
+
+async fn admin(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("admin connection");
+    tokio::spawn(connection);
+    client
+}
+
+fn settings() -> StateSettings {
+    StateSettings {
+        start_date: chrono::NaiveDate::from_ymd_opt(2026, 1, 1),
+        layout: Default::default(),
+    }
+}
+
+fn watermark_change(account: &str, position: &str) -> StateChange {
+    StateChange::WatermarkAdvanced {
+        account: AccountId::new(account),
+        watermark: Watermark::new(position),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_passes_the_state_conformance_suite() {
+    let Some(cluster) = TestCluster::shared() else {
+        return;
+    };
+    let database = PgDatabase::connect(cluster.url()).await.unwrap();
+    let store = database.store(unique_name("org"));
+    let report = receipt_sync::testkit::state::run_all(&store).await;
+    for check in [
+        "load_empty",
+        "lock",
+        "save_load",
+        "record_load",
+        "save_supersedes_journal",
+        "checkpoint_keeps_the_state",
+    ] {
+        assert!(report.ran(check), "{check} did not run: {report}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lock_excludes_a_second_holder_on_another_connection() {
+    let Some(cluster) = TestCluster::shared() else {
+        return;
+    };
+    let org = unique_name("org");
+    let first = PgDatabase::connect(cluster.url()).await.unwrap().store(&org);
+    let second = PgDatabase::connect(cluster.url()).await.unwrap().store(&org);
+    let held = first.lock().await.unwrap();
+    let refused = second.lock().await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::AlreadyRunning, "{refused}");
+    assert!(refused.to_string().contains(&org), "{refused}");
+    // Another organisation is not held up.
+    let other = second.lock_of(&unique_name("org")).await;
+    assert!(other.is_ok(), "{other:?}");
+    drop(held);
+    let taken = wait_for_lock(&second, Duration::from_secs(5)).await;
+    assert!(taken.is_ok(), "{taken:?}");
+}
+
+/// A store of another organisation on the same database, for the test above.
+trait LockOf {
+    async fn lock_of(&self, org: &str) -> Result<receipt_sync::state::StateLock, Error>;
+}
+
+impl LockOf for PgStateStore {
+    async fn lock_of(&self, org: &str) -> Result<receipt_sync::state::StateLock, Error> {
+        let url = std::env::var("DATABASE_URL").ok();
+        let cluster = TestCluster::shared().expect("running");
+        let database = PgDatabase::connect(url.as_deref().unwrap_or(cluster.url())).await?;
+        database.store(org).lock().await
+    }
+}
+
+async fn wait_for_lock(
+    store: &PgStateStore,
+    within: Duration,
+) -> Result<receipt_sync::state::StateLock, Error> {
+    let deadline = Instant::now() + within;
+    loop {
+        match store.lock().await {
+            Err(e) if e.kind() == ErrorKind::AlreadyRunning && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_whose_connection_dies_releases_the_lock() {
+    let Some(cluster) = TestCluster::shared() else {
+        return;
+    };
+    let org = unique_name("org");
+    let holder = PgDatabase::connect(cluster.url()).await.unwrap().store(&org);
+    let waiter = PgDatabase::connect(cluster.url()).await.unwrap().store(&org);
+    let held = holder.lock().await.unwrap();
+    assert_eq!(
+        waiter.lock().await.unwrap_err().kind(),
+        ErrorKind::AlreadyRunning
+    );
+    // The holder's server process dies (as when its worker's machine is lost).
+    let admin = admin(cluster.url()).await;
+    let killed: i64 = admin
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_locks \
+             WHERE locktype = 'advisory' AND granted AND objsubid = 1 \
+             AND ((classid::bigint << 32) | objid::bigint) = \
+                 hashtextextended('receipt-sync state ' || $1, 0)",
+            &[&org],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(killed, 1, "the holder's connection was found");
+    let taken = wait_for_lock(&waiter, Duration::from_secs(10)).await;
+    assert!(taken.is_ok(), "{taken:?}");
+    drop(held);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_process_killed_with_sigkill_releases_the_lock() {
+    let Some(cluster) = TestCluster::shared() else {
+        return;
+    };
+    let Some(psql) = psql() else {
+        eprintln!("psql not found: the SIGKILL check did not run");
+        return;
+    };
+    let org = unique_name("org");
+    let waiter = PgDatabase::connect(cluster.url()).await.unwrap().store(&org);
+    // Another process takes the very lock the store takes, then waits for more input
+    // with its connection idle, as a worker's lock connection is.
+    let mut child = std::process::Command::new(psql)
+        .arg(cluster.url())
+        .args(["-v", "ON_ERROR_STOP=1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("psql");
+    {
+        use std::io::Write;
+        let stdin = child.stdin.as_mut().expect("psql's stdin");
+        writeln!(
+            stdin,
+            "SELECT pg_advisory_lock(hashtextextended('receipt-sync state ' || '{org}', 0));"
+        )
+        .expect("to psql");
+        stdin.flush().expect("to psql");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match waiter.lock().await {
+            Err(e) if e.kind() == ErrorKind::AlreadyRunning => break,
+            Ok(lock) => {
+                drop(lock);
+                assert!(Instant::now() < deadline, "the child never took the lock");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    let taken = wait_for_lock(&waiter, Duration::from_secs(10)).await;
+    assert!(taken.is_ok(), "{taken:?}");
+}
+
+fn psql() -> Option<std::path::PathBuf> {
+    let mut dirs: Vec<std::path::PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    dirs.extend(
+        std::fs::read_dir("/usr/lib/postgresql")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path().join("bin")),
+    );
+    dirs.into_iter()
+        .map(|d| d.join("psql"))
+        .find(|p| p.is_file())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_newer_than_this_release_is_refused() {
+    let Some(cluster) = TestCluster::shared() else {
+        return;
+    };
+    let url = cluster.fresh_database().await;
+    // Two workers starting together both migrate, one after the other.
+    let (a, b) = tokio::join!(PgDatabase::connect(&url), PgDatabase::connect(&url));
+    a.unwrap();
+    b.unwrap();
+    let admin = admin(&url).await;
+    admin
+        .execute(
+            "UPDATE receipt_sync_schema SET version = $1",
+            &[&(SCHEMA_VERSION + 1)],
+        )
+        .await
+        .unwrap();
+    let refused = PgDatabase::connect(&url).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::State, "{refused}");
+    assert!(refused.to_string().contains("newer"), "{refused}");
+    let version: i32 = admin
+        .query_one("SELECT version FROM receipt_sync_schema", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(version, SCHEMA_VERSION + 1, "left as it was");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_this_release_cannot_read_are_errors_naming_the_organisation_and_table() {
+    let Some(cluster) = TestCluster::shared() else {
+        return;
+    };
+    let database = PgDatabase::connect(cluster.url()).await.unwrap();
+    let admin = admin(cluster.url()).await;
+
+    let org = unique_name("org");
+    let store = database.store(&org);
+    store.save(&SyncState::new(settings())).await.unwrap();
+    store
+        .record(&[watermark_change("acc", "w1")])
+        .await
+        .unwrap();
+    admin
+        .execute(
+            "UPDATE sync_watermarks SET body = '{\"not\": \"a watermark\"}' WHERE org_id = $1",
+            &[&org],
+        )
+        .await
+        .unwrap();
+    let bad = store.load().await.unwrap_err();
+    assert_eq!(bad.kind(), ErrorKind::State, "{bad}");
+    let message = bad.to_string();
+    assert!(message.contains(&org), "{message}");
+    assert!(message.contains("sync_watermarks"), "{message}");
+    assert!(!message.contains("not a watermark"), "no row content: {message}");
+
+    // A state written by a newer release is refused, not read as this one's.
+    let newer = unique_name("org");
+    let store = database.store(&newer);
+    store.save(&SyncState::new(settings())).await.unwrap();
+    admin
+        .execute(
+            "UPDATE sync_state SET format = 99 WHERE org_id = $1",
+            &[&newer],
+        )
+        .await
+        .unwrap();
+    let refused = store.load().await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::State, "{refused}");
+    assert!(refused.to_string().contains("newer release"), "{refused}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_organisations_in_one_database_never_see_each_others_rows() {
+    let Some(cluster) = TestCluster::shared() else {
+        return;
+    };
+    let database = PgDatabase::connect(cluster.url()).await.unwrap();
+    let (a, b) = (
+        database.store(unique_name("org")),
+        database.store(unique_name("org")),
+    );
+    let mut state = SyncState::new(settings());
+    state
+        .watermarks
+        .insert(AccountId::new("acc"), Watermark::new("a-1"));
+    a.save(&state).await.unwrap();
+    assert_eq!(b.load().await.unwrap(), None);
+
+    b.record(&[
+        watermark_change("acc", "b-1"),
+        StateChange::Vanished {
+            receipt: ReceiptId::new("r1"),
+            at: chrono::Utc::now(),
+        },
+    ])
+    .await
+    .unwrap();
+    assert_eq!(a.load().await.unwrap(), Some(state.clone()));
+
+    // A save replaces one organisation's rows only.
+    a.save(&SyncState::new(settings())).await.unwrap();
+    let seen = b.load().await.unwrap().expect("b's state");
+    assert_eq!(seen.watermarks[&AccountId::new("acc")], Watermark::new("b-1"));
+    assert_eq!(seen.vanished.len(), 1);
+    // Each holds its own lock.
+    let _a = a.lock().await.unwrap();
+    let _b = b.lock().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_in_any_error_or_debug() {
+    let Some(cluster) = TestCluster::shared() else {
+        return;
+    };
+    let password = cluster.password();
+    assert!(!password.is_empty(), "the test server has a password");
+    let database = PgDatabase::connect(cluster.url()).await.unwrap();
+    let store = database.store(unique_name("org"));
+    for shown in [format!("{database:?}"), format!("{store:?}")] {
+        assert!(!shown.contains(password), "{shown}");
+    }
+
+    // A wrong password: refused credentials, and neither password in the message.
+    let wrong = "Wr0ng-Passw0rd-Never-Shown";
+    let url = cluster.url().replacen(password, wrong, 1);
+    let refused = PgDatabase::connect(&url).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Unauthorized, "{refused}");
+    for shown in [refused.to_string(), format!("{refused:?}")] {
+        assert!(!shown.contains(wrong) && !shown.contains(password), "{shown}");
+    }
+
+    // Nobody listening: retryable, and the password is not in the message.
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgresql://postgres:{password}@127.0.0.1:{closed_port}/postgres");
+    let down = PgDatabase::connect(&url).await.unwrap_err();
+    assert!(down.is_retryable(), "{down}");
+    for shown in [down.to_string(), format!("{down:?}")] {
+        assert!(!shown.contains(password), "{shown}");
+    }
+
+    // A connection string that cannot be read is not quoted back.
+    let garbled = format!("postgresql://postgres:{password}@127.0.0.1:notaport/db");
+    let bad = PgDatabase::connect(&garbled).await.unwrap_err();
+    assert_eq!(bad.kind(), ErrorKind::Config, "{bad}");
+    assert!(!format!("{bad} {bad:?}").contains(password), "{bad}");
+}
