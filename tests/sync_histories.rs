@@ -14,7 +14,7 @@ use receipt_sync::http::RetryConfig;
 use receipt_sync::model::{AccountId, ReceiptId, TransactionStatus};
 use receipt_sync::sink::InMemorySink;
 use receipt_sync::source::InMemorySource;
-use receipt_sync::state::InMemoryStateStore;
+use receipt_sync::state::{InMemoryStateStore, StateStore};
 use receipt_sync::sync::{SyncConfig, SyncEvent, SyncObserver, Syncer};
 use receipt_sync::testkit::faults::{CrashMode, FaultPlan, FaultySink, FaultySource};
 use std::collections::{BTreeMap, BTreeSet};
@@ -86,7 +86,7 @@ fn receipt_bytes(id: &str, size: u16) -> Vec<u8> {
 struct World<'a> {
     bank: InMemorySource,
     drive: &'a dyn TestDrive,
-    store: InMemoryStateStore,
+    store: Arc<dyn StateStore>,
     next: usize,
     /// Receipts removed at the bank.
     removed: BTreeSet<String>,
@@ -112,13 +112,17 @@ impl SyncObserver for CancelAfter {
 
 impl<'a> World<'a> {
     fn new(drive: &'a dyn TestDrive) -> Self {
+        Self::with_store(drive, Arc::new(InMemoryStateStore::new()))
+    }
+
+    fn with_store(drive: &'a dyn TestDrive, store: Arc<dyn StateStore>) -> Self {
         let bank = InMemorySource::new();
         bank.add_account_named("acc-0", "Main account");
         bank.add_account_named("acc-1", "Travel");
         Self {
             bank,
             drive,
-            store: InMemoryStateStore::new(),
+            store,
             next: 0,
             removed: BTreeSet::new(),
             user_contents: BTreeSet::new(),
@@ -137,7 +141,7 @@ impl<'a> World<'a> {
         source: Arc<dyn receipt_sync::source::ReceiptSource>,
         sink: Arc<dyn receipt_sync::sink::ArchiveSink>,
     ) -> Syncer {
-        Syncer::new(source, sink, Arc::new(self.store.clone()), Self::config())
+        Syncer::new(source, sink, self.store.clone(), Self::config())
     }
 
     fn pick_receipt(&self, n: u8) -> Option<ReceiptId> {
@@ -328,7 +332,7 @@ impl<'a> World<'a> {
     }
 
     async fn check(&self) -> Result<(), TestCaseError> {
-        let state = self.store.snapshot().expect("a state");
+        let state = self.store.load().await.unwrap().expect("a state");
         let stable_ids = self.drive.sink().capabilities().stable_ids;
         let files = self.drive.files();
         let mut by_content: BTreeMap<&[u8], Vec<&str>> = BTreeMap::new();
@@ -421,7 +425,15 @@ impl<'a> World<'a> {
 }
 
 async fn run_history(drive: &dyn TestDrive, steps: &[Step]) -> Result<(), TestCaseError> {
-    let mut world = World::new(drive);
+    run_history_with(drive, Arc::new(InMemoryStateStore::new()), steps).await
+}
+
+async fn run_history_with(
+    drive: &dyn TestDrive,
+    store: Arc<dyn StateStore>,
+    steps: &[Step],
+) -> Result<(), TestCaseError> {
+    let mut world = World::with_store(drive, store);
     for step in steps {
         world.step(step).await;
     }
@@ -478,6 +490,30 @@ proptest! {
         rt.block_on(async {
             let drive = GraphDrive::new().await;
             run_history(&drive, &steps).await
+        })?;
+    }
+}
+
+#[cfg(feature = "postgres")]
+proptest! {
+    // Each case is a new organisation in one shared cluster: fewer cases, as each
+    // change is a round trip to a real server.
+    #![proptest_config(cases(32))]
+    #[test]
+    fn histories_against_the_in_memory_drive_with_the_postgres_store(
+        steps in proptest::collection::vec(step(), 0..25),
+        without_ids in any::<bool>(),
+    ) {
+        use receipt_sync::testkit::postgres::{TestCluster, unique_name};
+        let Some(cluster) = TestCluster::shared() else {
+            return Ok(());
+        };
+        // Half the cases on a drive whose ids are paths: renames move every id below.
+        let drive = if without_ids { InMemorySink::new().without_ids() } else { InMemorySink::new() };
+        runtime().block_on(async {
+            // The pool lives on this case's runtime.
+            let database = receipt_sync::state::PgDatabase::connect(cluster.url()).await.unwrap();
+            run_history_with(&drive, Arc::new(database.store(unique_name("org"))), &steps).await
         })?;
     }
 }
@@ -562,7 +598,7 @@ fn a_drive_filling_up_mid_run_stops_with_the_state_consistent() {
             receipt_sync::ErrorKind::QuotaExceeded,
             "{report}"
         );
-        let archived = world.store.snapshot().unwrap().exported.len();
+        let archived = world.store.load().await.unwrap().unwrap().exported.len();
         assert!((5..30).contains(&archived), "{archived} recorded");
         assert_eq!(
             drive.files().len(),
