@@ -11,15 +11,60 @@ use receipt_sync::state::PgDatabase;
 use receipt_sync::sync::{SyncConfig, Syncer};
 use receipt_sync::testkit::postgres::{TestCluster, unique_name};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A TCP relay to the server that counts round trips: each time a client sends after
+/// the server last spoke on that connection is one more wait for the network.
+async fn counting_relay(server: std::net::SocketAddr) -> (u16, Arc<AtomicU64>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let trips = Arc::new(AtomicU64::new(0));
+    let counter = trips.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(upstream) = tokio::net::TcpStream::connect(server).await else {
+                continue;
+            };
+            let (mut client_read, mut client_write) = client.into_split();
+            let (mut server_read, mut server_write) = upstream.into_split();
+            // 0: the server spoke last (or nobody yet); 1: the client did.
+            let last = Arc::new(AtomicU8::new(0));
+            let (up_last, trips) = (last.clone(), counter.clone());
+            tokio::spawn(async move {
+                let mut buf = vec![0; 64 * 1024];
+                while let Ok(n @ 1..) = client_read.read(&mut buf).await {
+                    if up_last.swap(1, Ordering::SeqCst) == 0 {
+                        trips.fetch_add(1, Ordering::SeqCst);
+                    }
+                    if server_write.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            tokio::spawn(async move {
+                let mut buf = vec![0; 64 * 1024];
+                while let Ok(n @ 1..) = server_read.read(&mut buf).await {
+                    last.store(0, Ordering::SeqCst);
+                    if client_write.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (port, trips)
+}
 
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
 struct Cost {
+    round_trips: u64,
     transactions: i64,
     statements: i64,
     rows_written: i64,
 }
 
-async fn cost(admin: &tokio_postgres::Client) -> Cost {
+async fn cost(admin: &tokio_postgres::Client, trips: &AtomicU64) -> Cost {
     let row = admin
         .query_one(
             "SELECT coalesce(sum(calls) FILTER (WHERE query = 'COMMIT'), 0)::bigint, \
@@ -34,13 +79,15 @@ async fn cost(admin: &tokio_postgres::Client) -> Cost {
         .await
         .expect("pg_stat_statements");
     Cost {
+        round_trips: trips.swap(0, Ordering::SeqCst),
         transactions: row.get(0),
         statements: row.get(1),
         rows_written: row.get(2),
     }
 }
 
-async fn reset(admin: &tokio_postgres::Client) {
+async fn reset(admin: &tokio_postgres::Client, trips: &AtomicU64) {
+    trips.store(0, Ordering::SeqCst);
     admin
         .execute("SELECT pg_stat_statements_reset()", &[])
         .await
@@ -65,7 +112,18 @@ async fn an_export_writes_a_row_per_record_and_a_quiet_day_a_handful() {
         eprintln!("pg_stat_statements unavailable ({e}): the figures were not measured");
         return;
     }
-    let database = PgDatabase::connect(&url).await.unwrap();
+    // The store reaches the server through the relay, which counts its round trips.
+    let mut relayed = url::Url::parse(&url).unwrap();
+    let server = std::net::ToSocketAddrs::to_socket_addrs(&(
+        relayed.host_str().unwrap(),
+        relayed.port().unwrap_or(5432),
+    ))
+    .unwrap()
+    .next()
+    .unwrap();
+    let (port, trips) = counting_relay(server).await;
+    relayed.set_port(Some(port)).unwrap();
+    let database = PgDatabase::connect(relayed.as_str()).await.unwrap();
     let store = Arc::new(database.store(unique_name("org")));
 
     const RECEIPTS: u32 = 200;
@@ -90,15 +148,15 @@ async fn an_export_writes_a_row_per_record_and_a_quiet_day_a_handful() {
         )
     };
 
-    reset(&admin).await;
+    reset(&admin, &trips).await;
     let report = sync().run().await.unwrap();
     assert!(report.is_complete(), "{report}");
-    let export = cost(&admin).await;
+    let export = cost(&admin, &trips).await;
 
-    reset(&admin).await;
+    reset(&admin, &trips).await;
     let report = sync().run().await.unwrap();
     assert!(report.is_complete(), "{report}");
-    let quiet = cost(&admin).await;
+    let quiet = cost(&admin, &trips).await;
 
     eprintln!("export of {RECEIPTS} receipts: {export:?}");
     eprintln!("quiet day: {quiet:?}");

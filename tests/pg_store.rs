@@ -62,31 +62,18 @@ async fn the_lock_excludes_a_second_holder_on_another_connection() {
     };
     let org = unique_name("org");
     let first = PgDatabase::connect(cluster.url()).await.unwrap().store(&org);
-    let second = PgDatabase::connect(cluster.url()).await.unwrap().store(&org);
+    let elsewhere = PgDatabase::connect(cluster.url()).await.unwrap();
+    let second = elsewhere.store(&org);
     let held = first.lock().await.unwrap();
     let refused = second.lock().await.unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::AlreadyRunning, "{refused}");
     assert!(refused.to_string().contains(&org), "{refused}");
     // Another organisation is not held up.
-    let other = second.lock_of(&unique_name("org")).await;
+    let other = elsewhere.store(unique_name("org")).lock().await;
     assert!(other.is_ok(), "{other:?}");
     drop(held);
     let taken = wait_for_lock(&second, Duration::from_secs(5)).await;
     assert!(taken.is_ok(), "{taken:?}");
-}
-
-/// A store of another organisation on the same database, for the test above.
-trait LockOf {
-    async fn lock_of(&self, org: &str) -> Result<receipt_sync::state::StateLock, Error>;
-}
-
-impl LockOf for PgStateStore {
-    async fn lock_of(&self, org: &str) -> Result<receipt_sync::state::StateLock, Error> {
-        let url = std::env::var("DATABASE_URL").ok();
-        let cluster = TestCluster::shared().expect("running");
-        let database = PgDatabase::connect(url.as_deref().unwrap_or(cluster.url())).await?;
-        database.store(org).lock().await
-    }
 }
 
 async fn wait_for_lock(

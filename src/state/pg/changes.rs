@@ -10,22 +10,23 @@
 //! was gathered, then read what they need, apply the change with [`SyncState::apply`]
 //! (the one definition of what a change means) and write only the rows that changed.
 
+use super::pipeline::{self, Step};
 use super::rows::{
     self, EXPORTS, ITEMS, Keyed, RECEIPTS, Scope, TOMBSTONES, VANISHED, WATERMARKS, encode,
-    execute,
 };
 use crate::error::Result;
 use crate::model::{ArchiveSnapshot, ScanUpdate, SinkEntry};
 use crate::state::{StateChange, SyncState};
-use deadpool_postgres::Transaction;
+use deadpool_postgres::ClientWrapper;
 use std::collections::{BTreeMap, HashMap};
 
-/// Writes gathered so far: per table, per key, the body to store or `None` to delete.
+/// Writes gathered so far: per table, per key, the body to store or `None` to
+/// delete; head columns to set; and account statements, which keep their order.
 #[derive(Default)]
 struct Batch {
     rows: BTreeMap<Keyed, BTreeMap<String, Option<String>>>,
-    /// Head columns to set, by name, to this JSON.
     head: BTreeMap<&'static str, String>,
+    ordered: Vec<Step>,
 }
 
 impl Batch {
@@ -43,16 +44,12 @@ impl Batch {
             .insert(key.to_owned(), None);
     }
 
-    /// Sends everything gathered, in one round trip: the writes touch distinct rows,
-    /// so their order does not matter.
-    async fn flush(&mut self, tx: &Transaction<'_>, scope: Scope<'_>) -> Result<()> {
-        let rows = std::mem::take(&mut self.rows);
-        let head = std::mem::take(&mut self.head);
-        let mut tables = Vec::new();
-        for (keyed, entries) in rows {
-            let mut keys = Vec::new();
-            let mut bodies = Vec::new();
-            let mut gone = Vec::new();
+    /// The statements for everything gathered: the blind writes touch distinct rows,
+    /// so their order does not matter; the account statements keep theirs.
+    fn take_steps(&mut self, scope: Scope<'_>) -> Vec<Step> {
+        let mut steps = Vec::new();
+        for (keyed, entries) in std::mem::take(&mut self.rows) {
+            let (mut keys, mut bodies, mut gone) = (Vec::new(), Vec::new(), Vec::new());
             for (key, body) in entries {
                 match body {
                     Some(body) => {
@@ -62,43 +59,32 @@ impl Batch {
                     None => gone.push(key),
                 }
             }
-            tables.push((keyed, keys, bodies, gone));
+            steps.extend(rows::upsert_bodies(scope, keyed, keys, bodies));
+            steps.extend(rows::delete_keys(scope, keyed, gone));
         }
-        let head_sql: Vec<(String, String)> = head
-            .into_iter()
-            .map(|(name, json)| {
-                (
-                    format!("UPDATE sync_state SET {name} = $2::text::json WHERE org_id = $1"),
-                    json,
-                )
-            })
-            .collect();
-        let mut writes = Vec::new();
-        for (keyed, keys, bodies, gone) in &tables {
-            writes.push(futures::future::Either::Left(async move {
-                futures::try_join!(
-                    rows::upsert_bodies(tx, scope, *keyed, keys, bodies),
-                    rows::delete_keys(tx, scope, *keyed, gone),
-                )
-                .map(drop)
-            }));
+        for (column, json) in std::mem::take(&mut self.head) {
+            steps.push(rows::set_head(scope, column, json));
         }
-        for (sql, json) in &head_sql {
-            writes.push(futures::future::Either::Right(async move {
-                execute(tx, scope, sql, &[&scope.org, json]).await.map(drop)
-            }));
-        }
-        futures::future::try_join_all(writes).await.map(drop)
+        steps.append(&mut self.ordered);
+        steps
     }
 }
 
-/// Applies `changes`, in order, inside `tx` (whose head row exists).
+/// Applies `changes`, in order, in one transaction on `client`: `BEGIN`, the writes
+/// and `COMMIT` go in one round trip, unless a change must read rows first.
 pub(super) async fn record(
-    tx: &Transaction<'_>,
+    client: &ClientWrapper,
     scope: Scope<'_>,
     changes: &[StateChange],
 ) -> Result<()> {
+    let operation = format!("recording sync progress (organisation {:?})", scope.org);
+    let send = |steps: Vec<Step>| {
+        let operation = operation.clone();
+        async move { pipeline::run(client, &operation, scope.password, &steps).await }
+    };
     let mut batch = Batch::default();
+    // A first record creates the head row, as `load` must then find a state.
+    let mut opening = vec![Step::Simple("BEGIN"), rows::ensure_head(scope)];
     for change in changes {
         match change {
             StateChange::ReceiptsSeen(receipts) => {
@@ -135,7 +121,6 @@ pub(super) async fn record(
                 batch.head.insert("last_run", body);
             }
             StateChange::AccountsSeen(accounts) => {
-                // Account rows are never in the batch: no need to send it first.
                 let table = "sync_accounts";
                 let mut ids = Vec::new();
                 let mut bodies = Vec::new();
@@ -144,37 +129,36 @@ pub(super) async fn record(
                     bodies.push(encode(scope, table, account)?);
                 }
                 if !ids.is_empty() {
-                    execute(
-                        tx,
-                        scope,
+                    batch.ordered.push(Step::execute(
                         "INSERT INTO sync_accounts (org_id, account_id, account) \
                          SELECT $1, i, a::json FROM unnest($2::text[], $3::text[]) AS u(i, a) \
                          ON CONFLICT (org_id, account_id) DO UPDATE SET account = excluded.account",
-                        &[&scope.org, &ids, &bodies],
-                    )
-                    .await?;
+                        vec![Box::new(scope.org.to_owned()), Box::new(ids), Box::new(bodies)],
+                    ));
                 }
             }
             StateChange::AccountFolder { account, name, id } => {
-                execute(
-                    tx,
-                    scope,
+                batch.ordered.push(Step::execute(
                     "UPDATE sync_accounts SET folder_name = $3, folder_id = $4 \
                      WHERE org_id = $1 AND account_id = $2",
-                    &[&scope.org, &account.as_str(), &name.as_str(), &id.as_str()],
-                )
-                .await?;
+                    vec![
+                        Box::new(scope.org.to_owned()),
+                        Box::new(account.as_str().to_owned()),
+                        Box::new(name.clone()),
+                        Box::new(id.as_str().to_owned()),
+                    ],
+                ));
             }
             StateChange::FullReadFinished { account, at } => {
-                let body = encode(scope, "sync_accounts", at)?;
-                execute(
-                    tx,
-                    scope,
+                batch.ordered.push(Step::execute(
                     "UPDATE sync_accounts SET full_read_at = $3::text::json \
                      WHERE org_id = $1 AND account_id = $2",
-                    &[&scope.org, &account.as_str(), &body],
-                )
-                .await?;
+                    vec![
+                        Box::new(scope.org.to_owned()),
+                        Box::new(account.as_str().to_owned()),
+                        Box::new(encode(scope, "sync_accounts", at)?),
+                    ],
+                ));
             }
             StateChange::ArchiveScanned(ScanUpdate::Changes { changes, cursor })
                 if changes.is_empty() =>
@@ -184,8 +168,10 @@ pub(super) async fn record(
                 batch.head.insert("scan_cursor", body);
             }
             StateChange::ArchiveScanned(update) => {
-                batch.flush(tx, scope).await?;
-                let before = rows::load_snapshot(tx, scope).await?;
+                // What a scan prunes depends on the other items: read them first.
+                opening.append(&mut batch.take_steps(scope));
+                send(std::mem::take(&mut opening)).await?;
+                let before = rows::load_snapshot(client, scope).await?;
                 let mut after = SyncState {
                     snapshot: before.clone(),
                     ..SyncState::default()
@@ -206,24 +192,25 @@ pub(super) async fn record(
             | StateChange::SettingsChanged(_) => {
                 // Rare, and their effect depends on other rows: read the state as it
                 // is now, apply, and write what changed.
-                batch.flush(tx, scope).await?;
-                let Some(before) = rows::load(tx, scope).await? else {
+                opening.append(&mut batch.take_steps(scope));
+                send(std::mem::take(&mut opening)).await?;
+                let Some(before) = rows::load(client, scope).await? else {
                     continue;
                 };
                 let mut after = before.clone();
                 after.apply(change);
-                write_diff(tx, &mut batch, scope, &before, &after).await?;
+                write_diff(&mut batch, scope, &before, &after)?;
             }
         }
     }
-    batch.flush(tx, scope).await
+    opening.append(&mut batch.take_steps(scope));
+    opening.push(Step::Simple("COMMIT"));
+    send(opening).await
 }
 
 /// Gathers the row writes that turn `before` into `after` (the tables a change
-/// applied on a whole state may touch) and sends them with the batch; account
-/// rows, written in order, go at once.
-async fn write_diff(
-    tx: &Transaction<'_>,
+/// applied on a whole state may touch), to send with the batch.
+fn write_diff(
     batch: &mut Batch,
     scope: Scope<'_>,
     before: &SyncState,
@@ -254,7 +241,8 @@ async fn write_diff(
         .accounts
         .iter()
         .filter(|(id, record)| before.accounts.get(*id) != Some(*record));
-    rows::upsert_accounts(tx, scope, changed).await
+    batch.ordered.extend(rows::upsert_accounts(scope, changed)?);
+    Ok(())
 }
 
 fn diff_map<K: Ord, V: PartialEq + serde::Serialize>(

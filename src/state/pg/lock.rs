@@ -1,21 +1,24 @@
-//! The per-organisation lock: a session advisory lock on a connection of its own.
+//! The per-organisation lock: a session advisory lock held on a connection of its own.
 //!
 //! A session advisory lock belongs to the server process of one connection: when that
-//! connection ends for any reason (the guard dropped, the worker killed with SIGKILL,
-//! its machine gone and the TCP keepalive expired), PostgreSQL releases it by itself.
-//! No lease to renew, no expiry to tune: a lease row would need both, and a clock.
-//! The connection is not the pool's: a pooled connection outlives its user, and the
-//! lock with it.
+//! connection ends for any reason (the worker killed with SIGKILL, its machine gone and
+//! TCP keepalive expired), PostgreSQL releases it by itself. No lease to renew, no
+//! expiry to tune, no clock: a lease row would need all three. The connection comes
+//! from a pool kept for locks, and stays out of it while the lock is held; released
+//! explicitly, it goes back.
 
 use super::error::from_pg;
 use crate::error::{Error, Result};
 use crate::state::StateLock;
+use deadpool_postgres::{Object, Pool};
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::task::JoinHandle;
+use tokio_postgres::types::Type;
 
 /// `pg_try_advisory_lock` takes a `bigint`: the organisation id, hashed by the server
 /// (`hashtextextended` is stable: PostgreSQL's hash partitioning depends on it), under
-/// a prefix that keeps it apart from other users of advisory locks.
+/// a prefix that keeps it apart from other users of advisory locks. Typed queries:
+/// one round trip each, no prepared statement.
 const TRY_LOCK: &str =
     "SELECT pg_try_advisory_lock(hashtextextended('receipt-sync state ' || $1, 0))";
 const UNLOCK: &str = "SELECT pg_advisory_unlock(hashtextextended('receipt-sync state ' || $1, 0))";
@@ -24,10 +27,10 @@ const UNLOCK: &str = "SELECT pg_advisory_unlock(hashtextextended('receipt-sync s
 /// store's next `lock` waits for the previous holder's unlock to reach the server.
 pub(super) type Releasing = Arc<Mutex<Option<JoinHandle<()>>>>;
 
-/// Takes the organisation's lock on a new connection, or says another holder has it.
+/// Takes the organisation's lock, or says another holder has it.
 pub(super) async fn acquire(
-    config: &tokio_postgres::Config,
-    tls: &tokio_postgres_rustls::MakeRustlsConnect,
+    locks: &Pool,
+    password: Option<&[u8]>,
     org: &str,
     releasing: &Releasing,
 ) -> Result<StateLock> {
@@ -36,56 +39,60 @@ pub(super) async fn acquire(
         .unwrap_or_else(PoisonError::into_inner)
         .take();
     if let Some(previous) = previous {
-        // The unlock is one round trip; a failed one ends its connection, which
-        // releases the lock too.
+        // One round trip; a failed unlock closes its connection, which releases too.
         let _ = previous.await;
     }
-    let password = config.get_password();
-    let pg = |e: tokio_postgres::Error| from_pg("taking the organisation's lock", &e, password);
-    let (client, connection) = config.connect(tls.clone()).await.map_err(pg)?;
-    let connection = tokio::spawn(async move {
-        // Its end (an error included) is the lock's end: nothing else to do with it.
-        let _ = connection.await;
-    });
-    let held: bool = client
-        .query_one(TRY_LOCK, &[&org])
+    let operation = "taking the organisation's lock";
+    let client = locks
+        .get()
         .await
-        .and_then(|row| row.try_get(0))
-        .map_err(pg)?;
-    if !held {
-        return Err(Error::AlreadyRunning {
+        .map_err(|e| super::error::from_pool(operation, &e, password))?;
+    let held = client
+        .query_typed_one(TRY_LOCK, &[(&org, Type::TEXT)])
+        .await
+        .and_then(|row| row.try_get::<_, bool>(0));
+    match held {
+        Ok(true) => Ok(StateLock::new(Guard {
+            client: Some(client),
+            org: org.to_owned(),
+            releasing: releasing.clone(),
+        })),
+        Ok(false) => Err(Error::AlreadyRunning {
             what: format!("organisation {org:?} (its PostgreSQL lock is held by another worker)"),
-        });
+        }),
+        Err(e) => {
+            // The connection's state is unknown: close it rather than pool it.
+            drop(Object::take(client));
+            Err(from_pg(operation, &e, password))
+        }
     }
-    Ok(StateLock::new(Guard {
-        client: Some(client),
-        connection: Some(connection),
-        org: org.to_owned(),
-        releasing: releasing.clone(),
-    }))
 }
 
 struct Guard {
-    client: Option<tokio_postgres::Client>,
-    connection: Option<JoinHandle<()>>,
+    client: Option<Object>,
     org: String,
     releasing: Releasing,
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        let (Some(client), Some(connection)) = (self.client.take(), self.connection.take()) else {
+        let Some(client) = self.client.take() else {
             return;
         };
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
-                // Unlock explicitly, so that a `lock` right after this drop finds the
-                // lock free, then close the connection.
+                // Unlock explicitly, so that a `lock` right after this drop finds it
+                // free; the connection then goes back to the pool, or is closed (which
+                // releases the lock too) if the unlock did not go through.
                 let org = std::mem::take(&mut self.org);
                 let release = runtime.spawn(async move {
-                    let _ = client.execute(UNLOCK, &[&org]).await;
-                    drop(client);
-                    let _ = connection.await;
+                    let unlocked = client
+                        .query_typed_one(UNLOCK, &[(&org, Type::TEXT)])
+                        .await
+                        .and_then(|row| row.try_get::<_, bool>(0));
+                    if !matches!(unlocked, Ok(true)) {
+                        drop(Object::take(client));
+                    }
                 });
                 *self
                     .releasing
@@ -93,10 +100,7 @@ impl Drop for Guard {
                     .unwrap_or_else(PoisonError::into_inner) = Some(release);
             }
             // Outside a runtime: closing the connection releases the lock.
-            Err(_) => {
-                drop(client);
-                connection.abort();
-            }
+            Err(_) => drop(Object::take(client)),
         }
     }
 }

@@ -5,6 +5,7 @@
 mod changes;
 mod error;
 mod lock;
+mod pipeline;
 mod rows;
 mod schema;
 
@@ -34,8 +35,10 @@ pub struct PgDatabase {
 
 struct Database {
     pool: Pool,
+    /// Connections that hold organisations' locks, apart from the others: a held lock
+    /// keeps its connection out of the pool until it is released.
+    locks: Pool,
     config: tokio_postgres::Config,
-    tls: MakeRustlsConnect,
 }
 
 impl PgDatabase {
@@ -47,8 +50,9 @@ impl PgDatabase {
         Self::connect_with_pool_size(url, DEFAULT_POOL_SIZE).await
     }
 
-    /// [`connect`](Self::connect), with at most `pool_size` connections open (the
-    /// organisations' locks use one more each, of their own).
+    /// [`connect`](Self::connect), with at most `pool_size` connections open for reads
+    /// and writes; the organisations' locks use connections of their own (one per lock
+    /// held, up to four times `pool_size`).
     pub async fn connect_with_pool_size(url: &str, pool_size: usize) -> Result<Self> {
         // The parser's message may quote the string, password included: not shown.
         let mut config: tokio_postgres::Config = url.parse().map_err(|_| {
@@ -62,22 +66,29 @@ impl PgDatabase {
             config.connect_timeout(Duration::from_secs(10));
         }
         let tls = MakeRustlsConnect::new(tls_config()?);
-        let manager = Manager::from_config(
-            config.clone(),
-            tls.clone(),
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(pool_size.max(1))
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(Duration::from_secs(60)))
-            .create_timeout(Some(Duration::from_secs(15)))
-            .build()
-            .map_err(|e| Error::Config(format!("the PostgreSQL connection pool: {e}")))?;
+        let pool = |size: usize| {
+            let manager = Manager::from_config(
+                config.clone(),
+                tls.clone(),
+                ManagerConfig {
+                    recycling_method: RecyclingMethod::Fast,
+                },
+            );
+            Pool::builder(manager)
+                .max_size(size.max(1))
+                .runtime(Runtime::Tokio1)
+                .wait_timeout(Some(Duration::from_secs(60)))
+                .create_timeout(Some(Duration::from_secs(15)))
+                .build()
+                .map_err(|e| Error::Config(format!("the PostgreSQL connection pool: {e}")))
+        };
         let database = Self {
-            inner: Arc::new(Database { pool, config, tls }),
+            inner: Arc::new(Database {
+                pool: pool(pool_size)?,
+                // A worker holds at most as many locks as it runs syncs at once.
+                locks: pool(pool_size.saturating_mul(4))?,
+                config,
+            }),
         };
         let mut client = database.client("migrating the schema").await?;
         schema::migrate(&mut client, database.password()).await?;
@@ -183,47 +194,73 @@ impl fmt::Debug for PgStateStore {
     }
 }
 
+/// A pooled connection that goes back to the pool only once its work succeeded: after
+/// a failure, or when the future using it is dropped midway (a transaction may be
+/// open), it is closed instead, and the server rolls back what was not committed.
+struct Checkout {
+    client: Option<deadpool_postgres::Client>,
+}
+
+impl Checkout {
+    fn done(mut self) {
+        // Back to the pool, clean.
+        drop(self.client.take());
+    }
+}
+
+impl std::ops::Deref for Checkout {
+    type Target = deadpool_postgres::ClientWrapper;
+    fn deref(&self) -> &Self::Target {
+        // Present until `done` or drop, which both consume it.
+        self.client.as_deref().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl Drop for Checkout {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            drop(deadpool_postgres::Object::take(client));
+        }
+    }
+}
+
+impl PgStateStore {
+    async fn checkout(&self, operation: &str) -> Result<Checkout> {
+        Ok(Checkout {
+            client: Some(self.database.client(operation).await?),
+        })
+    }
+}
+
 #[async_trait]
 impl StateStore for PgStateStore {
     async fn load(&self) -> Result<Option<SyncState>> {
-        let scope = self.scope();
-        let mut client = self.database.client("reading the sync state").await?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await
-            .map_err(scope.pg("reading the sync state"))?;
-        let state = rows::load(&tx, scope).await?;
-        tx.commit().await.map_err(scope.pg("reading the sync state"))?;
+        let client = self.checkout("reading the sync state").await?;
+        let state = rows::load(&client, self.scope()).await?;
+        client.done();
         Ok(state)
     }
 
     async fn save(&self, state: &SyncState) -> Result<()> {
         let scope = self.scope();
-        let mut client = self.database.client("saving the sync state").await?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(scope.pg("saving the sync state"))?;
-        rows::save(&tx, scope, state).await?;
-        tx.commit().await.map_err(scope.pg("saving the sync state"))
+        let mut steps = vec![pipeline::Step::Simple("BEGIN")];
+        steps.extend(rows::save(scope, state)?);
+        steps.push(pipeline::Step::Simple("COMMIT"));
+        let client = self.checkout("saving the sync state").await?;
+        let operation = format!("saving the sync state (organisation {:?})", scope.org);
+        pipeline::run(&client, &operation, scope.password, &steps).await?;
+        client.done();
+        Ok(())
     }
 
     async fn record(&self, changes: &[StateChange]) -> Result<()> {
         if changes.is_empty() {
             return Ok(());
         }
-        let scope = self.scope();
-        let mut client = self.database.client("recording sync progress").await?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(scope.pg("recording sync progress"))?;
-        rows::ensure_head(&tx, scope).await?;
-        changes::record(&tx, scope, changes).await?;
-        tx.commit().await.map_err(scope.pg("recording sync progress"))
+        let client = self.checkout("recording sync progress").await?;
+        changes::record(&client, self.scope(), changes).await?;
+        client.done();
+        Ok(())
     }
 
     /// Nothing to do: each change was written into the rows it changes, so the rows
@@ -234,6 +271,6 @@ impl StateStore for PgStateStore {
 
     async fn lock(&self) -> Result<StateLock> {
         let inner = &self.database.inner;
-        lock::acquire(&inner.config, &inner.tls, &self.organisation, &self.releasing).await
+        lock::acquire(&inner.locks, self.database.password(), &self.organisation, &self.releasing).await
     }
 }
