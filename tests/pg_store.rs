@@ -340,3 +340,73 @@ async fn no_secret_in_any_error_or_debug() {
     assert_eq!(bad.kind(), ErrorKind::Config, "{bad}");
     assert!(!format!("{bad} {bad:?}").contains(password), "{bad}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_dropped_midway_commits_nothing() {
+    let Some(cluster) = TestCluster::shared() else {
+        return;
+    };
+    // One connection, so the next call gets the one the dropped call used, if pooled.
+    let database = PgDatabase::connect_with_pool_size(cluster.url(), 1)
+        .await
+        .unwrap();
+    let org = unique_name("org");
+    let store = database.store(&org);
+    store.save(&SyncState::new(settings())).await.unwrap();
+    let rename = StateChange::FolderRenameStarted(receipt_sync::state::PendingRename {
+        folder: receipt_sync::model::SinkItemId::new("f1"),
+        from: receipt_sync::model::ArchivePath::parse("Main").unwrap(),
+        to: receipt_sync::model::ArchivePath::parse("Business").unwrap(),
+        ids_are_paths: false,
+    });
+    // Once through, so that every statement is prepared on the connection.
+    store
+        .record(&[watermark_change("acc", "w1"), rename.clone()])
+        .await
+        .unwrap();
+
+    // A rename reads the state before writing: the first poll sends `BEGIN` and the
+    // watermark, then waits; the call is dropped there (a cancelled sync).
+    {
+        let changes = [watermark_change("acc", "w2"), rename.clone()];
+        let mut midway = Box::pin(store.record(&changes));
+        assert!(futures::poll!(midway.as_mut()).is_pending());
+    }
+    store
+        .record(&[watermark_change("other", "x1")])
+        .await
+        .unwrap();
+
+    let seen = PgDatabase::connect(cluster.url())
+        .await
+        .unwrap()
+        .store(&org)
+        .load()
+        .await
+        .unwrap()
+        .expect("a state");
+    assert_eq!(
+        seen.watermarks[&AccountId::new("acc")],
+        Watermark::new("w1"),
+        "the dropped call's write was rolled back, not committed by the next call"
+    );
+    assert_eq!(
+        seen.watermarks[&AccountId::new("other")],
+        Watermark::new("x1")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_dropped_can_be_taken_again_at_once_by_any_store_of_the_database() {
+    let Some(cluster) = TestCluster::shared() else {
+        return;
+    };
+    let database = PgDatabase::connect(cluster.url()).await.unwrap();
+    let org = unique_name("org");
+    // A service makes a new store per run: back-to-back runs must not find the
+    // previous run's lock still held.
+    for run in 0..50 {
+        let lock = database.store(&org).lock().await;
+        assert!(lock.is_ok(), "run {run}: {lock:?}");
+    }
+}

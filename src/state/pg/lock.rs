@@ -11,6 +11,7 @@ use super::error::from_pg;
 use crate::error::{Error, Result};
 use crate::state::StateLock;
 use deadpool_postgres::{Object, Pool};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::task::JoinHandle;
 use tokio_postgres::types::Type;
@@ -23,9 +24,10 @@ const TRY_LOCK: &str =
     "SELECT pg_try_advisory_lock(hashtextextended('receipt-sync state ' || $1, 0))";
 const UNLOCK: &str = "SELECT pg_advisory_unlock(hashtextextended('receipt-sync state ' || $1, 0))";
 
-/// A release in progress, shared by a store and the guards it hands out, so that the
-/// store's next `lock` waits for the previous holder's unlock to reach the server.
-pub(super) type Releasing = Arc<Mutex<Option<JoinHandle<()>>>>;
+/// The releases in progress in this process, by organisation: a `lock` of the same
+/// organisation waits for the previous holder's unlock to reach the server, so that
+/// "drop the lock, lock again" works whichever store of the database asks.
+pub(super) type Releasing = Arc<Mutex<HashMap<String, JoinHandle<()>>>>;
 
 /// Takes the organisation's lock, or says another holder has it.
 pub(super) async fn acquire(
@@ -37,34 +39,44 @@ pub(super) async fn acquire(
     let previous = releasing
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .take();
+        .remove(org);
     if let Some(previous) = previous {
         // One round trip; a failed unlock closes its connection, which releases too.
         let _ = previous.await;
     }
     let operation = "taking the organisation's lock";
-    let client = locks
-        .get()
-        .await
-        .map_err(|e| super::error::from_pool(operation, &e, password))?;
-    let held = client
-        .query_typed_one(TRY_LOCK, &[(&org, Type::TEXT)])
-        .await
-        .and_then(|row| row.try_get::<_, bool>(0));
+    // Until the answer is in, a drop of this call closes the connection: the server
+    // may have granted the lock, which must not go back to the pool held.
+    let mut client = Closing(Some(
+        locks
+            .get()
+            .await
+            .map_err(|e| super::error::from_pool(operation, &e, password))?,
+    ));
+    let held = match &client.0 {
+        Some(c) => c
+            .query_typed_one(TRY_LOCK, &[(&org, Type::TEXT)])
+            .await
+            .and_then(|row| row.try_get::<_, bool>(0)),
+        None => return Err(Error::Cancelled),
+    };
     match held {
         Ok(true) => Ok(StateLock::new(Guard {
-            client: Some(client),
+            client: client.0.take(),
             org: org.to_owned(),
             releasing: releasing.clone(),
         })),
-        Ok(false) => Err(Error::AlreadyRunning {
-            what: format!("organisation {org:?} (its PostgreSQL lock is held by another worker)"),
-        }),
-        Err(e) => {
-            // The connection's state is unknown: close it rather than pool it.
-            drop(Object::take(client));
-            Err(from_pg(operation, &e, password))
+        Ok(false) => {
+            // Not granted: the connection holds nothing and goes back to the pool.
+            drop(client.0.take());
+            Err(Error::AlreadyRunning {
+                what: format!(
+                    "organisation {org:?} (its PostgreSQL lock is held by another worker)"
+                ),
+            })
         }
+        // The connection's state is unknown: `client` closes it.
+        Err(e) => Err(from_pg(operation, &e, password)),
     }
 }
 
@@ -84,23 +96,44 @@ impl Drop for Guard {
                 // Unlock explicitly, so that a `lock` right after this drop finds it
                 // free; the connection then goes back to the pool, or is closed (which
                 // releases the lock too) if the unlock did not go through.
-                let org = std::mem::take(&mut self.org);
+                let org = self.org.clone();
                 let release = runtime.spawn(async move {
-                    let unlocked = client
-                        .query_typed_one(UNLOCK, &[(&org, Type::TEXT)])
-                        .await
-                        .and_then(|row| row.try_get::<_, bool>(0));
-                    if !matches!(unlocked, Ok(true)) {
-                        drop(Object::take(client));
+                    // Should this task be dropped midway (its runtime shutting down),
+                    // the connection is closed, not pooled with the lock still held.
+                    let mut client = Closing(Some(client));
+                    let unlocked = match &client.0 {
+                        Some(c) => c
+                            .query_typed_one(UNLOCK, &[(&org, Type::TEXT)])
+                            .await
+                            .and_then(|row| row.try_get::<_, bool>(0)),
+                        None => return,
+                    };
+                    if matches!(unlocked, Ok(true)) {
+                        // Back to the pool, the lock released.
+                        drop(client.0.take());
                     }
                 });
-                *self
+                let mut releases = self
                     .releasing
                     .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = Some(release);
+                    .unwrap_or_else(PoisonError::into_inner);
+                // Only releases in flight are kept.
+                releases.retain(|_, release| !release.is_finished());
+                releases.insert(self.org.clone(), release);
             }
             // Outside a runtime: closing the connection releases the lock.
             Err(_) => drop(Object::take(client)),
+        }
+    }
+}
+
+/// A lock connection that is closed when dropped, unless taken out first.
+struct Closing(Option<Object>);
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            drop(Object::take(client));
         }
     }
 }

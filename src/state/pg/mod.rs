@@ -38,6 +38,7 @@ struct Database {
     /// Connections that hold organisations' locks, apart from the others: a held lock
     /// keeps its connection out of the pool until it is released.
     locks: Pool,
+    releasing: lock::Releasing,
     config: tokio_postgres::Config,
 }
 
@@ -87,6 +88,7 @@ impl PgDatabase {
                 pool: pool(pool_size)?,
                 // A worker holds at most as many locks as it runs syncs at once.
                 locks: pool(pool_size.saturating_mul(4))?,
+                releasing: lock::Releasing::default(),
                 config,
             }),
         };
@@ -101,7 +103,6 @@ impl PgDatabase {
         PgStateStore {
             database: self.clone(),
             organisation: organisation.into(),
-            releasing: lock::Releasing::default(),
         }
     }
 
@@ -168,7 +169,6 @@ impl fmt::Debug for PgDatabase {
 pub struct PgStateStore {
     database: PgDatabase,
     organisation: String,
-    releasing: lock::Releasing,
 }
 
 impl PgStateStore {
@@ -271,6 +271,12 @@ impl StateStore for PgStateStore {
 
     async fn lock(&self) -> Result<StateLock> {
         let inner = &self.database.inner;
-        lock::acquire(&inner.locks, self.database.password(), &self.organisation, &self.releasing).await
+        lock::acquire(
+            &inner.locks,
+            self.database.password(),
+            &self.organisation,
+            &inner.releasing,
+        )
+        .await
     }
 }
