@@ -30,7 +30,13 @@ fn bank(count: u32) -> InMemorySource {
     for n in 0..count {
         let day = NaiveDate::from_ymd_opt(2026, 1 + n % 12, 1 + n % 28).expect("a day");
         bank.add_receipt(
-            InMemorySource::receipt(&format!("r{n}"), &accounts[(n % 2) as usize], day, "Shop", -100),
+            InMemorySource::receipt(
+                &format!("r{n}"),
+                &accounts[(n % 2) as usize],
+                day,
+                "Shop",
+                -100,
+            ),
             format!("receipt {n}").into_bytes(),
         );
     }
@@ -73,7 +79,12 @@ fn main() {
         group.throughput(Throughput::Elements(u64::from(count)));
         group.bench_with_input(BenchmarkId::new("export", count), &count, |b, _| {
             b.iter(|| {
-                rt.block_on(sync(&database, &unique_name("org"), &bank, &InMemorySink::new()))
+                rt.block_on(sync(
+                    &database,
+                    &unique_name("org"),
+                    &bank,
+                    &InMemorySink::new(),
+                ))
             })
         });
 

@@ -11,7 +11,7 @@ use receipt_sync::state::PgDatabase;
 use receipt_sync::sync::{SyncConfig, Syncer};
 use receipt_sync::testkit::postgres::{TestCluster, unique_name};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A TCP relay to the server that counts round trips: each time a client sends after
@@ -167,7 +167,10 @@ async fn an_export_writes_a_row_per_record_and_a_quiet_day_a_handful() {
         export.rows_written <= per_export,
         "{export:?} (at most {per_export} rows)"
     );
-    assert!(quiet.rows_written <= 12, "a quiet day writes a handful of rows: {quiet:?}");
+    assert!(
+        quiet.rows_written <= 12,
+        "a quiet day writes a handful of rows: {quiet:?}"
+    );
     assert!(quiet.transactions <= 12, "{quiet:?}");
     assert!(quiet.statements <= 40, "{quiet:?}");
 }

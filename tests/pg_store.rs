@@ -61,7 +61,10 @@ async fn the_lock_excludes_a_second_holder_on_another_connection() {
         return;
     };
     let org = unique_name("org");
-    let first = PgDatabase::connect(cluster.url()).await.unwrap().store(&org);
+    let first = PgDatabase::connect(cluster.url())
+        .await
+        .unwrap()
+        .store(&org);
     let elsewhere = PgDatabase::connect(cluster.url()).await.unwrap();
     let second = elsewhere.store(&org);
     let held = first.lock().await.unwrap();
@@ -97,8 +100,14 @@ async fn a_holder_whose_connection_dies_releases_the_lock() {
         return;
     };
     let org = unique_name("org");
-    let holder = PgDatabase::connect(cluster.url()).await.unwrap().store(&org);
-    let waiter = PgDatabase::connect(cluster.url()).await.unwrap().store(&org);
+    let holder = PgDatabase::connect(cluster.url())
+        .await
+        .unwrap()
+        .store(&org);
+    let waiter = PgDatabase::connect(cluster.url())
+        .await
+        .unwrap()
+        .store(&org);
     let held = holder.lock().await.unwrap();
     assert_eq!(
         waiter.lock().await.unwrap_err().kind(),
@@ -133,7 +142,10 @@ async fn a_holder_process_killed_with_sigkill_releases_the_lock() {
         return;
     };
     let org = unique_name("org");
-    let waiter = PgDatabase::connect(cluster.url()).await.unwrap().store(&org);
+    let waiter = PgDatabase::connect(cluster.url())
+        .await
+        .unwrap()
+        .store(&org);
     // Another process takes the very lock the store takes, then waits for more input
     // with its connection idle, as a worker's lock connection is.
     let mut child = std::process::Command::new(psql)
@@ -243,7 +255,10 @@ async fn rows_this_release_cannot_read_are_errors_naming_the_organisation_and_ta
     let message = bad.to_string();
     assert!(message.contains(&org), "{message}");
     assert!(message.contains("sync_watermarks"), "{message}");
-    assert!(!message.contains("not a watermark"), "no row content: {message}");
+    assert!(
+        !message.contains("not a watermark"),
+        "no row content: {message}"
+    );
 
     // A state written by a newer release is refused, not read as this one's.
     let newer = unique_name("org");
@@ -292,7 +307,10 @@ async fn two_organisations_in_one_database_never_see_each_others_rows() {
     // A save replaces one organisation's rows only.
     a.save(&SyncState::new(settings())).await.unwrap();
     let seen = b.load().await.unwrap().expect("b's state");
-    assert_eq!(seen.watermarks[&AccountId::new("acc")], Watermark::new("b-1"));
+    assert_eq!(
+        seen.watermarks[&AccountId::new("acc")],
+        Watermark::new("b-1")
+    );
     assert_eq!(seen.vanished.len(), 1);
     // Each holds its own lock.
     let _a = a.lock().await.unwrap();
@@ -318,7 +336,10 @@ async fn no_secret_in_any_error_or_debug() {
     let refused = PgDatabase::connect(&url).await.unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::Unauthorized, "{refused}");
     for shown in [refused.to_string(), format!("{refused:?}")] {
-        assert!(!shown.contains(wrong) && !shown.contains(password), "{shown}");
+        assert!(
+            !shown.contains(wrong) && !shown.contains(password),
+            "{shown}"
+        );
     }
 
     // Nobody listening: retryable, and the password is not in the message.

@@ -58,7 +58,9 @@ impl TestCluster {
             });
         }
         let Some(bin) = find_binaries() else {
-            return unavailable("no initdb found (install Debian's `postgresql`, or set DATABASE_URL)");
+            return unavailable(
+                "no initdb found (install Debian's `postgresql`, or set DATABASE_URL)",
+            );
         };
         Some(start_cluster(&bin).unwrap_or_else(|e| panic!("PostgreSQL did not start: {e}")))
     }
@@ -150,9 +152,9 @@ fn unavailable(reason: &str) -> Option<TestCluster> {
 
 /// The directory of `initdb` and `pg_ctl`: on `PATH`, or Debian's versioned one.
 fn find_binaries() -> Option<PathBuf> {
-    let on_path = std::env::var_os("PATH").into_iter().flat_map(|p| {
-        std::env::split_paths(&p).collect::<Vec<_>>()
-    });
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>());
     let mut debian: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
         .flatten()
@@ -227,7 +229,15 @@ fn start_cluster(bin: &Path) -> Result<TestCluster, String> {
     let data = dir.path().join("data");
     let mut initdb = command(&bin.join("initdb"), as_postgres);
     initdb
-        .args(["-U", "postgres", "-A", "scram-sha-256", "-E", "UTF8", "--no-sync"])
+        .args([
+            "-U",
+            "postgres",
+            "-A",
+            "scram-sha-256",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ])
         .arg("--pwfile")
         .arg(&pwfile)
         .arg("-D")

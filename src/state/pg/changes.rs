@@ -133,7 +133,11 @@ pub(super) async fn record(
                         "INSERT INTO sync_accounts (org_id, account_id, account) \
                          SELECT $1, i, a::json FROM unnest($2::text[], $3::text[]) AS u(i, a) \
                          ON CONFLICT (org_id, account_id) DO UPDATE SET account = excluded.account",
-                        vec![Box::new(scope.org.to_owned()), Box::new(ids), Box::new(bodies)],
+                        vec![
+                            Box::new(scope.org.to_owned()),
+                            Box::new(ids),
+                            Box::new(bodies),
+                        ],
                     ));
                 }
             }
@@ -216,26 +220,68 @@ fn write_diff(
     before: &SyncState,
     after: &SyncState,
 ) -> Result<()> {
-    diff_map(batch, scope, RECEIPTS, &before.receipts, &after.receipts, |k| k.as_str())?;
-    diff_map(batch, scope, EXPORTS, &before.exported, &after.exported, |k| k.as_str())?;
-    diff_map(batch, scope, TOMBSTONES, &before.tombstones, &after.tombstones, |k| k.as_str())?;
-    diff_map(batch, scope, VANISHED, &before.vanished, &after.vanished, |k| k.as_str())?;
-    diff_map(batch, scope, WATERMARKS, &before.watermarks, &after.watermarks, |k| k.as_str())?;
+    diff_map(
+        batch,
+        scope,
+        RECEIPTS,
+        &before.receipts,
+        &after.receipts,
+        |k| k.as_str(),
+    )?;
+    diff_map(
+        batch,
+        scope,
+        EXPORTS,
+        &before.exported,
+        &after.exported,
+        |k| k.as_str(),
+    )?;
+    diff_map(
+        batch,
+        scope,
+        TOMBSTONES,
+        &before.tombstones,
+        &after.tombstones,
+        |k| k.as_str(),
+    )?;
+    diff_map(
+        batch,
+        scope,
+        VANISHED,
+        &before.vanished,
+        &after.vanished,
+        |k| k.as_str(),
+    )?;
+    diff_map(
+        batch,
+        scope,
+        WATERMARKS,
+        &before.watermarks,
+        &after.watermarks,
+        |k| k.as_str(),
+    )?;
     write_snapshot_diff(batch, scope, &before.snapshot, &after.snapshot)?;
     let table = "sync_state";
     if before.settings != after.settings {
-        batch.head.insert("settings", encode(scope, table, &after.settings)?);
-    }
-    if before.scan_cursor != after.scan_cursor {
-        batch.head.insert("scan_cursor", encode(scope, table, &after.scan_cursor)?);
-    }
-    if before.last_run != after.last_run {
-        batch.head.insert("last_run", encode(scope, table, &after.last_run)?);
-    }
-    if before.pending_renames != after.pending_renames {
         batch
             .head
-            .insert("pending_renames", encode(scope, table, &after.pending_renames)?);
+            .insert("settings", encode(scope, table, &after.settings)?);
+    }
+    if before.scan_cursor != after.scan_cursor {
+        batch
+            .head
+            .insert("scan_cursor", encode(scope, table, &after.scan_cursor)?);
+    }
+    if before.last_run != after.last_run {
+        batch
+            .head
+            .insert("last_run", encode(scope, table, &after.last_run)?);
+    }
+    if before.pending_renames != after.pending_renames {
+        batch.head.insert(
+            "pending_renames",
+            encode(scope, table, &after.pending_renames)?,
+        );
     }
     let changed = after
         .accounts

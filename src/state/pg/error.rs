@@ -30,8 +30,7 @@ pub(super) fn from_pg(
         };
     };
     let class = &code.code()[..2.min(code.code().len())];
-    if retryable(code) || matches!(class, "08" | "53" | "57") && *code != SqlState::QUERY_CANCELED
-    {
+    if retryable(code) || matches!(class, "08" | "53" | "57") && *code != SqlState::QUERY_CANCELED {
         return Error::Transient {
             service: SERVICE,
             operation,

@@ -47,12 +47,10 @@ pub(super) async fn acquire(
     let operation = "taking the organisation's lock";
     // Until the answer is in, a drop of this call closes the connection: the server
     // may have granted the lock, which must not go back to the pool held.
-    let mut client = Closing(Some(
-        locks
-            .get()
-            .await
-            .map_err(|e| super::error::from_pool(operation, &e, password))?,
-    ));
+    let mut client =
+        Closing(Some(locks.get().await.map_err(|e| {
+            super::error::from_pool(operation, &e, password)
+        })?));
     let held = match &client.0 {
         Some(c) => c
             .query_typed_one(TRY_LOCK, &[(&org, Type::TEXT)])

@@ -148,10 +148,7 @@ impl fmt::Debug for PgDatabase {
             .field("ports", &config.get_ports())
             .field("dbname", &config.get_dbname())
             .field("user", &config.get_user())
-            .field(
-                "password",
-                &config.get_password().map(|_| "[redacted]"),
-            )
+            .field("password", &config.get_password().map(|_| "[redacted]"))
             .finish()
     }
 }

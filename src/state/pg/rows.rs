@@ -184,7 +184,10 @@ pub(super) fn set_head(scope: Scope<'_>, column: &'static str, json: String) -> 
 
 /// The archive snapshot's rows, item by item as they were written (no pruning: the
 /// rows are exactly what applying the changes gave).
-pub(super) async fn load_snapshot(client: &ClientWrapper, scope: Scope<'_>) -> Result<ArchiveSnapshot> {
+pub(super) async fn load_snapshot(
+    client: &ClientWrapper,
+    scope: Scope<'_>,
+) -> Result<ArchiveSnapshot> {
     let read = "reading the archive snapshot";
     let statement = client
         .prepare_cached("SELECT item_id, body::text FROM sync_archive_items WHERE org_id = $1")
@@ -286,11 +289,17 @@ fn head(scope: Scope<'_>, row: &tokio_postgres::Row) -> Result<SyncState> {
 
 fn account(scope: Scope<'_>, row: &tokio_postgres::Row) -> Result<(AccountId, AccountRecord)> {
     let id: String = column(scope, ACCOUNTS, row, 1)?;
-    let account: BankAccount = decode(scope, ACCOUNTS, &id, &column::<String>(scope, ACCOUNTS, row, 2)?)?;
-    let full_read_at: Option<DateTime<Utc>> = match column::<Option<String>>(scope, ACCOUNTS, row, 5)? {
-        Some(text) => decode(scope, ACCOUNTS, &id, &text)?,
-        None => None,
-    };
+    let account: BankAccount = decode(
+        scope,
+        ACCOUNTS,
+        &id,
+        &column::<String>(scope, ACCOUNTS, row, 2)?,
+    )?;
+    let full_read_at: Option<DateTime<Utc>> =
+        match column::<Option<String>>(scope, ACCOUNTS, row, 5)? {
+            Some(text) => decode(scope, ACCOUNTS, &id, &text)?,
+            None => None,
+        };
     let record = AccountRecord {
         account,
         folder_name: column(scope, ACCOUNTS, row, 3)?,
@@ -406,14 +415,34 @@ pub(super) fn save(scope: Scope<'_>, state_: &SyncState) -> Result<Vec<Step>> {
     steps.extend(upsert_accounts(scope, &state_.accounts)?);
     let entries = state_.snapshot.entries();
     let tables = [
-        (RECEIPTS, columns(scope, RECEIPTS, &state_.receipts, ReceiptId::as_str)?),
-        (EXPORTS, columns(scope, EXPORTS, &state_.exported, ReceiptId::as_str)?),
-        (TOMBSTONES, columns(scope, TOMBSTONES, &state_.tombstones, ReceiptId::as_str)?),
-        (VANISHED, columns(scope, VANISHED, &state_.vanished, ReceiptId::as_str)?),
-        (WATERMARKS, columns(scope, WATERMARKS, &state_.watermarks, AccountId::as_str)?),
+        (
+            RECEIPTS,
+            columns(scope, RECEIPTS, &state_.receipts, ReceiptId::as_str)?,
+        ),
+        (
+            EXPORTS,
+            columns(scope, EXPORTS, &state_.exported, ReceiptId::as_str)?,
+        ),
+        (
+            TOMBSTONES,
+            columns(scope, TOMBSTONES, &state_.tombstones, ReceiptId::as_str)?,
+        ),
+        (
+            VANISHED,
+            columns(scope, VANISHED, &state_.vanished, ReceiptId::as_str)?,
+        ),
+        (
+            WATERMARKS,
+            columns(scope, WATERMARKS, &state_.watermarks, AccountId::as_str)?,
+        ),
         (
             ITEMS,
-            columns(scope, ITEMS, entries.iter().map(|e| (&e.id, e)), SinkItemId::as_str)?,
+            columns(
+                scope,
+                ITEMS,
+                entries.iter().map(|e| (&e.id, e)),
+                SinkItemId::as_str,
+            )?,
         ),
     ];
     for (keyed, (keys, bodies)) in tables {

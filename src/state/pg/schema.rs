@@ -14,7 +14,8 @@ pub const SCHEMA_VERSION: i32 = 1;
 
 /// Serializes migrations across every process on the database
 /// (`pg_advisory_xact_lock` takes a `bigint`; this is "receipt-sync schema" hashed once).
-const MIGRATION_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtextextended('receipt-sync schema', 0))";
+const MIGRATION_LOCK: &str =
+    "SELECT pg_advisory_xact_lock(hashtextextended('receipt-sync schema', 0))";
 
 /// The one-row table that says which migrations ran.
 const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS receipt_sync_schema (
