@@ -509,11 +509,18 @@ proptest! {
             return Ok(());
         };
         // Half the cases on a drive whose ids are paths: renames move every id below.
-        let drive = if without_ids { InMemorySink::new().without_ids() } else { InMemorySink::new() };
+        let drive = if without_ids {
+            InMemorySink::new().without_ids()
+        } else {
+            InMemorySink::new()
+        };
         runtime().block_on(async {
             // The pool lives on this case's runtime.
-            let database = receipt_sync::state::PgDatabase::connect(cluster.url()).await.unwrap();
-            run_history_with(&drive, Arc::new(database.store(unique_name("org"))), &steps).await
+            let database = receipt_sync::state::PgDatabase::connect(cluster.url())
+                .await
+                .unwrap();
+            let store = Arc::new(database.store(unique_name("org")));
+            run_history_with(&drive, store, &steps).await
         })?;
     }
 }

@@ -29,8 +29,10 @@ pub(super) fn from_pg(
             retry_after: None,
         };
     };
-    let class = &code.code()[..2.min(code.code().len())];
-    if retryable(code) || matches!(class, "08" | "53" | "57") && *code != SqlState::QUERY_CANCELED {
+    let class = code.code().get(..2).unwrap_or_default();
+    // Class 08: the connection; 53: the server is out of resources; 57: an operator
+    // or the server stopped the statement or is shutting down.
+    if retryable(code) || matches!(class, "08" | "53" | "57") {
         return Error::Transient {
             service: SERVICE,
             operation,
