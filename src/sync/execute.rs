@@ -57,6 +57,8 @@ pub(super) struct Executor<'a> {
     pub recorder: &'a Recorder,
     /// Once cancelled, no new upload starts; those in flight finish and are recorded.
     pub cancel: &'a tokio_util::sync::CancellationToken,
+    /// The cap on uploads in flight shared with other syncers, if any.
+    pub budget: Option<&'a super::UploadBudget>,
 }
 
 struct UploadJob {
@@ -433,10 +435,20 @@ impl Executor<'_> {
         let producer = async {
             stream::iter(jobs)
                 .map(|job| async {
-                    if stopping.load(Ordering::SeqCst) || self.cancel.is_cancelled() {
+                    let stopped = || stopping.load(Ordering::SeqCst) || self.cancel.is_cancelled();
+                    if stopped() {
                         return (job, None);
                     }
+                    // A place in the shared budget; the wait may outlast a stop.
+                    let permit = match self.budget {
+                        Some(budget) => match budget.admit(self.cancel).await {
+                            Some(permit) if !stopped() => Some(permit),
+                            _ => return (job, None),
+                        },
+                        None => None,
+                    };
                     let outcome = self.upload_one(&job).await;
+                    drop(permit);
                     (job, Some(outcome))
                 })
                 .buffer_unordered(self.config.concurrency.max(1))

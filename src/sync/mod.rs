@@ -26,6 +26,7 @@
 //! 7. record the run's summary; the store folds its journal into a new saved state only
 //!    when the journal has grown large ([`crate::state::StateStore::checkpoint`]).
 
+mod budget;
 mod events;
 mod execute;
 mod read;
@@ -33,6 +34,7 @@ mod report;
 pub mod schedule;
 mod space;
 
+pub use budget::UploadBudget;
 pub use events::{AccountFailure, Failure, NoObserver, SyncEvent, SyncObserver, SyncReport};
 pub use schedule::{
     NextPass, Pass, RETRY_DELAYS, is_worth_retrying_soon, next_pass, next_run, run_daily,
@@ -162,6 +164,7 @@ pub struct Syncer {
     config: SyncConfig,
     observer: Arc<dyn SyncObserver>,
     cancel: CancellationToken,
+    budget: Option<UploadBudget>,
 }
 
 impl fmt::Debug for Syncer {
@@ -171,6 +174,7 @@ impl fmt::Debug for Syncer {
             .field("sink", &self.sink)
             .field("store", &self.store)
             .field("config", &self.config)
+            .field("budget", &self.budget)
             .finish_non_exhaustive()
     }
 }
@@ -190,7 +194,16 @@ impl Syncer {
             config,
             observer: Arc::new(NoObserver),
             cancel: CancellationToken::new(),
+            budget: None,
         }
+    }
+
+    /// Counts this syncer's uploads in `budget`, shared with other syncers: together
+    /// they never have more than its limit in flight (each also keeps to its own
+    /// [`SyncConfig::concurrency`]).
+    pub fn with_upload_budget(mut self, budget: UploadBudget) -> Self {
+        self.budget = Some(budget);
+        self
     }
 
     /// Stops passes when `token` is cancelled, the way a service stops: a pass that is

@@ -1,5 +1,6 @@
 //! A client-side token bucket, so a sync stays well under Qonto's limits.
 
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -51,19 +52,59 @@ impl QontoRateLimit {
     }
 }
 
+/// One Qonto rate limit shared by several [`QontoSource`](super::QontoSource)s.
+///
+/// Qonto counts requests per client IP address (qonto.md §3), not per organisation: a
+/// worker that syncs many organisations from one address must keep all of them,
+/// together, under the limit. Build one per process (or per outgoing address) and give
+/// a clone to each source with
+/// [`QontoSourceBuilder::with_shared_rate_limiter`](super::QontoSourceBuilder::with_shared_rate_limiter);
+/// clones share one bucket.
+///
+/// ```
+/// use receipt_sync::source::qonto::{QontoAuth, QontoRateLimit, QontoSourceBuilder, SharedQontoRateLimiter};
+///
+/// let shared = SharedQontoRateLimiter::new(QontoRateLimit::default());
+/// let first = QontoSourceBuilder::new(QontoAuth::api_key("org-1", "key-1"))
+///     .with_shared_rate_limiter(shared.clone())
+///     .build();
+/// let second = QontoSourceBuilder::new(QontoAuth::api_key("org-2", "key-2"))
+///     .with_shared_rate_limiter(shared)
+///     .build();
+/// assert!(first.is_ok() && second.is_ok());
+/// ```
+#[derive(Clone, Debug)]
+pub struct SharedQontoRateLimiter(pub(crate) RateLimiter);
+
+impl SharedQontoRateLimiter {
+    /// One bucket with `limit`, to share.
+    pub fn new(limit: QontoRateLimit) -> Self {
+        Self(RateLimiter::new(limit))
+    }
+
+    /// The limit it keeps.
+    pub fn limit(&self) -> QontoRateLimit {
+        self.0.limit
+    }
+}
+
 /// The bucket itself. Tokens may go negative: each caller reserves its slot and
-/// sleeps until it comes, so waiting callers are served in order.
-#[derive(Debug)]
+/// sleeps until it comes, so waiting callers are served in order. Clones share the
+/// bucket.
+#[derive(Clone, Debug)]
 pub(crate) struct RateLimiter {
     limit: QontoRateLimit,
-    state: tokio::sync::Mutex<(f64, Instant)>,
+    state: Arc<tokio::sync::Mutex<(f64, Instant)>>,
 }
 
 impl RateLimiter {
     pub(crate) fn new(limit: QontoRateLimit) -> Self {
         Self {
             limit,
-            state: tokio::sync::Mutex::new((f64::from(limit.burst), Instant::now())),
+            state: Arc::new(tokio::sync::Mutex::new((
+                f64::from(limit.burst),
+                Instant::now(),
+            ))),
         }
     }
 
@@ -109,6 +150,25 @@ mod tests {
         assert!(
             elapsed >= Duration::from_millis(95) && elapsed < Duration::from_secs(2),
             "{elapsed:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn clones_share_one_bucket() {
+        let shared = SharedQontoRateLimiter::new(QontoRateLimit::new(4, 50.0));
+        let (a, b) = (shared.0.clone(), shared.clone().0);
+        let start = Instant::now();
+        for _ in 0..2 {
+            a.acquire().await;
+            b.acquire().await;
+        }
+        assert!(start.elapsed() < Duration::from_millis(5));
+        // The burst of 4 is spent by the two together: the next waits ~20 ms.
+        b.acquire().await;
+        assert!(
+            start.elapsed() >= Duration::from_millis(15),
+            "{:?}",
+            start.elapsed()
         );
     }
 
