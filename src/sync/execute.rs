@@ -19,6 +19,7 @@ use futures::{FutureExt, StreamExt, future, stream};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use tracing::Instrument;
 
 /// At most this many finished uploads are recorded together.
 const RECORD_BATCH: usize = 256;
@@ -447,7 +448,8 @@ impl Executor<'_> {
                         },
                         None => None,
                     };
-                    let outcome = self.upload_one(&job).await;
+                    let span = tracing::debug_span!("sync_receipt", receipt = %job.receipt.id);
+                    let outcome = self.upload_one(&job).instrument(span).await;
                     drop(permit);
                     (job, Some(outcome))
                 })
