@@ -240,6 +240,27 @@ struct RingKey {
 /// The sealing keys, the first one current. Cheap to clone; shared by every worker task.
 ///
 /// `Debug` shows the key ids only.
+///
+/// ```
+/// use receipt_sync::fleet::seal::{Keyring, SealContext};
+/// use receipt_sync::source::qonto::QontoAuth;
+///
+/// # fn main() -> receipt_sync::Result<()> {
+/// // In a service: `Keyring::from_env()?`, with RECEIPT_SYNC_SEALING_KEYS set.
+/// let new_key = Keyring::generate_key_text();
+/// let keys = Keyring::parse(&format!("k1:{}", new_key.expose()))?;
+///
+/// // Registering an organisation: only the sealed text goes to the database.
+/// let context = SealContext::new("org-42", "qonto-secret-key");
+/// let column: String = keys.seal(&context, "the-secret-key")?.as_str().to_owned();
+///
+/// // Syncing it: read the column back, open it in the same context.
+/// let secret = keys.open(&context, &column.parse()?)?;
+/// let auth = QontoAuth::api_key("org-42-login", secret);
+/// # let _ = auth;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Keyring {
     keys: Arc<[RingKey]>,
