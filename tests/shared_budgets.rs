@@ -25,25 +25,41 @@ use std::time::{Duration, Instant};
 const BURST: u32 = 5;
 const PER_SECOND: f64 = 20.0;
 
+/// A count of requests the fake received, between two readings of the clock.
+struct Sample {
+    before: Instant,
+    requests: u64,
+    after: Instant,
+}
+
 /// Requests the fake received, sampled every few milliseconds until `until`.
-async fn sample_requests(fake: &FakeQonto, until: Instant) -> Vec<(Instant, u64)> {
+async fn sample_requests(fake: &FakeQonto, until: Instant) -> Vec<Sample> {
     let mut samples = Vec::new();
-    while Instant::now() < until {
-        samples.push((Instant::now(), fake.api_requests().total()));
+    loop {
+        let before = Instant::now();
+        let requests = fake.api_requests().total();
+        samples.push(Sample {
+            before,
+            requests,
+            after: Instant::now(),
+        });
+        if before >= until {
+            return samples;
+        }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    samples.push((Instant::now(), fake.api_requests().total()));
-    samples
 }
 
 /// The largest excess over `BURST + PER_SECOND × w` of any window between two samples.
-fn worst_excess(samples: &[(Instant, u64)]) -> f64 {
+/// The requests counted between samples `i` and `j` all arrived between `i.before` and
+/// `j.after`: a slow reading widens the window, it never shrinks it.
+fn worst_excess(samples: &[Sample]) -> f64 {
     let mut worst = f64::MIN;
-    for (i, (start, before)) in samples.iter().enumerate() {
-        for (end, after) in &samples[i + 1..] {
-            let window = end.duration_since(*start).as_secs_f64();
+    for (i, start) in samples.iter().enumerate() {
+        for end in &samples[i + 1..] {
+            let window = end.after.duration_since(start.before).as_secs_f64();
             let allowed = f64::from(BURST) + PER_SECOND * window;
-            worst = worst.max((after - before) as f64 - allowed);
+            worst = worst.max((end.requests - start.requests) as f64 - allowed);
         }
     }
     worst
@@ -81,9 +97,11 @@ async fn sources_sharing_a_limiter_stay_under_it_together() {
         caller.await.unwrap();
     }
 
-    // One bucket for both: a request or two of slack for those on the wire at a sample.
+    // One bucket for both. The slack is for requests let through just before a window
+    // that reach the fake inside it (150 ms of delay on a loaded machine); a bucket of
+    // its own for each source goes over by about 25.
     let worst = worst_excess(&samples);
-    assert!(worst <= 2.0, "{worst} requests over the shared limit");
+    assert!(worst <= 3.0, "{worst} requests over the shared limit");
     let total = fake.api_requests().total();
     assert!(
         total >= u64::from(BURST) + 10,
