@@ -16,8 +16,7 @@ use tokio_util::sync::CancellationToken;
 ///
 /// # Guarantees
 /// - An upload takes a permit before it opens the receipt and gives it back when
-///   its last attempt ends: retries within a run keep it, so a receipt that is being
-///   retried is not overtaken by another organisation's.
+///   its last attempt ends (the short backoff between attempts keeps it).
 /// - Permits are served in the order they were asked for (tokio's fair semaphore): no
 ///   organisation waits for ever while others keep uploading.
 /// - A pass asked to stop stops waiting for a permit at once; the upload it was
