@@ -20,10 +20,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// The limit the Qonto test keeps: 5 at once, then 20 a second, so at most
-/// `5 + 20 × w` requests in any `w` seconds.
-const BURST: u32 = 5;
-const PER_SECOND: f64 = 20.0;
+/// The limit the Qonto test keeps: 3 at once, then 10 a second, so at most
+/// `3 + 10 × w` requests in any `w` seconds.
+const BURST: u32 = 3;
+const PER_SECOND: f64 = 10.0;
 
 /// A count of requests the fake received, between two readings of the clock.
 struct Sample {
@@ -98,13 +98,13 @@ async fn sources_sharing_a_limiter_stay_under_it_together() {
     }
 
     // One bucket for both. The slack is for requests let through just before a window
-    // that reach the fake inside it (150 ms of delay on a loaded machine); a bucket of
-    // its own for each source goes over by about 25.
+    // that reach the fake inside it (300 ms of delay on a loaded machine); a bucket of
+    // its own for each source goes over by about 13.
     let worst = worst_excess(&samples);
     assert!(worst <= 3.0, "{worst} requests over the shared limit");
     let total = fake.api_requests().total();
     assert!(
-        total >= u64::from(BURST) + 10,
+        total >= u64::from(BURST) + 5,
         "the callers were held back too much: {total} requests"
     );
 }
