@@ -1,5 +1,6 @@
-//! Budgets shared by the organisations of one process: Qonto's per-address rate limit,
-//! a cap on uploads in flight, and a Graph throttle that pauses only its own sink.
+//! Budgets shared by the organisations of one process: Qonto's per-address rate limit
+//! and pause, a cap on uploads in flight, and a Graph throttle that pauses only its own
+//! sink.
 #![cfg(feature = "testkit")]
 
 use async_trait::async_trait;
@@ -15,7 +16,7 @@ use receipt_sync::source::{InMemorySource, ReceiptSource};
 use receipt_sync::state::InMemoryStateStore;
 use receipt_sync::sync::{SyncConfig, Syncer, UploadBudget};
 use receipt_sync::testkit::fake_graph::{FakeGraph, Fault, FaultRule};
-use receipt_sync::testkit::fake_qonto::FakeQonto;
+use receipt_sync::testkit::fake_qonto::{FakeQonto, Fault as QontoFault};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -107,6 +108,46 @@ async fn sources_sharing_a_limiter_stay_under_it_together() {
         total >= u64::from(BURST) + 5,
         "the callers were held back too much: {total} requests"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_qonto_throttle_pauses_every_source_sharing_the_limiter() {
+    let fake = FakeQonto::start().await.unwrap();
+    fake.add_account("Main");
+    let shared = SharedQontoRateLimiter::new(QontoRateLimit::unlimited());
+    let sharing = || {
+        fake.source_builder()
+            .with_shared_rate_limiter(shared.clone())
+            .build()
+            .unwrap()
+    };
+    let (first, second) = (sharing(), sharing());
+    let apart = fake.source_builder().build().unwrap();
+
+    // The first source is told to wait 2 s: Qonto's limit is the address's.
+    fake.inject("GET /v2/", QontoFault::too_many_requests_after(2));
+    let throttled_at = Instant::now();
+    let first = tokio::spawn(async move { first.accounts().await });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fake.fault_log().is_empty() {
+        assert!(Instant::now() < deadline, "the throttle never fired");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+
+    // A source with a limiter of its own goes on; the one sharing waits the pause out.
+    apart.accounts().await.unwrap();
+    assert!(
+        throttled_at.elapsed() < Duration::from_millis(1500),
+        "a source apart was held"
+    );
+    second.accounts().await.unwrap();
+    assert!(
+        throttled_at.elapsed() >= Duration::from_millis(1900),
+        "the sharing source did not wait: {:?}",
+        throttled_at.elapsed()
+    );
+    first.await.unwrap().unwrap();
+    assert_eq!(fake.fault_log().len(), 1, "no request was refused again");
 }
 
 /// An in-memory sink whose writes take a while, counting the writes in flight across

@@ -213,7 +213,8 @@ impl QontoSourceBuilder {
 
     /// Counts this source's API requests in `limiter`, which other sources share
     /// (Qonto's limits are per client IP address, qonto.md §3): sources of many
-    /// organisations in one process stay under the limit together. Replaces a
+    /// organisations in one process stay under the limit together, and a throttle met
+    /// by one pauses them all (see [`SharedQontoRateLimiter`]). Replaces a
     /// [`with_rate_limit`](Self::with_rate_limit) given before.
     pub fn with_shared_rate_limiter(mut self, limiter: SharedQontoRateLimiter) -> Self {
         self.rate_limit = RateLimitChoice::Shared(limiter);
@@ -282,6 +283,13 @@ impl QontoSourceBuilder {
             .redirect(download_redirects())
             .build()
             .map_err(|e| Error::Config(format!("cannot build the download client: {e}")))?;
+        let (limiter, throttle) = match &self.rate_limit {
+            RateLimitChoice::Own(limit) => (
+                RateLimiter::new(*limit),
+                Arc::new(Throttle::new(SERVICE, self.retry.max_retry_after)),
+            ),
+            RateLimitChoice::Shared(shared) => (shared.limiter.clone(), shared.pause.clone()),
+        };
         let client = QontoClient {
             http,
             base,
@@ -289,11 +297,8 @@ impl QontoSourceBuilder {
             staging,
             timeout: self.timeout,
             retry: self.retry,
-            limiter: match &self.rate_limit {
-                RateLimitChoice::Own(limit) => RateLimiter::new(*limit),
-                RateLimitChoice::Shared(shared) => shared.0.clone(),
-            },
-            throttle: Throttle::new(SERVICE, self.retry.max_retry_after),
+            limiter,
+            throttle,
         };
         Ok(QontoSource {
             inner: Arc::new(Inner {

@@ -1,5 +1,8 @@
 //! A client-side token bucket, so a sync stays well under Qonto's limits.
 
+use super::error::SERVICE;
+use crate::http::RetryConfig;
+use crate::http::throttle::Throttle;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -52,7 +55,8 @@ impl QontoRateLimit {
     }
 }
 
-/// One Qonto rate limit shared by several [`QontoSource`](super::QontoSource)s.
+/// One Qonto rate limit, and one Qonto pause, shared by several
+/// [`QontoSource`](super::QontoSource)s.
 ///
 /// Qonto counts requests per client IP address (qonto.md §3), not per organisation: a
 /// worker that syncs many organisations from one address must keep all of them,
@@ -60,6 +64,13 @@ impl QontoRateLimit {
 /// a clone to each source with
 /// [`QontoSourceBuilder::with_shared_rate_limiter`](super::QontoSourceBuilder::with_shared_rate_limiter);
 /// clones share one bucket.
+///
+/// For the same reason they share Qonto's pauses: a `429` (or a `5xx` with
+/// `Retry-After`) met by one source holds every API request of them all until the time
+/// Qonto gave, since the others would only be refused too. A wait longer than the
+/// ceiling (one hour by default; see [`with_retry_after_ceiling`](Self::with_retry_after_ceiling))
+/// is not waited: every source sharing the limiter then stops its run with
+/// [`Error::ThrottledUntil`](crate::Error::ThrottledUntil), to be run again after it.
 ///
 /// ```
 /// use receipt_sync::source::qonto::{QontoAuth, QontoRateLimit, QontoSourceBuilder, SharedQontoRateLimiter};
@@ -74,17 +85,31 @@ impl QontoRateLimit {
 /// assert!(first.is_ok() && second.is_ok());
 /// ```
 #[derive(Clone, Debug)]
-pub struct SharedQontoRateLimiter(pub(crate) RateLimiter);
+pub struct SharedQontoRateLimiter {
+    pub(crate) limiter: RateLimiter,
+    pub(crate) pause: Arc<Throttle>,
+}
 
 impl SharedQontoRateLimiter {
-    /// One bucket with `limit`, to share.
+    /// One bucket with `limit`, to share, and a pause whose ceiling is
+    /// [`RetryConfig::default`]'s `max_retry_after` (one hour).
     pub fn new(limit: QontoRateLimit) -> Self {
-        Self(RateLimiter::new(limit))
+        Self::with_retry_after_ceiling(limit, RetryConfig::default().max_retry_after)
+    }
+
+    /// Like [`new`](Self::new), with a pause that waits `ceiling` at most (see
+    /// [`RetryConfig::max_retry_after`]). It replaces the ceiling of each sharing
+    /// source's own [`RetryConfig`] for Qonto's pauses.
+    pub fn with_retry_after_ceiling(limit: QontoRateLimit, ceiling: Duration) -> Self {
+        Self {
+            limiter: RateLimiter::new(limit),
+            pause: Arc::new(Throttle::new(SERVICE, ceiling)),
+        }
     }
 
     /// The limit it keeps.
     pub fn limit(&self) -> QontoRateLimit {
-        self.0.limit
+        self.limiter.limit
     }
 }
 
@@ -156,7 +181,7 @@ mod tests {
     #[tokio::test]
     async fn clones_share_one_bucket() {
         let shared = SharedQontoRateLimiter::new(QontoRateLimit::new(4, 50.0));
-        let (a, b) = (shared.0.clone(), shared.clone().0);
+        let (a, b) = (shared.limiter.clone(), shared.clone().limiter);
         let start = Instant::now();
         for _ in 0..2 {
             a.acquire().await;
