@@ -203,7 +203,7 @@ impl FromStr for SealedSecret {
         if format != FORMAT {
             return Err(not_sealed("its format is not v1"));
         }
-        let key = KeyId::new(key)?;
+        let key = KeyId::new(key).map_err(|_| not_sealed("its key id is malformed"))?;
         let sealed = Self {
             key,
             text: text.to_owned(),
