@@ -9,6 +9,7 @@ use super::NewTransaction;
 use super::config::FakeAccount;
 use super::shared::{OrgNumber, Shared};
 use super::state::{Account, Att, Org, Tx};
+use crate::auth::SecretString;
 use crate::http::RetryConfig;
 use crate::source::qonto::{QontoAuth, QontoRateLimit, QontoSourceBuilder};
 use std::sync::Arc;
@@ -39,30 +40,26 @@ impl FakeOrganisation {
 
     /// The API key that reads this organisation (and no other).
     pub fn api_key(&self) -> QontoAuth {
-        let state = self.shared.lock();
-        match self.number {
-            0 => QontoAuth::api_key(
-                state.settings.login.as_str(),
-                state.settings.secret_key.as_str(),
-            ),
-            n => match state.others.get(n - 1) {
-                Some(other) => QontoAuth::api_key(other.login.as_str(), other.secret_key.as_str()),
-                None => QontoAuth::api_key("", ""),
-            },
-        }
+        let (login, secret) = self.credentials();
+        QontoAuth::api_key(login.as_str(), secret.expose())
     }
 
-    /// The organisation login of its API key (also called slug).
-    pub fn login(&self) -> String {
+    /// The organisation login and the secret key of its API key, as a command's
+    /// environment takes them (`QONTO_LOGIN`, `QONTO_SECRET_KEY`).
+    pub fn credentials(&self) -> (String, SecretString) {
         let state = self.shared.lock();
-        match self.number {
-            0 => state.settings.login.clone(),
+        let (login, secret) = match self.number {
+            0 => (
+                state.settings.login.clone(),
+                state.settings.secret_key.clone(),
+            ),
             n => state
                 .others
                 .get(n - 1)
-                .map(|o| o.login.clone())
+                .map(|o| (o.login.clone(), o.secret_key.clone()))
                 .unwrap_or_default(),
-        }
+        };
+        (login, SecretString::new(secret))
     }
 
     /// A source builder for this organisation: its API key, fast retries, no rate limit.
