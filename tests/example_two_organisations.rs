@@ -35,7 +35,9 @@ struct World {
 fn add_receipts(org: &FakeOrganisation, name: &str) {
     let account = org.add_account("Compte principal");
     for i in 0..9u32 {
-        let at = Utc.with_ymd_and_hms(2026, 1 + i % 2, 3 + i, 10, 0, 0).unwrap();
+        let at = Utc
+            .with_ymd_and_hms(2026, 1 + i % 2, 3 + i, 10, 0, 0)
+            .unwrap();
         let tx = org.add_transaction(
             &account.id,
             NewTransaction::debit(1000 + i64::from(i), "Fournisseur").emitted_at(at),
@@ -179,7 +181,12 @@ fn assert_every_receipt_once_and_apart(world: &World, names: &[&str]) {
         }
     }
     for (folder, orgs) in owners {
-        assert_eq!(orgs.len(), 1, "{folder} is shared by {orgs:?}:\n{}", world.tree());
+        assert_eq!(
+            orgs.len(),
+            1,
+            "{folder} is shared by {orgs:?}:\n{}",
+            world.tree()
+        );
     }
 }
 
@@ -196,7 +203,10 @@ async fn two_organisations_share_one_drive_and_never_a_folder() {
     let (a_folder, b_folder) = (world.account_folder(a), world.account_folder(b));
     assert!(a_folder.starts_with("Compte principal "), "{a_folder}");
     assert_ne!(a_folder.to_lowercase(), b_folder.to_lowercase());
-    println!("The app folder after both organisations' first sync:\n{}\n", world.tree());
+    println!(
+        "The app folder after both organisations' first sync:\n{}\n",
+        world.tree()
+    );
 
     // The user deletes A's account folder.
     let b_before: BTreeMap<_, _> = world
@@ -210,7 +220,13 @@ async fn two_organisations_share_one_drive_and_never_a_folder() {
     assert_eq!(done(&doc, "tombstone"), 9, "{doc}");
     let (code, doc, stderr) = world.run(b, &["sync", "--json"]).await;
     assert_eq!(code, 0, "{stderr}");
-    for kind in ["upload", "adopt", "tombstone", "rename-folder", "create-folder"] {
+    for kind in [
+        "upload",
+        "adopt",
+        "tombstone",
+        "rename-folder",
+        "create-folder",
+    ] {
         assert_eq!(done(&doc, kind), 0, "B did {kind}: {doc}");
     }
     let b_after: BTreeMap<_, _> = world.receipts();
@@ -232,7 +248,10 @@ async fn two_organisations_share_one_drive_and_never_a_folder() {
     for kind in ["upload", "adopt", "tombstone"] {
         assert_eq!(plan["counts"][kind].as_u64().unwrap_or(0), 0, "{plan}");
     }
-    println!("The app folder after A's account folder was deleted:\n{}\n", world.tree());
+    println!(
+        "The app folder after A's account folder was deleted:\n{}\n",
+        world.tree()
+    );
 }
 
 #[tokio::test]

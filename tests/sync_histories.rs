@@ -414,17 +414,15 @@ impl<'a> World<'a> {
                 let account = AccountId::new(format!("b-acc-{account}"));
                 let receipt =
                     InMemorySource::receipt(&id, &account, day, &format!("Shop {id}"), -1234);
-                self.other.bank.add_receipt(receipt, receipt_bytes(&id, 100));
+                self.other
+                    .bank
+                    .add_receipt(receipt, receipt_bytes(&id, 100));
             }
             Step::OtherSync => {
                 let _ = self.other.syncer(self.drive.sink()).run().await;
             }
             Step::OtherReset => {
-                self.other
-                    .syncer(self.drive.sink())
-                    .reset()
-                    .await
-                    .unwrap();
+                self.other.syncer(self.drive.sink()).reset().await.unwrap();
             }
         }
     }
@@ -460,8 +458,20 @@ impl<'a> World<'a> {
             .run()
             .await
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
-        for kind in ["upload", "create-folder", "rename-folder", "adopt", "tombstone"] {
-            prop_assert_eq!(again.count(kind), 0, "second organisation did {}: {}", kind, again);
+        for kind in [
+            "upload",
+            "create-folder",
+            "rename-folder",
+            "adopt",
+            "tombstone",
+        ] {
+            prop_assert_eq!(
+                again.count(kind),
+                0,
+                "second organisation did {}: {}",
+                kind,
+                again
+            );
         }
         Ok(())
     }

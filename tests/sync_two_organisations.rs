@@ -102,7 +102,10 @@ impl Organisation {
 }
 
 /// The folders that hold files, with the organisations whose files they hold.
-fn owners_by_folder(drive: &dyn TestDrive, orgs: &[&Organisation]) -> BTreeMap<String, BTreeSet<&'static str>> {
+fn owners_by_folder(
+    drive: &dyn TestDrive,
+    orgs: &[&Organisation],
+) -> BTreeMap<String, BTreeSet<&'static str>> {
     let mut owners: BTreeMap<String, BTreeSet<&'static str>> = BTreeMap::new();
     for org in orgs {
         for paths in org.files_in(drive).values() {
@@ -125,12 +128,23 @@ fn assert_every_receipt_once(drive: &dyn TestDrive, org: &Organisation) {
     let files = org.files_in(drive);
     assert_eq!(files.len(), 3, "{}: {files:?}", org.prefix);
     for (id, paths) in &files {
-        assert_eq!(paths.len(), 1, "{id} archived {} times: {paths:?}", paths.len());
+        assert_eq!(
+            paths.len(),
+            1,
+            "{id} archived {} times: {paths:?}",
+            paths.len()
+        );
     }
 }
 
 fn assert_did_nothing(report: &SyncReport) {
-    for kind in ["upload", "adopt", "tombstone", "rename-folder", "create-folder"] {
+    for kind in [
+        "upload",
+        "adopt",
+        "tombstone",
+        "rename-folder",
+        "create-folder",
+    ] {
         assert_eq!(report.count(kind), 0, "{kind}: {report}");
     }
 }
@@ -157,19 +171,30 @@ async fn two_organisations_stay_apart(drive: &dyn TestDrive) {
     let b_after = b.sync(drive).await;
     assert_eq!(a_after.count("tombstone"), 3, "{a_after}");
     assert_eq!(a.state().tombstones.len(), 3);
-    assert!(b.state().tombstones.is_empty(), "B lost receipts to A's deletion");
+    assert!(
+        b.state().tombstones.is_empty(),
+        "B lost receipts to A's deletion"
+    );
     assert_did_nothing(&b_after);
     assert_eq!(b.files_in(drive), b_files, "B's archive is whole");
 
     // A reset of A brings A's receipts back and leaves B's archive as it is.
-    a.syncer(drive, SyncConfig::default()).reset().await.unwrap();
+    a.syncer(drive, SyncConfig::default())
+        .reset()
+        .await
+        .unwrap();
     let a_back = a.sync(drive).await;
     assert_eq!(a_back.count("upload"), 3, "{a_back}");
     assert_every_receipt_once(drive, &a);
     assert_did_nothing(&b.sync(drive).await);
     assert_eq!(b.files_in(drive), b_files);
     // Neither state records the other's files.
-    let a_files: BTreeSet<_> = a.state().exported.values().map(|r| r.path.to_string()).collect();
+    let a_files: BTreeSet<_> = a
+        .state()
+        .exported
+        .values()
+        .map(|r| r.path.to_string())
+        .collect();
     let b_paths: BTreeSet<_> = b_files.values().flatten().cloned().collect();
     assert!(a_files.is_disjoint(&b_paths), "{a_files:?} {b_paths:?}");
 }
@@ -216,7 +241,9 @@ async fn an_archive_made_before_account_tags_keeps_its_folders_and_moves_nothing
         .unwrap();
     let before = drive.files();
     assert!(
-        before.iter().all(|(p, _)| p.as_str().starts_with("Compte principal 0137/")),
+        before
+            .iter()
+            .all(|(p, _)| p.as_str().starts_with("Compte principal 0137/")),
         "{before:?}"
     );
     let old = as_written_before_account_tags(&org.state());
@@ -274,7 +301,10 @@ async fn a_state_refuses_another_organisations_accounts_and_records_nothing() {
     let report = mixed.run().await.unwrap();
     let stopped = report.stopped.as_ref().expect("refused");
     assert_eq!(stopped.kind(), ErrorKind::Config, "{stopped}");
-    assert!(stopped.to_string().contains("another organisation"), "{stopped}");
+    assert!(
+        stopped.to_string().contains("another organisation"),
+        "{stopped}"
+    );
     let after = a.state();
     assert_eq!(after.accounts, state_before.accounts);
     assert_eq!(after.receipts, state_before.receipts);

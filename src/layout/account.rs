@@ -7,8 +7,8 @@
 //! names: an archive shared by several organisations (an owner with two companies, an
 //! accountant with several clients) only stays apart on the id.
 
-use super::names::{self, clean_text, finish_name, short_tag};
 use super::Layout;
+use super::names::{self, clean_text, finish_name, short_tag};
 use crate::model::{AccountId, BankAccount};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};

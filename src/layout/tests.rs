@@ -73,11 +73,18 @@ fn untagged() -> Layout {
 
 #[test]
 fn archives_made_before_account_tags_keep_their_folder_names() {
-    let acc = account("acc", "Main account", Some("FR76 3000 4000 0312 3456 7890 143"));
+    let acc = account(
+        "acc",
+        "Main account",
+        Some("FR76 3000 4000 0312 3456 7890 143"),
+    );
     assert_eq!(untagged().account_folder(&acc), "Main account 0143");
     let no_iban = account("acc", "Main account", None);
     let tag = names::short_tag("acc");
-    assert_eq!(untagged().account_folder(&no_iban), format!("Main account {tag}"));
+    assert_eq!(
+        untagged().account_folder(&no_iban),
+        format!("Main account {tag}")
+    );
     assert_eq!(
         Layout::default().account_folder(&no_iban),
         format!("Main account {tag}"),
@@ -98,9 +105,15 @@ fn two_organisations_accounts_of_the_same_name_and_iban_ending_never_share_a_fol
         of_b[&b.id].to_lowercase(),
         "{of_a:?} {of_b:?}"
     );
-    assert!(of_a[&a.id].starts_with("Compte principal 0137 "), "{of_a:?}");
+    assert!(
+        of_a[&a.id].starts_with("Compte principal 0137 "),
+        "{of_a:?}"
+    );
     // Without the tags they collide: the archives made before them share the folder.
-    assert_eq!(untagged().account_folders([&a])[&a.id], untagged().account_folders([&b])[&b.id]);
+    assert_eq!(
+        untagged().account_folders([&a])[&a.id],
+        untagged().account_folders([&b])[&b.id]
+    );
 }
 
 #[test]

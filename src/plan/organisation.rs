@@ -66,7 +66,10 @@ mod tests {
     fn another_organisations_accounts_are_refused_and_the_same_ones_accepted() {
         let mut state = SyncState::default();
         assert!(check_same_organisation(&state, &[account("a1")]).is_ok());
-        state.apply(&StateChange::AccountsSeen(vec![account("a1"), account("a2")]));
+        state.apply(&StateChange::AccountsSeen(vec![
+            account("a1"),
+            account("a2"),
+        ]));
         assert!(check_same_organisation(&state, &[account("a2"), account("a3")]).is_ok());
         assert!(check_same_organisation(&state, &[]).is_ok());
         let err = check_same_organisation(&state, &[account("b1")]).unwrap_err();

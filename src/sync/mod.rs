@@ -43,9 +43,7 @@ pub use schedule::{
 use crate::error::{Error, Result};
 use crate::http::RetryConfig;
 use crate::layout::{Layout, LayoutSettings, NameLimits};
-use crate::plan::{
-    PlanOptions, RequestedSettings, SettingsChange, plan, resolve_state_settings,
-};
+use crate::plan::{PlanOptions, RequestedSettings, SettingsChange, plan, resolve_state_settings};
 use crate::sink::ArchiveSink;
 use crate::source::ReceiptSource;
 use crate::state::{StateChange, StateSettings, StateStore, SyncState};

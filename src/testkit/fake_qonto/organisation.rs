@@ -102,19 +102,15 @@ impl FakeOrganisation {
 
     /// Renames account `id` (by id or IBAN). Returns whether it exists.
     pub fn rename_account(&self, id: &str, name: &str) -> bool {
-        self.with_org(|org| {
-            match org
-                .accounts
-                .iter_mut()
-                .find(|a| a.id == id || a.iban == id)
-            {
+        self.with_org(
+            |org| match org.accounts.iter_mut().find(|a| a.id == id || a.iban == id) {
                 Some(account) => {
                     account.name = name.to_owned();
                     true
                 }
                 None => false,
-            }
-        })
+            },
+        )
         .unwrap_or(false)
     }
 
