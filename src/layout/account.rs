@@ -1,11 +1,12 @@
 //! Account folder names: `Main account 4321 3hq8c1vz`.
 //!
 //! The bank account's name says which account it is; the IBAN's last four tell two
-//! accounts of one organisation apart at a glance; the tag of the account's id keeps
-//! two organisations apart. Qonto account ids are unique across organisations, while
-//! names ("Compte principal") and IBAN endings collide easily, and so do organisation
-//! names: an archive shared by several organisations (an owner with two companies, an
-//! accountant with several clients) only stays apart on the id.
+//! accounts of one organisation apart at a glance; the tag of the whole IBAN (of the
+//! account's id when it has none) keeps two organisations apart. IBANs and Qonto
+//! account ids are unique across organisations, while names ("Compte principal") and
+//! IBAN endings collide easily, and so do organisation names: an archive shared by
+//! several organisations (an owner with two companies, an accountant with several
+//! clients) only stays apart on what identifies the account.
 
 use super::Layout;
 use super::names::{self, clean_text, finish_name, short_tag};
@@ -25,8 +26,9 @@ pub enum AccountNaming {
     /// there is no IBAN). The names of archives made before account tags existed:
     /// unique within one organisation only.
     NameAndIban,
-    /// `Main account 4321 3hq8c1vz`: a tag of the account's id follows, so no two
-    /// organisations ever share a folder (`docs/multiple-organisations.md`).
+    /// `Main account 4321 3hq8c1vz`: a tag of the account's IBAN (of its id when it
+    /// has none) follows, so no two organisations ever share a folder
+    /// (`docs/multiple-organisations.md`).
     WithAccountTag,
 }
 
@@ -40,7 +42,8 @@ impl AccountNaming {
 impl Layout {
     /// The folder name of one account: its name, then the last four characters of
     /// its IBAN (or a tag of its id when it has none), then, with
-    /// [`AccountNaming::WithAccountTag`], a tag of its id: `Main account 4321 3hq8c1vz`.
+    /// [`AccountNaming::WithAccountTag`], a tag of the whole IBAN:
+    /// `Main account 4321 3hq8c1vz`.
     pub fn account_folder(&self, account: &BankAccount) -> String {
         let budget = self.account_budget();
         let suffix = self.account_suffix(account);
@@ -96,21 +99,24 @@ impl Layout {
     /// What follows the account's name: `4321`, `4321 3hq8c1vz`, or the id's tag alone
     /// for an account without an IBAN (it already names the account uniquely).
     fn account_suffix(&self, account: &BankAccount) -> String {
-        let tag = short_tag(account.id.as_str());
-        let tail: String = account
+        let iban: String = account
             .iban
             .as_deref()
             .unwrap_or("")
             .chars()
             .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_uppercase())
             .collect();
-        if tail.len() < 4 {
-            return tag;
+        if iban.len() < 4 {
+            return short_tag(account.id.as_str());
         }
-        let four = tail[tail.len() - 4..].to_ascii_uppercase();
+        let four = &iban[iban.len() - 4..];
         match self.settings.account_naming {
-            AccountNaming::NameAndIban => four,
-            AccountNaming::WithAccountTag => format!("{four} {tag}"),
+            AccountNaming::NameAndIban => four.to_owned(),
+            // Of the IBAN, unique to the account like its id, and known even when Qonto
+            // gives no id (the account is then known by its IBAN until it does): the
+            // folder keeps its name when the id shows up.
+            AccountNaming::WithAccountTag => format!("{four} {}", short_tag(&iban)),
         }
     }
 

@@ -5,10 +5,10 @@
 //! Main account 4321 3hq8c1vz/2026-11/2026-11-03 Amazon EU -12.34 EUR 7k2m9q4d.pdf
 //! ```
 //!
-//! - The account folder carries a tag of the account's id ([`AccountNaming`]): account
-//!   ids are unique across organisations, so several organisations archiving into one
-//!   drive never share a folder, even with accounts of the same name and IBAN ending.
-//!   Archives made before the tag keep their folder names.
+//! - The account folder carries a tag of the account's IBAN, or of its id when it has
+//!   none ([`AccountNaming`]): both are unique across organisations, so several
+//!   organisations archiving into one drive never share a folder, even with accounts of
+//!   the same name and IBAN ending. Archives made before the tag keep their folder names.
 //! - The date is the transaction's **emission** day in the layout's time zone: it never
 //!   changes, unlike the settlement date of a pending transaction.
 //! - The tag is derived from the receipt id alone ([`names::short_tag`]), so the same

@@ -47,7 +47,7 @@ fn the_documented_example() {
         Some("FR76 3000 4000 0312 3456 7890 143"),
     );
     let folder = layout.account_folder(&acc);
-    let account_tag = names::short_tag("acc");
+    let account_tag = names::short_tag("FR7630004000031234567890143");
     assert_eq!(folder, format!("Main account 0143 {account_tag}"));
     // 2026-11-03 10:00 UTC.
     let r = receipt("r1", "Amazon EU", "invoice.pdf", 1_762_164_000, -1234);
@@ -117,6 +117,19 @@ fn two_organisations_accounts_of_the_same_name_and_iban_ending_never_share_a_fol
 }
 
 #[test]
+fn an_account_keeps_its_folder_when_qonto_gives_its_id_later() {
+    // Known by its IBAN while Qonto gave no id, then by its id.
+    let iban = "FR76 3000 4000 0312 3456 7890 143";
+    let before = account("FR7630004000031234567890143", "Main", Some(iban));
+    let after = account("0b9f6c1e-1d2a-4c3b-9e8f-7a6b5c4d3e2f", "Main", Some(iban));
+    let layout = Layout::default();
+    assert_eq!(
+        layout.account_folder(&before),
+        layout.account_folder(&after)
+    );
+}
+
+#[test]
 fn the_account_tag_survives_a_short_path_limit() {
     let long = account("acc", &"Compte ".repeat(40), Some("FR76 0137"));
     let tight = Layout::new(
@@ -129,7 +142,7 @@ fn the_account_tag_survives_a_short_path_limit() {
     );
     let folder = tight.account_folder(&long);
     assert!(
-        folder.ends_with(&format!("0137 {}", names::short_tag("acc"))),
+        folder.ends_with(&format!("0137 {}", names::short_tag("FR760137"))),
         "{folder}"
     );
 }
