@@ -5,7 +5,9 @@
 //! 1. take the state's lock, load the state, and settle the placement settings: the
 //!    stored start date and layout, unless the config explicitly changes the start
 //!    date ([`crate::plan::settings`]); a change is recorded and reported;
-//! 2. list the bank accounts (those of the last pass, when the list cannot be read),
+//! 2. list the bank accounts (those of the last pass, when the list cannot be read;
+//!    none of those the state knows: another organisation's, refused, see
+//!    [`crate::plan::organisation`]),
 //!    read each account's receipts since its watermark into the state's catalog
 //!    (checkpoints move the watermark only past what was fully read);
 //!    an account not read in full (its listing broke off, or a receipt of it failed) is
@@ -52,7 +54,7 @@ pub use schedule::{
 use crate::error::{Error, Result};
 use crate::http::RetryConfig;
 use crate::layout::{Layout, LayoutSettings, NameLimits};
-use crate::plan::{PlanOptions, RequestedSettings, SettingsChange, plan, resolve_settings};
+use crate::plan::{PlanOptions, RequestedSettings, SettingsChange, plan, resolve_state_settings};
 use crate::sink::ArchiveSink;
 use crate::source::ReceiptSource;
 use crate::state::{StateChange, StateSettings, StateStore, SyncState};
@@ -294,7 +296,7 @@ impl Syncer {
             start_date: self.config.start_date,
             layout: self.config.layout,
         };
-        let (settings, change) = resolve_settings(state.settings.as_ref(), &requested)?;
+        let (settings, change) = resolve_state_settings(&state, &requested)?;
         Ok((state, settings, change))
     }
 
@@ -461,6 +463,7 @@ impl Syncer {
         let retry = &self.config.retry;
         let accounts = match retry.retry(|_| self.source.accounts()).await {
             Ok(accounts) => {
+                crate::plan::organisation::check_same_organisation(state, &accounts)?;
                 recorder
                     .record(state, vec![StateChange::AccountsSeen(accounts.clone())])
                     .await?;
