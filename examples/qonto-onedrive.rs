@@ -191,7 +191,7 @@ struct ResetArgs {
 
 #[derive(clap::Args, Debug)]
 struct ShareArgs {
-    /// The folder, relative to the archive root (for example `Main account 1234/2026-03`).
+    /// The folder, relative to the archive root (for example `Main account 1234 3hq8c1vz/2026-03`).
     folder: String,
     /// Invite this e-mail address instead of creating a link.
     #[arg(long)]

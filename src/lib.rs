@@ -4,6 +4,8 @@
 
 pub mod auth;
 pub mod error;
+#[cfg(feature = "fleet")]
+pub mod fleet;
 mod fs_util;
 pub mod http;
 pub mod layout;

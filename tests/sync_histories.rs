@@ -2,6 +2,12 @@
 //! the user deleting, renaming and moving files and folders and adding their own,
 //! faults, crashes and cancellations at any step, resets. After a final clean sync the
 //! invariants of the design hold, on every kind of archive.
+//!
+//! A second organisation archives into the same drive with its own state, its
+//! accounts named like the first one's (same names, same IBAN endings): it syncs and
+//! resets at random steps, while the user acts on the first organisation's files and
+//! folders only. Its archive must stay whole: none of its receipts tombstoned, each
+//! archived once, whatever the first one's history.
 
 #![cfg(feature = "testkit")]
 
@@ -11,7 +17,7 @@ use chrono::NaiveDate;
 use common::drives::{GraphDrive, LocalDrive, TestDrive, listing};
 use proptest::prelude::*;
 use receipt_sync::http::RetryConfig;
-use receipt_sync::model::{AccountId, ReceiptId, TransactionStatus};
+use receipt_sync::model::{AccountId, BankAccount, CurrencyCode, ReceiptId, TransactionStatus};
 use receipt_sync::sink::InMemorySink;
 use receipt_sync::source::InMemorySource;
 use receipt_sync::state::{InMemoryStateStore, StateStore};
@@ -49,6 +55,16 @@ enum Step {
     CrashOnRename(bool),
     Reset,
     Sync,
+    /// A new receipt at the second organisation's bank.
+    OtherReceipt {
+        account: u8,
+        month: u8,
+        day: u8,
+    },
+    /// A sync of the second organisation.
+    OtherSync,
+    /// A reset of the second organisation.
+    OtherReset,
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -70,7 +86,56 @@ fn step() -> impl Strategy<Value = Step> {
         1 => any::<bool>().prop_map(Step::CrashOnRename),
         1 => Just(Step::Reset),
         3 => Just(Step::Sync),
+        2 => (0u8..2, 1u8..4, 1u8..28).prop_map(
+            |(account, month, day)| Step::OtherReceipt { account, month, day }),
+        2 => Just(Step::OtherSync),
+        1 => Just(Step::OtherReset),
     ]
+}
+
+/// An account named `name` whose IBAN ends in 0137, in either organisation.
+fn account_0137(id: &str, name: &str) -> BankAccount {
+    BankAccount {
+        id: AccountId::new(id),
+        name: name.to_owned(),
+        iban: Some(format!("FR76 {id} 0137")),
+        currency: CurrencyCode::EUR,
+    }
+}
+
+/// The second organisation: its bank (account ids `b-acc-*`, receipt ids `b-r*`) and
+/// its own state, in the same drive.
+struct Other {
+    bank: InMemorySource,
+    store: InMemoryStateStore,
+    next: usize,
+}
+
+impl Other {
+    fn new() -> Self {
+        let bank = InMemorySource::new();
+        bank.add_account(account_0137("b-acc-0", "Main account"));
+        bank.add_account(account_0137("b-acc-1", "Travel"));
+        Self {
+            bank,
+            store: InMemoryStateStore::new(),
+            next: 0,
+        }
+    }
+
+    fn syncer(&self, sink: Arc<dyn receipt_sync::sink::ArchiveSink>) -> Syncer {
+        Syncer::new(
+            Arc::new(self.bank.clone()),
+            sink,
+            Arc::new(self.store.clone()),
+            World::config(),
+        )
+    }
+
+    /// Whether `bytes` are one of its receipts.
+    fn owns(bytes: &[u8]) -> bool {
+        bytes.starts_with(b"receipt b-r")
+    }
 }
 
 /// The bytes of a receipt: unique to it, so the archive can be searched by content.
@@ -94,6 +159,8 @@ struct World<'a> {
     user_contents: BTreeSet<Vec<u8>>,
     /// The user deleted or renamed a folder: the only ways to earn a tombstone.
     user_touched_folders: bool,
+    /// The second organisation, which the user leaves alone.
+    other: Other,
 }
 
 struct CancelAfter {
@@ -117,8 +184,8 @@ impl<'a> World<'a> {
 
     fn with_store(drive: &'a dyn TestDrive, store: Arc<dyn StateStore>) -> Self {
         let bank = InMemorySource::new();
-        bank.add_account_named("acc-0", "Main account");
-        bank.add_account_named("acc-1", "Travel");
+        bank.add_account(account_0137("acc-0", "Main account"));
+        bank.add_account(account_0137("acc-1", "Travel"));
         Self {
             bank,
             drive,
@@ -127,6 +194,7 @@ impl<'a> World<'a> {
             removed: BTreeSet::new(),
             user_contents: BTreeSet::new(),
             user_touched_folders: false,
+            other: Other::new(),
         }
     }
 
@@ -155,6 +223,32 @@ impl<'a> World<'a> {
             folders.into_iter().map(|p| p.to_string()).collect(),
             files.into_iter().map(|p| p.to_string()).collect(),
         )
+    }
+
+    /// What the user acts on: the archive without the second organisation's files,
+    /// nor the folders holding only its files. A folder holding files of both (which
+    /// the layout must never make) stays in, so that a deletion there would show.
+    async fn first_organisations(&self) -> (Vec<String>, Vec<String>) {
+        let (folders, files) = self.archive().await;
+        let contents: BTreeMap<String, Vec<u8>> = self.drive.files().into_iter().collect();
+        let is_others = |path: &String| contents.get(path).is_some_and(|b| Other::owns(b));
+        let holders = |mine: bool| -> BTreeSet<String> {
+            files
+                .iter()
+                .filter(|f| is_others(f) != mine)
+                .flat_map(|f| {
+                    let parts: Vec<&str> = f.split('/').collect();
+                    (1..parts.len()).map(move |n| parts[..n].join("/"))
+                })
+                .collect()
+        };
+        let (of_others, of_first) = (holders(false), holders(true));
+        let folders = folders
+            .into_iter()
+            .filter(|f| !of_others.contains(f) || of_first.contains(f))
+            .collect();
+        let files = files.into_iter().filter(|f| !is_others(f)).collect();
+        (folders, files)
     }
 
     fn note_user_files(&mut self) {
@@ -203,14 +297,14 @@ impl<'a> World<'a> {
                 }
             }
             Step::DeleteFile(n) => {
-                let (_, files) = self.archive().await;
+                let (_, files) = self.first_organisations().await;
                 if !files.is_empty() {
                     self.drive.delete(&files[usize::from(n) % files.len()]);
                 }
                 self.note_user_files();
             }
             Step::DeleteFolder(n) => {
-                let (folders, _) = self.archive().await;
+                let (folders, _) = self.first_organisations().await;
                 if !folders.is_empty() {
                     self.drive.delete(&folders[usize::from(n) % folders.len()]);
                     self.user_touched_folders = true;
@@ -218,7 +312,7 @@ impl<'a> World<'a> {
                 self.note_user_files();
             }
             Step::Rename(n) => {
-                let (folders, files) = self.archive().await;
+                let (folders, files) = self.first_organisations().await;
                 let folder_count = folders.len();
                 let all: Vec<String> = folders.into_iter().chain(files).collect();
                 if !all.is_empty() {
@@ -230,7 +324,7 @@ impl<'a> World<'a> {
                 }
             }
             Step::MoveFile(a, b) => {
-                let (folders, files) = self.archive().await;
+                let (folders, files) = self.first_organisations().await;
                 if !files.is_empty() && !folders.is_empty() {
                     let file = &files[usize::from(a) % files.len()];
                     let folder = &folders[usize::from(b) % folders.len()];
@@ -238,7 +332,7 @@ impl<'a> World<'a> {
                 }
             }
             Step::UserFile(n) => {
-                let (folders, _) = self.archive().await;
+                let (folders, _) = self.first_organisations().await;
                 if !folders.is_empty() {
                     let folder = &folders[usize::from(n) % folders.len()];
                     let content = format!("user file {n} in {folder}").into_bytes();
@@ -313,7 +407,77 @@ impl<'a> World<'a> {
                     .run()
                     .await;
             }
+            Step::OtherReceipt {
+                account,
+                month,
+                day,
+            } => {
+                let id = format!("b-r{}", self.other.next);
+                self.other.next += 1;
+                let day = NaiveDate::from_ymd_opt(2026, u32::from(month), u32::from(day)).unwrap();
+                let account = AccountId::new(format!("b-acc-{account}"));
+                let receipt =
+                    InMemorySource::receipt(&id, &account, day, &format!("Shop {id}"), -1234);
+                self.other
+                    .bank
+                    .add_receipt(receipt, receipt_bytes(&id, 100));
+            }
+            Step::OtherSync => {
+                let _ = self.other.syncer(self.drive.sink()).run().await;
+            }
+            Step::OtherReset => {
+                self.other.syncer(self.drive.sink()).reset().await.unwrap();
+            }
         }
+    }
+
+    /// The second organisation's archive is whole: each receipt once, none tombstoned,
+    /// and a second sync does nothing.
+    async fn check_other(&self) -> Result<(), TestCaseError> {
+        let report = self
+            .other
+            .syncer(self.drive.sink())
+            .run()
+            .await
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert!(report.is_complete(), "the second organisation: {}", report);
+        let state = self.other.store.snapshot().expect("a state");
+        prop_assert!(
+            state.tombstones.is_empty(),
+            "the first organisation's history tombstoned the second's receipts: {:?}",
+            state.tombstones
+        );
+        let files = self.drive.files();
+        for id in state.receipts.keys() {
+            let head = format!("receipt {id};");
+            let copies = files
+                .iter()
+                .filter(|(_, b)| b.starts_with(head.as_bytes()))
+                .count();
+            prop_assert_eq!(copies, 1, "{} of the second organisation", id);
+        }
+        let again = self
+            .other
+            .syncer(self.drive.sink())
+            .run()
+            .await
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        for kind in [
+            "upload",
+            "create-folder",
+            "rename-folder",
+            "adopt",
+            "tombstone",
+        ] {
+            prop_assert_eq!(
+                again.count(kind),
+                0,
+                "second organisation did {}: {}",
+                kind,
+                again
+            );
+        }
+        Ok(())
     }
 
     /// Clean syncs until one completes (a crash can leave a file to adopt next time).
@@ -438,7 +602,8 @@ async fn run_history_with(
         world.step(step).await;
     }
     world.converge().await?;
-    world.check().await
+    world.check().await?;
+    world.check_other().await
 }
 
 fn runtime() -> tokio::runtime::Runtime {

@@ -2,9 +2,13 @@
 //!
 //! ```text
 //! <account folder>/<period folder>/<YYYY-MM-DD> <counterparty> <±amount currency> <tag>.<ext>
-//! Main account 4321/2026-11/2026-11-03 Amazon EU -12.34 EUR 7k2m9q4d.pdf
+//! Main account 4321 3hq8c1vz/2026-11/2026-11-03 Amazon EU -12.34 EUR 7k2m9q4d.pdf
 //! ```
 //!
+//! - The account folder carries a tag of the account's IBAN, or of its id when it has
+//!   none ([`AccountNaming`]): both are unique across organisations, so several
+//!   organisations archiving into one drive never share a folder, even with accounts of
+//!   the same name and IBAN ending. Archives made before the tag keep their folder names.
 //! - The date is the transaction's **emission** day in the layout's time zone: it never
 //!   changes, unlike the settlement date of a pending transaction.
 //! - The tag is derived from the receipt id alone ([`names::short_tag`]), so the same
@@ -15,17 +19,18 @@
 //!
 //! No I/O, no clock: the same input always gives the same path.
 
+mod account;
 mod extension;
 pub mod names;
 
+pub use account::AccountNaming;
 pub use extension::extension_for;
 
-use crate::model::{AccountId, ArchivePath, BankAccount, Money, PLAUSIBLE_DATES, Receipt};
+use crate::model::{ArchivePath, Money, PLAUSIBLE_DATES, Receipt};
 use chrono::{Datelike, NaiveDate, TimeDelta};
 use chrono_tz::Tz;
-use names::{clean_text, finish_name, finish_owned_name, push_short_tag, short_tag, utf16_len};
+use names::{finish_owned_name, push_short_tag, utf16_len};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
 /// How receipts are grouped into folders under their account's folder.
@@ -48,6 +53,20 @@ pub struct LayoutSettings {
     pub period: Period,
     /// The time zone that dates receipts (a payment at 00:30 in Paris is dated that day).
     pub time_zone: Tz,
+    /// How account folders are named. A state written before this setting existed
+    /// reads as [`AccountNaming::NameAndIban`], the names its folders already have; a
+    /// new archive gets [`AccountNaming::WithAccountTag`] (the default).
+    #[serde(default = "AccountNaming::before_tags")]
+    pub account_naming: AccountNaming,
+}
+
+impl LayoutSettings {
+    /// Whether both place receipts in the same period folders and dates: all but the
+    /// account naming, which an existing archive always keeps
+    /// ([`crate::plan::settings`]).
+    pub fn same_periods(&self, other: &Self) -> bool {
+        self.period == other.period && self.time_zone == other.time_zone
+    }
 }
 
 impl Default for LayoutSettings {
@@ -55,6 +74,7 @@ impl Default for LayoutSettings {
         Self {
             period: Period::Month,
             time_zone: chrono_tz::Europe::Paris,
+            account_naming: AccountNaming::WithAccountTag,
         }
     }
 }
@@ -83,8 +103,6 @@ impl Default for NameLimits {
 
 /// The longest counterparty part of a file name, so names stay readable.
 const MAX_LABEL_LEN: usize = 60;
-/// The longest account-name part of a folder name.
-const MAX_ACCOUNT_NAME_LEN: usize = 60;
 
 /// Turns receipts into archive paths; see the module docs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -107,51 +125,6 @@ impl Layout {
     /// The limits it fits.
     pub fn limits(&self) -> NameLimits {
         self.limits
-    }
-
-    /// The folder name of one account: its name, then the last four characters of
-    /// its IBAN (or a tag of its id when it has none), e.g. `Main account 4321`.
-    pub fn account_folder(&self, account: &BankAccount) -> String {
-        let name = clean_text(&account.name);
-        let name = names::truncate_utf16(&name, MAX_ACCOUNT_NAME_LEN).trim_end();
-        let suffix = account_suffix(account);
-        let joined = if name.is_empty() {
-            format!("Account {suffix}")
-        } else {
-            format!("{name} {suffix}")
-        };
-        finish_name(&joined, self.account_budget(), "Account")
-    }
-
-    /// The folder names of all `accounts`, unique case-insensitively: when two
-    /// accounts would share a name (same name and same IBAN ending), each of them
-    /// gets its id's tag appended.
-    pub fn account_folders<'a>(
-        &self,
-        accounts: impl IntoIterator<Item = &'a BankAccount>,
-    ) -> BTreeMap<AccountId, String> {
-        let named: Vec<(&BankAccount, String)> = accounts
-            .into_iter()
-            .map(|a| (a, self.account_folder(a)))
-            .collect();
-        let mut uses: HashMap<String, usize> = HashMap::new();
-        for (_, name) in &named {
-            *uses.entry(name.to_lowercase()).or_default() += 1;
-        }
-        named
-            .into_iter()
-            .map(|(account, name)| {
-                let name = if uses[&name.to_lowercase()] > 1 {
-                    let tag = short_tag(account.id.as_str());
-                    let room = self.account_budget().saturating_sub(tag.len() + 1);
-                    let base = names::truncate_utf16(&name, room).trim_end();
-                    finish_name(&format!("{base} {tag}"), self.account_budget(), "Account")
-                } else {
-                    name
-                };
-                (account.id.clone(), name)
-            })
-            .collect()
     }
 
     /// The period folder for a day: `2026-11`, `2026-Q4` or `2026`.
@@ -261,15 +234,6 @@ impl Layout {
         name.push_str(tail);
         finish_owned_name(name, room.max(1), "receipt")
     }
-
-    fn account_budget(&self) -> usize {
-        // Keep room for the period folder and a file name of ~100 units below the account folder.
-        let for_children = 8 + 100;
-        self.limits
-            .max_path_len
-            .saturating_sub(1 + self.limits.root_prefix_len + for_children)
-            .clamp(1, self.limits.max_name_len)
-    }
 }
 
 /// Writes `day` as its `Display` does (`2026-11-03`), without the formatting machinery
@@ -328,21 +292,6 @@ pub(crate) struct ReceiptFolder {
     prefix: String,
     /// UTF-16 units left for a file name in it.
     room: usize,
-}
-
-fn account_suffix(account: &BankAccount) -> String {
-    let tail: String = account
-        .iban
-        .as_deref()
-        .unwrap_or("")
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .collect();
-    if tail.len() >= 4 {
-        tail[tail.len() - 4..].to_ascii_uppercase()
-    } else {
-        short_tag(account.id.as_str())
-    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,10 @@
 
 use super::names::{check_name, utf16_len};
 use super::*;
-use crate::model::{CurrencyCode, Money, ReceiptId, Transaction, TransactionId, TransactionStatus};
+use crate::model::{
+    AccountId, BankAccount, CurrencyCode, Money, ReceiptId, Transaction, TransactionId,
+    TransactionStatus,
+};
 use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
 use std::collections::HashSet;
@@ -44,14 +47,103 @@ fn the_documented_example() {
         Some("FR76 3000 4000 0312 3456 7890 143"),
     );
     let folder = layout.account_folder(&acc);
-    assert_eq!(folder, "Main account 0143");
+    let account_tag = names::short_tag("FR7630004000031234567890143");
+    assert_eq!(folder, format!("Main account 0143 {account_tag}"));
     // 2026-11-03 10:00 UTC.
     let r = receipt("r1", "Amazon EU", "invoice.pdf", 1_762_164_000, -1234);
     let path = layout.receipt_path(&folder, &r);
     let tag = names::short_tag("r1");
     assert_eq!(
         path.as_str(),
-        format!("Main account 0143/2025-11/2025-11-03 Amazon EU -12.34 EUR {tag}.pdf")
+        format!(
+            "Main account 0143 {account_tag}/2025-11/2025-11-03 Amazon EU -12.34 EUR {tag}.pdf"
+        )
+    );
+}
+
+fn untagged() -> Layout {
+    Layout::new(
+        LayoutSettings {
+            account_naming: AccountNaming::NameAndIban,
+            ..LayoutSettings::default()
+        },
+        NameLimits::default(),
+    )
+}
+
+#[test]
+fn archives_made_before_account_tags_keep_their_folder_names() {
+    let acc = account(
+        "acc",
+        "Main account",
+        Some("FR76 3000 4000 0312 3456 7890 143"),
+    );
+    assert_eq!(untagged().account_folder(&acc), "Main account 0143");
+    let no_iban = account("acc", "Main account", None);
+    let tag = names::short_tag("acc");
+    assert_eq!(
+        untagged().account_folder(&no_iban),
+        format!("Main account {tag}")
+    );
+    assert_eq!(
+        Layout::default().account_folder(&no_iban),
+        format!("Main account {tag}"),
+        "the id's tag once, not twice"
+    );
+}
+
+#[test]
+fn two_organisations_accounts_of_the_same_name_and_iban_ending_never_share_a_folder() {
+    // Each organisation names its folders alone: nothing tells one about the other.
+    let a = account("org-a-account", "Compte principal", Some("FR76 1111 0137"));
+    let b = account("org-b-account", "Compte principal", Some("FR76 2222 0137"));
+    let layout = Layout::default();
+    let of_a = layout.account_folders([&a]);
+    let of_b = layout.account_folders([&b]);
+    assert_ne!(
+        of_a[&a.id].to_lowercase(),
+        of_b[&b.id].to_lowercase(),
+        "{of_a:?} {of_b:?}"
+    );
+    assert!(
+        of_a[&a.id].starts_with("Compte principal 0137 "),
+        "{of_a:?}"
+    );
+    // Without the tags they collide: the archives made before them share the folder.
+    assert_eq!(
+        untagged().account_folders([&a])[&a.id],
+        untagged().account_folders([&b])[&b.id]
+    );
+}
+
+#[test]
+fn an_account_keeps_its_folder_when_qonto_gives_its_id_later() {
+    // Known by its IBAN while Qonto gave no id, then by its id.
+    let iban = "FR76 3000 4000 0312 3456 7890 143";
+    let before = account("FR7630004000031234567890143", "Main", Some(iban));
+    let after = account("0b9f6c1e-1d2a-4c3b-9e8f-7a6b5c4d3e2f", "Main", Some(iban));
+    let layout = Layout::default();
+    assert_eq!(
+        layout.account_folder(&before),
+        layout.account_folder(&after)
+    );
+}
+
+#[test]
+fn the_account_tag_survives_a_short_path_limit() {
+    let long = account("acc", &"Compte ".repeat(40), Some("FR76 0137"));
+    let tight = Layout::new(
+        LayoutSettings::default(),
+        NameLimits {
+            max_name_len: 255,
+            max_path_len: 160,
+            root_prefix_len: 18,
+        },
+    );
+    let folder = tight.account_folder(&long);
+    assert!(
+        folder.ends_with(&format!("0137 {}", names::short_tag("FR760137"))),
+        "{folder}"
     );
 }
 
@@ -65,6 +157,7 @@ fn dates_in_the_layout_time_zone_and_periods() {
         LayoutSettings {
             period: Period::Quarter,
             time_zone: chrono_tz::UTC,
+            ..LayoutSettings::default()
         },
         NameLimits::default(),
     );
@@ -189,6 +282,7 @@ fn a_date_outside_the_believed_range_takes_the_nearest_bound() {
             LayoutSettings {
                 period: Period::Month,
                 time_zone: tz,
+                ..LayoutSettings::default()
             },
             NameLimits::default(),
         );
@@ -221,7 +315,7 @@ proptest! {
         zone in 0..EXTREME_ZONES.len(),
     ) {
         let layout = Layout::new(
-            LayoutSettings { period: Period::Quarter, time_zone: EXTREME_ZONES[zone] },
+            LayoutSettings { period: Period::Quarter, time_zone: EXTREME_ZONES[zone], ..LayoutSettings::default() },
             NameLimits::default(),
         );
         let instant = Utc.timestamp_opt(secs, 0).unwrap();

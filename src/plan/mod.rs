@@ -20,13 +20,14 @@
 mod action;
 pub mod fit;
 mod lookup;
+pub mod organisation;
 pub mod reconcile;
 pub mod settings;
 mod settle;
 
 pub use action::{AccountFolder, Action, Plan, SkipReason, UploadReason, skip_reason_name};
 pub use fit::{Fitted, fit_to_space};
-pub use settings::{RequestedSettings, SettingsChange, resolve_settings};
+pub use settings::{RequestedSettings, SettingsChange, resolve_settings, resolve_state_settings};
 pub use settle::settle_renames;
 
 use crate::layout::{Layout, ReceiptFolder, names};

@@ -16,11 +16,20 @@
 //!    ([`crate::Error::Config`]). Archived files are never moved, and an archive laid
 //!    out two ways at once would hold the same period in two folders; a different
 //!    layout needs a new state and a new folder.
+//! 5. **The account naming** ([`AccountNaming`]) is decided once, when nothing is
+//!    stored, and never changes afterwards: a request for another one is not a
+//!    refusal, the stored one is used (renaming every account folder would be the
+//!    only effect). A state written before the naming was stored reads as
+//!    [`AccountNaming::NameAndIban`], the names its folders have; so does a state
+//!    that archived before any setting was stored ([`resolve_state_settings`]). A new
+//!    archive gets [`AccountNaming::WithAccountTag`], which keeps organisations that
+//!    share a drive apart (`docs/multiple-organisations.md`).
 //!
 //! # Guarantees
 //! - A run that requests nothing uses exactly the stored settings.
 //! - The stored settings change only through a recorded [`SettingsChange`].
-//! - No archived file is moved or deleted because of a settings change.
+//! - No archived file is moved or deleted because of a settings change, and no
+//!   account folder of an existing archive is renamed because of a new naming.
 //! - Pure: the same inputs give the same answer.
 //!
 //! # Assumptions
@@ -28,8 +37,8 @@
 //!   them) holds the settings of its last run; they are taken as the stored ones.
 
 use crate::error::{Error, Result};
-use crate::layout::LayoutSettings;
-use crate::state::StateSettings;
+use crate::layout::{AccountNaming, LayoutSettings};
+use crate::state::{StateSettings, SyncState};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -41,6 +50,30 @@ pub struct RequestedSettings {
     pub start_date: Option<NaiveDate>,
     /// The layout (only ever adopted: a stored layout cannot change).
     pub layout: Option<LayoutSettings>,
+}
+
+/// [`resolve_settings`] for `state`: a state that archived before its settings were
+/// stored keeps the account folder names it made (rule 5), whatever is requested.
+pub fn resolve_state_settings(
+    state: &SyncState,
+    requested: &RequestedSettings,
+) -> Result<(StateSettings, Option<SettingsChange>)> {
+    let archived_before = state.settings.is_none()
+        && (state.accounts.values().any(|r| r.folder_name.is_some())
+            || !state.exported.is_empty()
+            || !state.tombstones.is_empty());
+    if !archived_before {
+        return resolve_settings(state.settings.as_ref(), requested);
+    }
+    let layout = requested.layout.unwrap_or_default();
+    let requested = RequestedSettings {
+        layout: Some(LayoutSettings {
+            account_naming: AccountNaming::NameAndIban,
+            ..layout
+        }),
+        ..*requested
+    };
+    resolve_settings(None, &requested)
 }
 
 /// An explicit change of the stored settings.
@@ -116,7 +149,7 @@ pub fn resolve_settings(
         return Ok((adopted, Some(change)));
     };
     if let Some(layout) = requested.layout
-        && layout != stored.layout
+        && !layout.same_periods(&stored.layout)
     {
         return Err(Error::Config(format!(
             "this archive is laid out as {:?}; a different layout ({layout:?}) would move or \
@@ -207,5 +240,60 @@ mod tests {
         let err = resolve_settings(Some(&s), &ask(other)).unwrap_err();
         assert!(!err.is_retryable(), "{err}");
         assert!(resolve_settings(Some(&s), &ask(LayoutSettings::default())).is_ok());
+    }
+
+    fn legacy_naming() -> LayoutSettings {
+        LayoutSettings {
+            account_naming: AccountNaming::NameAndIban,
+            ..LayoutSettings::default()
+        }
+    }
+
+    #[test]
+    fn settings_stored_before_the_account_naming_keep_the_untagged_names() {
+        let old = r#"{"start_date":null,"layout":{"period":"month","time_zone":"Europe/Paris"}}"#;
+        let stored: StateSettings = serde_json::from_str(old).unwrap();
+        assert_eq!(stored.layout, legacy_naming());
+        // Asking for the default (tagged) layout is no refusal, and changes nothing.
+        let ask = RequestedSettings {
+            start_date: None,
+            layout: Some(LayoutSettings::default()),
+        };
+        let (used, change) = resolve_settings(Some(&stored), &ask).unwrap();
+        assert_eq!(used.layout, legacy_naming());
+        assert_eq!(change, None);
+    }
+
+    #[test]
+    fn a_new_archive_gets_account_tags_and_one_archived_without_settings_does_not() {
+        let mut state = SyncState::default();
+        let (used, _) = resolve_state_settings(&state, &RequestedSettings::default()).unwrap();
+        assert_eq!(
+            used.layout.account_naming,
+            AccountNaming::WithAccountTag,
+            "a new archive keeps organisations apart"
+        );
+        let account = crate::model::BankAccount {
+            id: crate::model::AccountId::new("acc"),
+            name: "Main".into(),
+            iban: None,
+            currency: crate::model::CurrencyCode::EUR,
+        };
+        state.apply(&crate::state::StateChange::AccountsSeen(vec![account]));
+        let (used, _) = resolve_state_settings(&state, &RequestedSettings::default()).unwrap();
+        assert_eq!(used.layout.account_naming, AccountNaming::WithAccountTag);
+        state.apply(&crate::state::StateChange::AccountFolder {
+            account: crate::model::AccountId::new("acc"),
+            name: "Main 1234".into(),
+            id: crate::model::SinkItemId::new("f"),
+        });
+        let asked = RequestedSettings {
+            start_date: day(3),
+            layout: Some(LayoutSettings::default()),
+        };
+        let (used, change) = resolve_state_settings(&state, &asked).unwrap();
+        assert_eq!(used.layout, legacy_naming(), "its folders keep their names");
+        assert_eq!(used.start_date, day(3));
+        assert!(change.unwrap().from.is_none());
     }
 }

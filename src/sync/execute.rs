@@ -19,6 +19,7 @@ use futures::{FutureExt, StreamExt, future, stream};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use tracing::Instrument;
 
 /// At most this many finished uploads are recorded together.
 const RECORD_BATCH: usize = 256;
@@ -57,6 +58,8 @@ pub(super) struct Executor<'a> {
     pub recorder: &'a Recorder,
     /// Once cancelled, no new upload starts; those in flight finish and are recorded.
     pub cancel: &'a tokio_util::sync::CancellationToken,
+    /// The cap on uploads in flight shared with other syncers, if any.
+    pub budget: Option<&'a super::UploadBudget>,
 }
 
 struct UploadJob {
@@ -433,10 +436,21 @@ impl Executor<'_> {
         let producer = async {
             stream::iter(jobs)
                 .map(|job| async {
-                    if stopping.load(Ordering::SeqCst) || self.cancel.is_cancelled() {
+                    let stopped = || stopping.load(Ordering::SeqCst) || self.cancel.is_cancelled();
+                    if stopped() {
                         return (job, None);
                     }
-                    let outcome = self.upload_one(&job).await;
+                    // A place in the shared budget; the wait may outlast a stop.
+                    let permit = match self.budget {
+                        Some(budget) => match budget.admit(self.cancel).await {
+                            Some(permit) if !stopped() => Some(permit),
+                            _ => return (job, None),
+                        },
+                        None => None,
+                    };
+                    let span = tracing::debug_span!("sync_receipt", receipt = %job.receipt.id);
+                    let outcome = self.upload_one(&job).instrument(span).await;
+                    drop(permit);
                     (job, Some(outcome))
                 })
                 .buffer_unordered(self.config.concurrency.max(1))

@@ -5,7 +5,9 @@
 //! 1. take the state's lock, load the state, and settle the placement settings: the
 //!    stored start date and layout, unless the config explicitly changes the start
 //!    date ([`crate::plan::settings`]); a change is recorded and reported;
-//! 2. list the bank accounts (those of the last pass, when the list cannot be read),
+//! 2. list the bank accounts (those of the last pass, when the list cannot be read;
+//!    none of those the state knows: another organisation's, refused, see
+//!    [`crate::plan::organisation`]),
 //!    read each account's receipts since its watermark into the state's catalog
 //!    (checkpoints move the watermark only past what was fully read);
 //!    an account not read in full (its listing broke off, or a receipt of it failed) is
@@ -25,7 +27,17 @@
 //!    they need, and they stay pending for the next pass, neither failed nor tombstoned;
 //! 7. record the run's summary; the store folds its journal into a new saved state only
 //!    when the journal has grown large ([`crate::state::StateStore::checkpoint`]).
+//!
+//! # Spans
+//! A pass runs in a `tracing` span `sync_run` with the fields `label` (set with
+//! [`Syncer::with_label`]: an organisation's id, say) and `run` (a number unique in the
+//! process), so that one filter follows one organisation's pass through a log shared
+//! with others. Inside it, `sync_phase` spans name the step (`phase` = `read`, `scan`,
+//! `plan` or `write`), `sync_account` spans each account's listing (`account`), and
+//! `sync_receipt` spans each upload (`receipt`, at DEBUG). No span field holds a
+//! secret: only ids and the label.
 
+mod budget;
 mod events;
 mod execute;
 mod read;
@@ -33,6 +45,7 @@ mod report;
 pub mod schedule;
 mod space;
 
+pub use budget::UploadBudget;
 pub use events::{AccountFailure, Failure, NoObserver, SyncEvent, SyncObserver, SyncReport};
 pub use schedule::{
     NextPass, Pass, RETRY_DELAYS, is_worth_retrying_soon, next_pass, next_run, run_daily,
@@ -41,14 +54,24 @@ pub use schedule::{
 use crate::error::{Error, Result};
 use crate::http::RetryConfig;
 use crate::layout::{Layout, LayoutSettings, NameLimits};
-use crate::plan::{PlanOptions, RequestedSettings, SettingsChange, plan, resolve_settings};
+use crate::plan::{PlanOptions, RequestedSettings, SettingsChange, plan, resolve_state_settings};
 use crate::sink::ArchiveSink;
 use crate::source::ReceiptSource;
 use crate::state::{StateChange, StateSettings, StateStore, SyncState};
 use chrono::{NaiveDate, Utc};
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+/// Numbers the passes of this process, for the `run` field of their span.
+static RUNS: AtomicU64 = AtomicU64::new(0);
+
+/// The span of one step of a pass.
+fn phase_span(phase: &'static str) -> tracing::Span {
+    tracing::info_span!("sync_phase", phase)
+}
 
 /// How a sync runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -162,6 +185,8 @@ pub struct Syncer {
     config: SyncConfig,
     observer: Arc<dyn SyncObserver>,
     cancel: CancellationToken,
+    budget: Option<UploadBudget>,
+    label: Option<String>,
 }
 
 impl fmt::Debug for Syncer {
@@ -171,6 +196,8 @@ impl fmt::Debug for Syncer {
             .field("sink", &self.sink)
             .field("store", &self.store)
             .field("config", &self.config)
+            .field("budget", &self.budget)
+            .field("label", &self.label)
             .finish_non_exhaustive()
     }
 }
@@ -190,7 +217,26 @@ impl Syncer {
             config,
             observer: Arc::new(NoObserver),
             cancel: CancellationToken::new(),
+            budget: None,
+            label: None,
         }
+    }
+
+    /// Names this syncer's passes in their `sync_run` span (field `label`; see the
+    /// module docs): an organisation's id or name, so that a log shared by many
+    /// organisations can be read one at a time. It is written to logs: never put a
+    /// secret in it.
+    pub fn with_label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// Counts this syncer's uploads in `budget`, shared with other syncers: together
+    /// they never have more than its limit in flight (each also keeps to its own
+    /// [`SyncConfig::concurrency`]).
+    pub fn with_upload_budget(mut self, budget: UploadBudget) -> Self {
+        self.budget = Some(budget);
+        self
     }
 
     /// Stops passes when `token` is cancelled, the way a service stops: a pass that is
@@ -250,7 +296,7 @@ impl Syncer {
             start_date: self.config.start_date,
             layout: self.config.layout,
         };
-        let (settings, change) = resolve_settings(state.settings.as_ref(), &requested)?;
+        let (settings, change) = resolve_state_settings(&state, &requested)?;
         Ok((state, settings, change))
     }
 
@@ -294,7 +340,14 @@ impl Syncer {
                 until: pause.until,
             });
         });
-        crate::http::throttle::watch_pauses(watcher, self.run_pass()).await
+        let run = RUNS.fetch_add(1, Ordering::Relaxed) + 1;
+        let span = tracing::info_span!("sync_run", label = tracing::field::Empty, run);
+        if let Some(label) = &self.label {
+            span.record("label", label.as_str());
+        }
+        crate::http::throttle::watch_pauses(watcher, self.run_pass())
+            .instrument(span)
+            .await
     }
 
     /// [`Syncer::run`], with the pauses watched.
@@ -335,7 +388,7 @@ impl Syncer {
                 .with_start_date(settings.start_date)
                 .with_include_declined(self.config.include_declined)
                 .with_settings_change(report.settings_change.clone());
-            let plan = plan(&state, &layout, &options);
+            let plan = phase_span("plan").in_scope(|| plan(&state, &layout, &options));
             report.planned = plan.counts();
             if self.config.dry_run {
                 self.observer.on_event(&SyncEvent::Planned {
@@ -347,6 +400,7 @@ impl Syncer {
                 match self.free_space(plan.bytes_to_write()).await {
                     Ok(free) => {
                         self.execute(plan, free, &mut state, &recorder, &mut report)
+                            .instrument(phase_span("write"))
                             .await
                     }
                     Err(error) => report.stopped = Some(error),
@@ -390,9 +444,26 @@ impl Syncer {
         recorder: &execute::Recorder,
         report: &mut SyncReport,
     ) -> Result<()> {
+        self.read_source(state, settings, recorder, report)
+            .instrument(phase_span("read"))
+            .await?;
+        self.scan_archive(state, recorder)
+            .instrument(phase_span("scan"))
+            .await
+    }
+
+    /// Step 2: list the accounts and read their receipts into the catalog.
+    async fn read_source(
+        &self,
+        state: &mut SyncState,
+        settings: &StateSettings,
+        recorder: &execute::Recorder,
+        report: &mut SyncReport,
+    ) -> Result<()> {
         let retry = &self.config.retry;
         let accounts = match retry.retry(|_| self.source.accounts()).await {
             Ok(accounts) => {
+                crate::plan::organisation::check_same_organisation(state, &accounts)?;
                 recorder
                     .record(state, vec![StateChange::AccountsSeen(accounts.clone())])
                     .await?;
@@ -418,6 +489,16 @@ impl Syncer {
         self.observer.on_event(&SyncEvent::SourceRead {
             receipts: report.receipts_read,
         });
+        Ok(())
+    }
+
+    /// Step 3: scan the archive and settle the renames of an earlier pass.
+    async fn scan_archive(
+        &self,
+        state: &mut SyncState,
+        recorder: &execute::Recorder,
+    ) -> Result<()> {
+        let retry = &self.config.retry;
         let cursor = state.scan_cursor.clone();
         let update = retry.retry(|_| self.sink.scan(cursor.as_ref())).await?;
         // The snapshot and its cursor go together: one change, one journal line.

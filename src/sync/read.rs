@@ -69,6 +69,26 @@ fn tagged(index: usize, events: ReceiptStream) -> BoxStream<'static, Tagged> {
         .boxed()
 }
 
+/// A stream polled inside its span: the listings are merged into one stream, so each
+/// account's requests are followed in its own `sync_account` span this way.
+struct InSpan<T> {
+    span: tracing::Span,
+    inner: BoxStream<'static, T>,
+}
+
+impl<T> futures::Stream for InSpan<T> {
+    type Item = T;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<T>> {
+        let this = &mut *self;
+        let _entered = this.span.enter();
+        this.inner.poll_next_unpin(cx)
+    }
+}
+
 /// Whether `error` can concern one account only (see the module docs).
 fn is_refusal(error: &Error) -> bool {
     matches!(error.kind(), ErrorKind::Unauthorized | ErrorKind::Forbidden)
@@ -97,7 +117,12 @@ impl SourceReader<'_> {
                 .since(since)
                 .start_date(self.start_date)
                 .include_declined(self.include_declined);
-            streams.push(tagged(index, self.source.receipts(&account.id, &query)));
+            let span = tracing::info_span!("sync_account", account = %account.id);
+            let events = InSpan {
+                span,
+                inner: self.source.receipts(&account.id, &query),
+            };
+            streams.push(tagged(index, events.boxed()));
             listings.push(Listing {
                 whole,
                 failures: Vec::new(),

@@ -56,6 +56,7 @@ impl Syncer {
             config: &self.config,
             recorder,
             cancel: &self.cancel,
+            budget: self.budget.as_ref(),
         };
         let mut waiting = fitted.waiting;
         waiting.extend(executor.run(&fitted.plan, state, report).await);

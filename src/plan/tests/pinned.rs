@@ -99,6 +99,15 @@ fn fnv1a(text: &str) -> u64 {
 
 fn pinned_sim() -> Sim {
     let mut sim = Sim::new(true);
+    // Account folders named as before account tags, so that the colliding names below
+    // still collide and the hashes, pinned then, pin the planner's decisions.
+    sim.layout = crate::layout::Layout::new(
+        crate::layout::LayoutSettings {
+            account_naming: crate::layout::AccountNaming::NameAndIban,
+            ..Default::default()
+        },
+        crate::layout::NameLimits::default(),
+    );
     sim.add_account("main", "Main");
     sim.add_account("main2", "MAIN");
     sim.add_account("epargne", "Épargne   Société Générale");
@@ -266,6 +275,15 @@ proptest! {
 fn receipts_whose_paths_differ_only_in_case_collide() {
     assert_eq!(names::short_tag("c1519886"), names::short_tag("c2318685"));
     let mut sim = Sim::new(true);
+    // Account folders named as before account tags, so that the colliding names below
+    // still collide and the hashes, pinned then, pin the planner's decisions.
+    sim.layout = crate::layout::Layout::new(
+        crate::layout::LayoutSettings {
+            account_naming: crate::layout::AccountNaming::NameAndIban,
+            ..Default::default()
+        },
+        crate::layout::NameLimits::default(),
+    );
     sim.add_account("main", "Main");
     for (id, label) in [("c1519886", "ACME"), ("c2318685", "acme")] {
         let mut r = receipt(id, "main", 3, 10);

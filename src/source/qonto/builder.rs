@@ -4,7 +4,7 @@ use super::auth::{Authenticator, QONTO_SANDBOX_TOKEN_URL, QONTO_TOKEN_URL, Qonto
 use super::client::{QontoClient, STAGING_HEADER};
 use super::download::{DownloadDeadline, UrlCache};
 use super::error::SERVICE;
-use super::limiter::{QontoRateLimit, RateLimiter};
+use super::limiter::{QontoRateLimit, RateLimiter, SharedQontoRateLimiter};
 use super::paginate::{Pager, PagingMode};
 use super::{Inner, QontoSource};
 use crate::auth::SecretString;
@@ -23,6 +23,15 @@ use url::Url;
 pub const QONTO_BASE_URL: &str = "https://thirdparty.qonto.com";
 /// Qonto's sandbox API (qonto.md §1.4); every call needs the staging token.
 pub const QONTO_SANDBOX_BASE_URL: &str = "https://thirdparty-sandbox.staging.qonto.co";
+
+/// Whose bucket a source's API requests are counted in.
+#[derive(Clone, Debug)]
+enum RateLimitChoice {
+    /// Its own, with this limit.
+    Own(QontoRateLimit),
+    /// One shared with other sources.
+    Shared(SharedQontoRateLimiter),
+}
 
 /// Redirects a download may follow (to the storage host's regional endpoint, say).
 const MAX_DOWNLOAD_REDIRECTS: usize = 5;
@@ -49,7 +58,7 @@ pub struct QontoSourceBuilder {
     download_deadline: DownloadDeadline,
     user_agent: String,
     retry: RetryConfig,
-    rate_limit: QontoRateLimit,
+    rate_limit: RateLimitChoice,
     overlap: Duration,
     url_max_age: Duration,
     paging: PagingMode,
@@ -98,7 +107,7 @@ impl QontoSourceBuilder {
             download_deadline: DownloadDeadline::default(),
             user_agent: concat!("receipt-sync/", env!("CARGO_PKG_VERSION")).to_owned(),
             retry: RetryConfig::default(),
-            rate_limit: QontoRateLimit::default(),
+            rate_limit: RateLimitChoice::Own(QontoRateLimit::default()),
             overlap: Duration::from_secs(300),
             url_max_age: Duration::from_secs(25 * 60),
             paging: PagingMode::default(),
@@ -194,9 +203,21 @@ impl QontoSourceBuilder {
         self
     }
 
-    /// Sets the client-side rate limit ([`QontoRateLimit::unlimited`] to disable it).
+    /// Sets the client-side rate limit of this source alone
+    /// ([`QontoRateLimit::unlimited`] to disable it). Replaces a shared limiter given
+    /// before.
     pub fn with_rate_limit(mut self, limit: QontoRateLimit) -> Self {
-        self.rate_limit = limit;
+        self.rate_limit = RateLimitChoice::Own(limit);
+        self
+    }
+
+    /// Counts this source's API requests in `limiter`, which other sources share
+    /// (Qonto's limits are per client IP address, qonto.md §3): sources of many
+    /// organisations in one process stay under the limit together, and a throttle met
+    /// by one pauses them all (see [`SharedQontoRateLimiter`]). Replaces a
+    /// [`with_rate_limit`](Self::with_rate_limit) given before.
+    pub fn with_shared_rate_limiter(mut self, limiter: SharedQontoRateLimiter) -> Self {
+        self.rate_limit = RateLimitChoice::Shared(limiter);
         self
     }
 
@@ -262,6 +283,13 @@ impl QontoSourceBuilder {
             .redirect(download_redirects())
             .build()
             .map_err(|e| Error::Config(format!("cannot build the download client: {e}")))?;
+        let (limiter, throttle) = match &self.rate_limit {
+            RateLimitChoice::Own(limit) => (
+                RateLimiter::new(*limit),
+                Arc::new(Throttle::new(SERVICE, self.retry.max_retry_after)),
+            ),
+            RateLimitChoice::Shared(shared) => (shared.limiter.clone(), shared.pause.clone()),
+        };
         let client = QontoClient {
             http,
             base,
@@ -269,8 +297,8 @@ impl QontoSourceBuilder {
             staging,
             timeout: self.timeout,
             retry: self.retry,
-            limiter: RateLimiter::new(self.rate_limit),
-            throttle: Throttle::new(SERVICE, self.retry.max_retry_after),
+            limiter,
+            throttle,
         };
         Ok(QontoSource {
             inner: Arc::new(Inner {

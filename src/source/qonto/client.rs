@@ -44,8 +44,9 @@ pub(crate) struct QontoClient {
     pub(crate) timeout: Duration,
     pub(crate) retry: RetryConfig,
     pub(crate) limiter: RateLimiter,
-    /// The pause every API request waits out after a throttle.
-    pub(crate) throttle: Throttle,
+    /// The pause every API request waits out after a throttle (shared with the other
+    /// sources of a shared rate limiter).
+    pub(crate) throttle: std::sync::Arc<Throttle>,
 }
 
 // By hand: reqwest's `Debug` prints a client's default headers, which a caller's client

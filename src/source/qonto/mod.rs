@@ -36,7 +36,7 @@ pub use auth::{
     QontoTokenStore, QontoTokens,
 };
 pub use builder::{QONTO_BASE_URL, QONTO_SANDBOX_BASE_URL, QontoSourceBuilder};
-pub use limiter::QontoRateLimit;
+pub use limiter::{QontoRateLimit, SharedQontoRateLimiter};
 pub use paginate::PagingMode;
 
 use crate::auth::SecretString;

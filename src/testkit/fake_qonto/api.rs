@@ -3,8 +3,8 @@
 
 use super::FakePaging;
 use super::faults::{Fault, LOGIN_PAGE, error_json};
-use super::shared::{Shared, State};
-use super::state::{TxFilter, account_json, attachment_json, transaction_json};
+use super::shared::{OrgNumber, Settings, Shared, Signer, State};
+use super::state::{Org, TxFilter, account_json, attachment_json, transaction_json};
 use crate::testkit::server::{FakeRequest, FakeResponse, FakeService};
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
@@ -54,31 +54,45 @@ fn answer(state: &mut State, request: &FakeRequest, route: &str) -> FakeResponse
     if route == "POST /oauth2/token" {
         return token(state, request);
     }
-    if !authorized(state, request) {
+    let Some(number) = authorized(state, request) else {
         return error_json(401, "unauthorized", "Invalid or missing credentials");
-    }
+    };
     if let Some(scope) = &state.settings.missing_scope {
         let detail = format!("missing required OAuth scope: {scope}");
         return error_json(403, "forbidden", &detail);
     }
+    let State {
+        org,
+        others,
+        settings,
+        signer,
+        ..
+    } = state;
+    // Each key reads its own organisation only.
+    let org = match number {
+        0 => org,
+        n => match others.get_mut(n - 1) {
+            Some(other) => &mut other.org,
+            None => return error_json(401, "unauthorized", "Invalid or missing credentials"),
+        },
+    };
     match route {
-        "GET /v2/organization" => organization(state),
-        "GET /v2/bank_accounts" => bank_accounts(state, request),
-        "GET /v2/transactions" => transactions(state, request),
-        "GET /v2/attachments/{id}" => attachment(state, request),
+        "GET /v2/organization" => organization(org),
+        "GET /v2/bank_accounts" => bank_accounts(org, settings, request),
+        "GET /v2/transactions" => transactions(org, settings, signer, request),
+        "GET /v2/attachments/{id}" => attachment(org, settings, signer, request),
         _ => error_json(404, "not_found", "Not found"),
     }
 }
 
-fn authorized(state: &State, request: &FakeRequest) -> bool {
-    let Some(header) = request.header("authorization") else {
-        return false;
-    };
+/// The organisation the request's credentials read, if they are valid.
+fn authorized(state: &State, request: &FakeRequest) -> Option<OrgNumber> {
+    let header = request.header("authorization")?;
     if let Some(token) = header.strip_prefix("Bearer ") {
-        return state.tokens.access_valid(token);
+        // OAuth tokens are the first organisation's.
+        return state.tokens.access_valid(token).then_some(0);
     }
-    let settings = &state.settings;
-    header == format!("{}:{}", settings.login, settings.secret_key)
+    state.org_of_key(header)
 }
 
 fn token(state: &mut State, request: &FakeRequest) -> FakeResponse {
@@ -117,9 +131,8 @@ fn token(state: &mut State, request: &FakeRequest) -> FakeResponse {
     )
 }
 
-fn organization(state: &State) -> FakeResponse {
-    let accounts: Vec<Value> = state
-        .org
+fn organization(org: &Org) -> FakeResponse {
+    let accounts: Vec<Value> = org
         .accounts
         .iter()
         .map(|a| account_json(a, a.id_in_organization))
@@ -127,9 +140,9 @@ fn organization(state: &State) -> FakeResponse {
     FakeResponse::json(
         200,
         &json!({ "organization": {
-            "id": "cb47875a-9b12-416e-aa9a-265b9dfaeee7",
-            "slug": "fake-organisation-0001",
-            "legal_name": "Fake Organisation SAS",
+            "id": org.identity.id,
+            "slug": org.identity.slug,
+            "legal_name": org.identity.legal_name,
             "legal_country": "FR",
             "legal_share_capital": 1000,
             "locale": "fr",
@@ -139,14 +152,9 @@ fn organization(state: &State) -> FakeResponse {
     )
 }
 
-fn bank_accounts(state: &State, request: &FakeRequest) -> FakeResponse {
-    let all: Vec<Value> = state
-        .org
-        .accounts
-        .iter()
-        .map(|a| account_json(a, true))
-        .collect();
-    match paged(state.settings.paging, request, all.len()) {
+fn bank_accounts(org: &Org, settings: &Settings, request: &FakeRequest) -> FakeResponse {
+    let all: Vec<Value> = org.accounts.iter().map(|a| account_json(a, true)).collect();
+    match paged(settings.paging, request, all.len()) {
         Ok((range, meta)) => FakeResponse::json(
             200,
             &json!({ "bank_accounts": all[range].to_vec(), "meta": meta }),
@@ -155,7 +163,12 @@ fn bank_accounts(state: &State, request: &FakeRequest) -> FakeResponse {
     }
 }
 
-fn transactions(state: &mut State, request: &FakeRequest) -> FakeResponse {
+fn transactions(
+    org: &Org,
+    settings: &Settings,
+    signer: &mut Signer,
+    request: &FakeRequest,
+) -> FakeResponse {
     let key = request
         .query_param("bank_account_id")
         .map(|id| (id, true))
@@ -163,7 +176,7 @@ fn transactions(state: &mut State, request: &FakeRequest) -> FakeResponse {
     let Some((key, by_id)) = key else {
         return error_json(422, "required", "bank_account_id or iban is required");
     };
-    let account = match state.org.account_by_id_or_iban(key) {
+    let account = match org.account_by_id_or_iban(key) {
         Some(a) if (by_id && a.id == key) || (!by_id && a.iban == key) => a.id.clone(),
         _ => return error_json(404, "not_found", "Bank account not found"),
     };
@@ -189,14 +202,13 @@ fn transactions(state: &mut State, request: &FakeRequest) -> FakeResponse {
     let include = request
         .query_params("includes[]")
         .any(|v| v == "attachments");
-    let selected = state.org.select(&filter);
-    let (range, meta) = match paged(state.settings.paging, request, selected.len()) {
+    let selected = org.select(&filter);
+    let (range, meta) = match paged(settings.paging, request, selected.len()) {
         Ok(paged) => paged,
         Err(answer) => return answer,
     };
-    let lifetime = state.settings.url_lifetime;
-    let signer = &mut state.signer;
-    let atts = &state.org.atts;
+    let lifetime = settings.url_lifetime;
+    let atts = &org.atts;
     let list: Vec<Value> = selected[range]
         .iter()
         .map(|tx| {
@@ -213,12 +225,17 @@ fn transactions(state: &mut State, request: &FakeRequest) -> FakeResponse {
     FakeResponse::json(200, &json!({ "transactions": list, "meta": meta }))
 }
 
-fn attachment(state: &mut State, request: &FakeRequest) -> FakeResponse {
+fn attachment(
+    org: &Org,
+    settings: &Settings,
+    signer: &mut Signer,
+    request: &FakeRequest,
+) -> FakeResponse {
     let id = request.path.trim_start_matches("/v2/attachments/");
-    let Some(att) = state.org.atts.get(id) else {
+    let Some(att) = org.atts.get(id) else {
         return error_json(404, "not_found", "Attachment not found");
     };
-    let url = state.signer.sign(&att.id, state.settings.url_lifetime);
+    let url = signer.sign(&att.id, settings.url_lifetime);
     let mut value = attachment_json(att, url);
     if let Value::Object(map) = &mut value {
         map.insert(

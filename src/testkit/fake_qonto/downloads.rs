@@ -47,7 +47,7 @@ impl FakeService for DownloadHost {
             if !state.signer.check(id, signature, lifetime) {
                 return s3_error(403, "AccessDenied", "Request has expired");
             }
-            let real = match state.org.atts.get(id) {
+            let real = match state.attachment(id) {
                 Some(att) => FakeResponse::bytes(200, &att.content_type, att.bytes.clone()),
                 None => s3_error(404, "NoSuchKey", "The specified key does not exist."),
             };

@@ -5,7 +5,8 @@
 //! a mirror download host the first one can redirect to. The organisation's data
 //! changes through helpers (new transactions and attachments, renamed accounts) on a
 //! logical clock that moves one second per change, so `updated_at` watermarks are
-//! deterministic.
+//! deterministic. It serves one organisation, or several
+//! ([`FakeQonto::add_organisation`]), each read with its own API key.
 //!
 //! ```
 //! # async fn demo() -> std::io::Result<()> {
@@ -22,11 +23,13 @@ mod api;
 mod config;
 mod downloads;
 mod faults;
+mod organisation;
 mod shared;
 mod state;
 
 pub use config::{FakeAccount, FakePaging, FakeQontoConfig, NewTransaction};
 pub use faults::Fault;
+pub use organisation::FakeOrganisation;
 
 use crate::auth::SecretString;
 use crate::http::RetryConfig;
@@ -34,11 +37,11 @@ use crate::source::qonto::{QontoAuth, QontoRateLimit, QontoSourceBuilder, QontoT
 use crate::testkit::server::{FakeServer, RequestLog};
 use chrono::{DateTime, Utc};
 use shared::Shared;
-use state::{Account, Att, Tx};
+use state::Org;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The fake Qonto: an API host and two download hosts sharing one organisation.
+/// The fake Qonto: an API host and two download hosts sharing its organisations.
 pub struct FakeQonto {
     api: FakeServer,
     downloads: FakeServer,
@@ -158,78 +161,65 @@ impl FakeQonto {
         self.shared.lock().tokens.refresh = None;
     }
 
+    /// The first organisation: the one this fake's own helpers change.
+    pub fn organisation(&self) -> FakeOrganisation {
+        FakeOrganisation {
+            shared: self.shared.clone(),
+            number: 0,
+            api_url: self.api.url(),
+        }
+    }
+
+    /// Adds an organisation served by the same hosts, with its own API key (`login`,
+    /// and a secret of its own): several organisations, each read with its own key,
+    /// as an owner of two companies or an accountant has. Its ids never collide with
+    /// another organisation's, while its IBANs end like theirs (accounts added in
+    /// the same order get the same last four digits), as real ones may. OAuth tokens stay the first one's.
+    pub fn add_organisation(&self, login: &str) -> FakeOrganisation {
+        let mut state = self.shared.lock();
+        let number = state.others.len() + 1;
+        let identity = state::OrgIdentity {
+            id: format!("cb47875a-9b12-416e-aa9a-{number:012x}"),
+            slug: login.to_owned(),
+            legal_name: format!("Fake Organisation {number} SAS"),
+        };
+        let org = Org::numbered(
+            state.start,
+            u32::try_from(number).unwrap_or(u32::MAX),
+            identity,
+        );
+        state.others.push(shared::OtherOrg {
+            login: login.to_owned(),
+            secret_key: format!("fake-secret-key-{number}"),
+            org,
+        });
+        FakeOrganisation {
+            shared: self.shared.clone(),
+            number,
+            api_url: self.api.url(),
+        }
+    }
+
     /// Adds an account that `/v2/organization` lists with its id.
     pub fn add_account(&self, name: &str) -> FakeAccount {
-        self.push_account(name, true)
+        self.organisation().add_account(name)
     }
 
     /// Adds an account that `/v2/organization` lists without its id (qonto.md §8.6);
     /// `/v2/bank_accounts` still has it.
     pub fn add_account_without_id(&self, name: &str) -> FakeAccount {
-        self.push_account(name, false)
-    }
-
-    fn push_account(&self, name: &str, id_in_organization: bool) -> FakeAccount {
-        let mut state = self.shared.lock();
-        let id = state.org.next_id(1);
-        let iban = state.org.next_iban();
-        state.org.accounts.push(Account {
-            id: id.clone(),
-            id_in_organization,
-            name: name.to_owned(),
-            iban: iban.clone(),
-            currency: "EUR".to_owned(),
-        });
-        FakeAccount { id, iban }
+        self.organisation().add_account_without_id(name)
     }
 
     /// Renames account `id` (by id or IBAN). Returns whether it exists.
     pub fn rename_account(&self, id: &str, name: &str) -> bool {
-        let mut state = self.shared.lock();
-        match state
-            .org
-            .accounts
-            .iter_mut()
-            .find(|a| a.id == id || a.iban == id)
-        {
-            Some(account) => {
-                account.name = name.to_owned();
-                true
-            }
-            None => false,
-        }
+        self.organisation().rename_account(id, name)
     }
 
     /// Adds a transaction to account `account` (by id or IBAN); returns its id, or an
     /// empty string when the account does not exist.
     pub fn add_transaction(&self, account: &str, tx: NewTransaction) -> String {
-        let mut state = self.shared.lock();
-        let Some(account) = state
-            .org
-            .account_by_id_or_iban(account)
-            .map(|a| a.id.clone())
-        else {
-            return String::new();
-        };
-        let now = state.org.tick();
-        let id = state.org.next_id(2);
-        let index = state.org.txs.len();
-        state.org.txs.push(Tx {
-            id: id.clone(),
-            account,
-            amount_cents: tx.amount_cents,
-            currency: tx.currency,
-            label: tx.label,
-            operation_type: tx.operation_type,
-            status: tx.status,
-            emitted_at: tx.emitted_at.unwrap_or(now),
-            created_at: now,
-            updated_at: now,
-            attachments: Vec::new(),
-            patch: serde_json::Map::new(),
-        });
-        state.org.tx_index.insert(id.clone(), index);
-        id
+        self.organisation().add_transaction(account, tx)
     }
 
     /// Attaches a file to transaction `tx`, bumping its `updated_at` (qonto.md §8.8:
@@ -242,42 +232,14 @@ impl FakeQonto {
         content_type: &str,
         bytes: impl Into<bytes::Bytes>,
     ) -> String {
-        let mut state = self.shared.lock();
-        let Some(&index) = state.org.tx_index.get(tx) else {
-            return String::new();
-        };
-        let now = state.org.tick();
-        let id = state.org.next_id(3);
-        state.org.atts.insert(
-            id.clone(),
-            Att {
-                id: id.clone(),
-                file_name: file_name.to_owned(),
-                content_type: content_type.to_owned(),
-                bytes: bytes.into(),
-                created_at: now,
-                announced_size: None,
-            },
-        );
-        if let Some(tx) = state.org.txs.get_mut(index) {
-            tx.attachments.push(id.clone());
-            tx.updated_at = now;
-        }
-        id
+        self.organisation()
+            .add_attachment(tx, file_name, content_type, bytes)
     }
 
     /// Adds `count` transactions with one attachment of `size` bytes each to
     /// `account`; returns the attachment ids.
     pub fn add_receipts(&self, account: &str, count: usize, size: usize) -> Vec<String> {
-        (0..count)
-            .map(|i| {
-                let label = format!("Shop {i}");
-                let tx =
-                    self.add_transaction(account, NewTransaction::debit(100 + i as i64, &label));
-                let bytes: Vec<u8> = (0..size).map(|j| (i + j) as u8).collect();
-                self.add_attachment(&tx, &format!("receipt-{i}.pdf"), "application/pdf", bytes)
-            })
-            .collect()
+        self.organisation().add_receipts(account, count, size)
     }
 
     /// Merges `fields` over transaction `tx`'s JSON from now on (to send odd shapes).

@@ -17,6 +17,8 @@ impl Shared {
         Self {
             state: Mutex::new(State {
                 org: Org::new(config.start),
+                others: Vec::new(),
+                start: config.start,
                 faults: Faults::new(),
                 settings: Settings {
                     login: config.login,
@@ -44,13 +46,56 @@ impl Shared {
 
 /// The fake's whole state.
 pub(super) struct State {
+    /// The first organisation, whose key is in the settings (and whose the OAuth tokens are).
     pub org: Org,
+    /// The organisations added since, each with its own API key.
+    pub others: Vec<OtherOrg>,
+    /// When the logical clocks of organisations start.
+    pub start: chrono::DateTime<chrono::Utc>,
     pub faults: Faults,
     pub settings: Settings,
     pub tokens: Tokens,
     pub signer: Signer,
     /// Download requests that carried `Authorization` or the staging header.
     pub credential_leaks: u64,
+}
+
+/// An organisation added to the fake, and its API key.
+pub(super) struct OtherOrg {
+    pub login: String,
+    pub secret_key: String,
+    pub org: Org,
+}
+
+/// Which organisation: 0 the first, `n` the `n`-th added.
+pub(super) type OrgNumber = usize;
+
+impl State {
+    /// Organisation `number`, if there is one.
+    pub(super) fn org_mut(&mut self, number: OrgNumber) -> Option<&mut Org> {
+        match number {
+            0 => Some(&mut self.org),
+            n => self.others.get_mut(n - 1).map(|o| &mut o.org),
+        }
+    }
+
+    /// The organisation whose API key is `header` (`{login}:{secret}`).
+    pub(super) fn org_of_key(&self, header: &str) -> Option<OrgNumber> {
+        if header == format!("{}:{}", self.settings.login, self.settings.secret_key) {
+            return Some(0);
+        }
+        self.others
+            .iter()
+            .position(|o| header == format!("{}:{}", o.login, o.secret_key))
+            .map(|i| i + 1)
+    }
+
+    /// Attachment `id`, whichever organisation has it (ids never collide across them).
+    pub(super) fn attachment(&self, id: &str) -> Option<&super::state::Att> {
+        std::iter::once(&self.org)
+            .chain(self.others.iter().map(|o| &o.org))
+            .find_map(|org| org.atts.get(id))
+    }
 }
 
 /// Behaviour switches.

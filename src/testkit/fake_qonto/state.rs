@@ -42,14 +42,26 @@ pub(super) struct Att {
     pub announced_size: Option<Value>,
 }
 
+/// How `/v2/organization` names an organisation.
+pub(super) struct OrgIdentity {
+    pub id: String,
+    pub slug: String,
+    pub legal_name: String,
+}
+
 /// The organisation's data.
 pub(super) struct Org {
+    pub identity: OrgIdentity,
     pub accounts: Vec<Account>,
     pub txs: Vec<Tx>,
     pub tx_index: HashMap<String, usize>,
     pub atts: HashMap<String, Att>,
     clock: DateTime<Utc>,
     counter: u64,
+    /// The organisation's number in the fake (0 for the first): part of every id and
+    /// IBAN it issues, so that ids never collide across organisations while IBAN
+    /// endings do, as real ones can.
+    number: u32,
 }
 
 /// A transaction filter, as `/v2/transactions` reads its query.
@@ -62,8 +74,21 @@ pub(super) struct TxFilter {
 }
 
 impl Org {
+    /// The first organisation, named as it always was.
     pub(super) fn new(start: DateTime<Utc>) -> Self {
+        let identity = OrgIdentity {
+            id: "cb47875a-9b12-416e-aa9a-265b9dfaeee7".to_owned(),
+            slug: "fake-organisation-0001".to_owned(),
+            legal_name: "Fake Organisation SAS".to_owned(),
+        };
+        Self::numbered(start, 0, identity)
+    }
+
+    /// Organisation number `number`, named `identity`.
+    pub(super) fn numbered(start: DateTime<Utc>, number: u32, identity: OrgIdentity) -> Self {
         Self {
+            identity,
+            number,
             accounts: Vec::new(),
             txs: Vec::new(),
             tx_index: HashMap::new(),
@@ -98,12 +123,15 @@ impl Org {
     /// A fresh UUID-shaped id of `kind` (1 account, 2 transaction, 3 attachment).
     pub(super) fn next_id(&mut self, kind: u32) -> String {
         self.counter += 1;
-        format!("{kind:08x}-0000-4000-8000-{:012x}", self.counter)
+        format!(
+            "{kind:08x}-{:04x}-4000-8000-{:012x}",
+            self.number, self.counter
+        )
     }
 
     pub(super) fn next_iban(&mut self) -> String {
         self.counter += 1;
-        format!("FR76{:023}", self.counter)
+        format!("FR76{:04}{:019}", self.number, self.counter)
     }
 
     pub(super) fn account_by_id_or_iban(&self, key: &str) -> Option<&Account> {
