@@ -86,7 +86,7 @@ fn reset_peak() {
 
 /// With `STATE_QUIET_PERF_CTL` naming the control fifo of `perf record --control
 /// fifo:<path> -D -1`, profiles one phase only: `STATE_QUIET_PERF_PHASE`, `quiet` (the
-/// default) or `load`.
+/// default), `load` or `export`.
 fn perf_control(phase: &str, command: &str) {
     let chosen = std::env::var("STATE_QUIET_PERF_PHASE").unwrap_or_else(|_| "quiet".into());
     if chosen != phase {
@@ -146,9 +146,11 @@ async fn child(count: usize, dir: &Path) -> serde_json::Value {
     let source = Arc::new(bank(count));
     let sink = Arc::new(InMemorySink::new().without_quota());
     let state_dir = dir.join("state");
+    perf_control("export", "enable");
     let (started, cpu) = (Instant::now(), cpu_secs());
     let store = JsonFileStateStore::new(&state_dir);
     let report = syncer(&source, &sink, &store).run().await.expect("export");
+    perf_control("export", "disable");
     let export_secs = started.elapsed().as_secs_f64();
     let export_cpu = cpu_secs() - cpu;
     assert_eq!(report.count("upload"), count, "{report}");
