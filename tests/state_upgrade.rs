@@ -80,10 +80,15 @@ async fn a_format_1_state_loads_converts_once_and_the_next_sync_uploads_nothing(
     assert_eq!(report.count("upload"), 0, "{report}");
     assert_eq!(sink.writes(), 0, "nothing written to the archive");
 
-    // Converted: the new base file holds it all, the format-1 files are gone.
+    // Converted: the new base file holds it all; the journal is folded in, and
+    // `state.json` is only a marker that the previous release refuses as newer (it reads
+    // the version first, and refuses any above 1) rather than starting over without it.
     assert!(store.state_path().exists());
-    assert!(!store.legacy_state_path().exists());
     assert!(!store.journal_path().exists());
+    let marker: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(store.legacy_state_path()).unwrap()).unwrap();
+    assert!(marker["version"].as_u64().unwrap() > 1, "{marker}");
+    assert_eq!(marker.as_object().unwrap().len(), 1, "{marker}");
     let converted = store.load().await.unwrap().expect("a state");
     assert_eq!(converted.exported, loaded.exported);
     assert_eq!(converted.receipts, loaded.receipts);
@@ -105,7 +110,6 @@ async fn after_a_crash_mid_conversion_the_new_base_file_wins() {
     let store = JsonFileStateStore::new(dir.path());
     let mut state = store.load().await.unwrap().unwrap();
     store.save(&state).await.unwrap();
-    assert!(!store.legacy_state_path().exists());
     // Put the old file back, as the crash would have left it, and change the new one.
     std::fs::copy(
         Path::new(FIXTURE).join("state.json"),
@@ -121,4 +125,18 @@ async fn after_a_crash_mid_conversion_the_new_base_file_wins() {
     .unwrap();
     let loaded = store.load().await.unwrap().unwrap();
     assert!(loaded.exported.is_empty(), "state.bin, not state.json");
+}
+
+/// The marker alone (the base file lost) is an error that says what happened, never an
+/// empty state that would start over.
+#[tokio::test]
+async fn the_marker_without_the_base_file_is_an_error() {
+    let dir = state_folder();
+    let store = JsonFileStateStore::new(dir.path());
+    let state = store.load().await.unwrap().unwrap();
+    store.save(&state).await.unwrap();
+    std::fs::remove_file(store.state_path()).unwrap();
+    let err = store.load().await.unwrap_err();
+    assert_eq!(err.kind(), receipt_sync::ErrorKind::State);
+    assert!(err.to_string().contains("state.bin"), "{err}");
 }

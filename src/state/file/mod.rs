@@ -16,7 +16,9 @@
 //! - `state.json` is the base file of format 1 (JSON), which earlier versions wrote. It
 //!   is read only when there is no `state.bin`, with the journal on top (whose format
 //!   has not changed), and the first checkpoint converts it: `state.bin` is written, then
-//!   `state.json` removed. A crash in between leaves both, and `state.bin` wins.
+//!   `state.json` replaced by a marker, `{"version":2}`, which an earlier version refuses
+//!   as a newer state rather than starting over without it. A crash in between leaves
+//!   both, and `state.bin` wins.
 //! - A full disk (or a disk quota, or a file-size limit) at any step that writes, from
 //!   creating the folder to the rename and the folder's fsync, is [`Error::DiskFull`]: it
 //!   stops the sync, and what was saved before stays whole: files are replaced by rename
@@ -173,26 +175,14 @@ impl JsonFileStateStore {
 
     fn save_blocking(&self, bytes: &[u8]) -> Result<()> {
         self.ensure_dir()?;
-        let path = self.state_path();
-        // tempfile creates its files readable by their owner only (mode 0600 given to
-        // open(2) on Unix, so whatever the umask); the rename keeps that mode.
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".state.bin.")
-            .suffix(".tmp")
-            .tempfile_in(&self.dir)
-            .map_err(|e| write_error("create temporary file in", &self.dir, e))?;
-        // On an error `tmp` is dropped, which removes it: the old state stays as it was.
-        tmp.write_all(bytes)
-            .and_then(|()| tmp.as_file().sync_all())
-            .map_err(|e| write_error("write", &path, e))?;
-        tmp.persist(&path)
-            .map_err(|e| write_error("replace", &path, e.error))?;
-        sync_dir(&self.dir)?;
-        // The saved state holds every recorded change: the journal can go, and so can
-        // a format-1 base file, which `state.bin` now overrides.
+        replace_file(&self.dir, &self.state_path(), bytes)?;
+        // The saved state holds every recorded change: the journal can go. A format-1
+        // base file gives way to the marker, which stays (written once).
         let journal = remove_if_present(&self.journal_path())?;
-        let legacy = remove_if_present(&self.legacy_state_path())?;
-        if journal || legacy {
+        let legacy = self.legacy_state_path();
+        if read_if_present(&legacy)?.as_deref() != Some(LEGACY_MARKER.as_bytes()) {
+            replace_file(&self.dir, &legacy, LEGACY_MARKER.as_bytes())?;
+        } else if journal {
             sync_dir(&self.dir)?;
         }
         Ok(())
@@ -262,6 +252,35 @@ impl Drop for HeldLock {
     }
 }
 
+/// What `state.json` holds once the state is in `state.bin`: a state of a later format,
+/// and nothing else. A release that reads only format 1 refuses it ("written by a newer
+/// receipt-sync"), instead of finding no state file and starting over from the journal
+/// alone, which would forget what the user deleted.
+const LEGACY_MARKER: &str = "{\"version\":2}";
+
+/// Writes `path` whole or not at all: a temporary file in `dir`, fsynced, renamed over
+/// it, and the folder fsynced.
+fn replace_file(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path.file_name().map_or_else(
+        || "state".into(),
+        |name| name.to_string_lossy().into_owned(),
+    );
+    // tempfile creates its files readable by their owner only (mode 0600 given to
+    // open(2) on Unix, so whatever the umask); the rename keeps that mode.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| write_error("create temporary file in", dir, e))?;
+    // On an error `tmp` is dropped, which removes it: the old file stays as it was.
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| write_error("write", path, e))?;
+    tmp.persist(path)
+        .map_err(|e| write_error("replace", path, e.error))?;
+    sync_dir(dir)
+}
+
 /// Left as it is: the error says what to do.
 fn unreadable(path: &Path, why: impl fmt::Display) -> Error {
     Error::State {
@@ -298,6 +317,15 @@ fn decode_legacy(path: &Path, bytes: &[u8]) -> Result<SyncState> {
     let VersionOnly { version } = serde_json::from_slice(bytes).map_err(corrupt)?;
     if version > STATE_VERSION {
         return Err(newer(path, version));
+    }
+    if version > 1 {
+        // The marker: the state itself is in `state.bin`, which is missing.
+        return Err(Error::State {
+            path: path.to_owned(),
+            detail: format!(
+                "holds no state: format {version} keeps it in state.bin, which is missing; restore state.bin from a backup, or move this file aside and reset"
+            ),
+        });
     }
     let mut state: SyncState = serde_json::from_slice(bytes).map_err(corrupt)?;
     state.version = STATE_VERSION;
