@@ -442,6 +442,10 @@ impl Executor<'_> {
         let producer = async {
             stream::iter(jobs)
                 .map(|job| async {
+                    // Lets whatever shares this task (a shutdown that came due) run before
+                    // each upload starts: with a whole batch of room in the channel, a
+                    // fast sink no longer makes this task wait between uploads.
+                    tokio::task::yield_now().await;
                     if stopping.load(Ordering::SeqCst) || self.cancel.is_cancelled() {
                         return (job, None);
                     }
