@@ -1,4 +1,4 @@
-//! The embedded state store: a JSON file written atomically, a journal, a lock.
+//! The embedded state store: a binary base file written atomically, a journal, a lock.
 
 use chrono::{TimeZone, Utc};
 use receipt_sync::ErrorKind;
@@ -76,8 +76,8 @@ async fn a_kill_before_the_rename_leaves_the_old_state() {
     store.save(&old).await.unwrap();
     // What a kill between writing the temporary file and renaming it leaves behind.
     std::fs::write(
-        dir.path().join(".state.json.abc123.tmp"),
-        b"{\"version\":1,\"receipts\":{\"new",
+        dir.path().join(".state.bin.abc123.tmp"),
+        b"RSSTATE\n\x02\0\0\0",
     )
     .unwrap();
     assert_eq!(store.load().await.unwrap().unwrap(), old);
@@ -161,22 +161,79 @@ async fn a_second_lock_fails_until_the_first_is_released() {
 async fn a_corrupt_state_is_an_error_that_names_the_file_and_is_left_alone() {
     let dir = tempfile::tempdir().unwrap();
     let store = JsonFileStateStore::new(dir.path());
-    std::fs::write(store.state_path(), b"{not json").unwrap();
-    let err = store.load().await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::State);
-    assert!(err.to_string().contains("state.json"), "{err}");
-    assert_eq!(std::fs::read(store.state_path()).unwrap(), b"{not json");
+    for path in [store.state_path(), store.legacy_state_path()] {
+        std::fs::write(&path, b"{not json").unwrap();
+        let err = store.load().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::State);
+        let name = path.file_name().unwrap().to_string_lossy();
+        assert!(err.to_string().contains(&*name), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"{not json");
+        std::fs::remove_file(&path).unwrap();
+    }
 }
 
 #[tokio::test]
 async fn a_state_from_a_newer_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let store = JsonFileStateStore::new(dir.path());
+    // A format-1 file claiming a later format.
     let future = format!("{{\"version\":{}}}", STATE_VERSION + 1);
-    std::fs::write(store.state_path(), &future).unwrap();
+    std::fs::write(store.legacy_state_path(), &future).unwrap();
     let err = store.load().await.unwrap_err();
     assert!(err.to_string().contains("newer"), "{err}");
-    assert_eq!(std::fs::read_to_string(store.state_path()).unwrap(), future);
+    assert_eq!(
+        std::fs::read_to_string(store.legacy_state_path()).unwrap(),
+        future
+    );
+    // A base file of a later format, whatever follows its number.
+    let mut future = b"RSSTATE\n".to_vec();
+    future.extend_from_slice(&(STATE_VERSION + 1).to_le_bytes());
+    future.extend_from_slice(b"laid out some other way");
+    std::fs::write(store.state_path(), &future).unwrap();
+    let err = store.load().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::State);
+    assert!(err.to_string().contains("newer"), "{err}");
+    assert!(err.to_string().contains("state.bin"), "{err}");
+    assert_eq!(std::fs::read(store.state_path()).unwrap(), future);
+}
+
+/// The base file is positional: damaged bytes could read as another state. Every cut and
+/// every changed byte of a real one is an error instead, never a panic nor a state that
+/// differs from what was saved.
+#[tokio::test]
+async fn every_cut_and_every_changed_byte_of_the_base_file_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = JsonFileStateStore::new(dir.path());
+    let mut state = state_with("r1");
+    state.apply(&StateChange::ReceiptsSeen(vec![receipt_labelled(
+        "r2",
+        "Café ☕",
+    )]));
+    state.apply(&StateChange::WatermarkAdvanced {
+        account: AccountId::new("acc"),
+        watermark: Watermark::new("w"),
+    });
+    store.save(&state).await.unwrap();
+    let whole = std::fs::read(store.state_path()).unwrap();
+    assert_eq!(store.load().await.unwrap().unwrap(), state);
+    let mut damaged: Vec<(Vec<u8>, String)> = (0..whole.len())
+        .map(|len| (whole[..len].to_vec(), format!("cut at {len}")))
+        .collect();
+    for at in 0..whole.len() {
+        for flip in [0x01u8, 0x80, 0xff] {
+            let mut bytes = whole.clone();
+            bytes[at] ^= flip;
+            damaged.push((bytes, format!("byte {at} ^ {flip:#x}")));
+        }
+    }
+    damaged.push(([&whole[..], b"\0"].concat(), "a byte more".into()));
+    for (bytes, what) in damaged {
+        std::fs::write(store.state_path(), &bytes).unwrap();
+        match store.load().await {
+            Err(e) => assert_eq!(e.kind(), ErrorKind::State, "{what}: {e}"),
+            Ok(loaded) => panic!("{what} loaded as {loaded:?}"),
+        }
+    }
 }
 
 #[cfg(unix)]

@@ -215,3 +215,62 @@ async fn a_first_export_shares_its_durable_writes() {
         .unwrap();
     assert_eq!(state.exported.len(), 2000);
 }
+
+/// A store whose durable writes are slow (a disk where `fdatasync` takes 20 ms): it
+/// counts the records that hold exports.
+#[derive(Debug)]
+struct SlowDisk {
+    inner: receipt_sync::state::InMemoryStateStore,
+    export_records: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl StateStore for SlowDisk {
+    async fn load(&self) -> receipt_sync::Result<Option<receipt_sync::state::SyncState>> {
+        self.inner.load().await
+    }
+    async fn save(&self, state: &receipt_sync::state::SyncState) -> receipt_sync::Result<()> {
+        self.inner.save(state).await
+    }
+    async fn record(&self, changes: &[StateChange]) -> receipt_sync::Result<()> {
+        if changes
+            .iter()
+            .any(|c| matches!(c, StateChange::Exported { .. }))
+        {
+            self.export_records
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        self.inner.record(changes).await
+    }
+    async fn lock(&self) -> receipt_sync::Result<receipt_sync::state::StateLock> {
+        self.inner.lock().await
+    }
+}
+
+/// While one batch of uploads is made durable, the uploads go on: the next batch holds
+/// everything that finished meanwhile (up to 256), not only a few uploads' worth, so a
+/// first export runs at the pace of its uploads rather than of the disk's flushes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_go_on_while_a_batch_is_made_durable() {
+    let store = Arc::new(SlowDisk {
+        inner: receipt_sync::state::InMemoryStateStore::new(),
+        export_records: Default::default(),
+    });
+    let report = Syncer::new(
+        Arc::new(bank(1000)),
+        Arc::new(InMemorySink::new().without_quota()),
+        store.clone(),
+        SyncConfig::default().with_concurrency(16),
+    )
+    .run()
+    .await
+    .unwrap();
+    assert_eq!(report.count("upload"), 1000, "{report}");
+    let records = store
+        .export_records
+        .load(std::sync::atomic::Ordering::SeqCst);
+    // 1,000 uploads in batches of up to 256: about five records, a few more if the
+    // uploads fall behind; batches of a few dozen would take twenty or more.
+    assert!(records <= 12, "{records} records for 1000 uploads");
+}

@@ -1,4 +1,4 @@
-//! The state store loading arbitrary `state.json` and `state.journal` files: an error
+//! The state store loading arbitrary `state.bin` and `state.journal` files: an error
 //! or a state (which the planner then plans), never a panic, never a changed file.
 #![no_main]
 
@@ -6,7 +6,7 @@ use libfuzzer_sys::fuzz_target;
 use receipt_sync::testkit::decode;
 
 fuzz_target!(|data: &[u8]| {
-    // `state.json`, then after a 0xFF byte `state.journal`; a leading 0xFE drops the state.
+    // `state.bin`, then after a 0xFF byte `state.journal`; a leading 0xFE drops the state.
     let (state, journal) = match data.iter().position(|&b| b == 0xFF) {
         Some(i) => (&data[..i], Some(&data[i + 1..])),
         None => (data, None),

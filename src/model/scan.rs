@@ -122,7 +122,9 @@ impl ArchiveSnapshot {
 
     /// A snapshot of exactly `entries`.
     pub fn from_entries(entries: impl IntoIterator<Item = SinkEntry>) -> Self {
+        let entries = entries.into_iter();
         let mut snapshot = Self::new();
+        snapshot.items.reserve(entries.size_hint().0);
         for entry in entries {
             snapshot.upsert(entry);
         }
@@ -172,35 +174,48 @@ impl ArchiveSnapshot {
 
     /// Drops every item whose chain of parents does not reach the root
     /// (a deleted folder's descendants, items moved out of the archive, cycles).
+    ///
+    /// Runs on every load and every scan, over the whole archive: it borrows the ids
+    /// rather than cloning each one, and clones only those it drops.
     fn prune_orphans(&mut self) {
-        let mut reachable: HashMap<SinkItemId, bool> = HashMap::with_capacity(self.items.len());
-        let ids: Vec<SinkItemId> = self.items.keys().cloned().collect();
-        for id in &ids {
-            self.resolve_reachable(id, &mut reachable);
+        let unreachable: Vec<SinkItemId> = {
+            let mut memo: HashMap<&SinkItemId, bool> = HashMap::with_capacity(self.items.len());
+            let mut chain = Vec::new();
+            self.items
+                .keys()
+                .filter(|id| !self.resolve_reachable(id, &mut memo, &mut chain))
+                .cloned()
+                .collect()
+        };
+        for id in &unreachable {
+            self.items.remove(id);
         }
-        self.items
-            .retain(|id, _| reachable.get(id).copied().unwrap_or(false));
     }
 
-    fn resolve_reachable(&self, id: &SinkItemId, memo: &mut HashMap<SinkItemId, bool>) -> bool {
+    fn resolve_reachable<'a>(
+        &'a self,
+        id: &'a SinkItemId,
+        memo: &mut HashMap<&'a SinkItemId, bool>,
+        chain: &mut Vec<&'a SinkItemId>,
+    ) -> bool {
         // Walk up until a known answer or the root, then record the answer for the whole chain.
-        let mut chain = Vec::new();
-        let mut current = Some(id.clone());
+        chain.clear();
+        let mut current = Some(id);
         let answer = loop {
             let Some(cur) = current else { break true };
-            if let Some(&known) = memo.get(&cur) {
+            if let Some(&known) = memo.get(cur) {
                 break known;
             }
             if chain.len() > MAX_DEPTH {
                 break false;
             }
-            let Some(item) = self.items.get(&cur) else {
+            let Some((key, item)) = self.items.get_key_value(cur) else {
                 break false;
             };
-            chain.push(cur);
-            current = item.parent.clone();
+            chain.push(key);
+            current = item.parent.as_ref();
         };
-        for link in chain {
+        for link in chain.drain(..) {
             memo.insert(link, answer);
         }
         answer

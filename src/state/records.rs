@@ -11,7 +11,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
 /// The state format this version writes. A state with a higher version is refused.
-pub const STATE_VERSION: u32 = 1;
+///
+/// 1: the base file is JSON (`state.json`). 2: it is binary (`state.bin`); the journal
+/// is the same in both, and a state of format 1 is read and converted.
+pub const STATE_VERSION: u32 = 2;
 
 /// The placement settings a state was made with: stored at the first sync, changed only
 /// explicitly ([`crate::plan::settings`]).

@@ -117,7 +117,7 @@ pub fn any_graph_answer(selector: u8, body: &[u8]) {
     }
 }
 
-/// Loads `state.json` and `state.journal` holding these bytes (`None` leaves a file
+/// Loads `state.bin` and `state.journal` holding these bytes (`None` leaves a file
 /// out) with [`JsonFileStateStore`], checks that loading left both files as they were,
 /// and plans a sync from what loaded.
 ///

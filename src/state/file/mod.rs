@@ -1,8 +1,10 @@
-//! The embedded default state store: a JSON file, a journal beside it, and a lock file.
+//! The embedded default state store: a binary base file, a journal beside it, and a lock
+//! file.
 //!
-//! - `state.json` holds the whole state. It is replaced atomically: written to a
-//!   temporary file in the same folder, fsynced, renamed over the old one, and the
-//!   folder fsynced, so a crash leaves either the old or the new file.
+//! - `state.bin` holds the whole state, in a compact binary encoding with a checksum (the
+//!   `base` module has the format). It is replaced atomically: written to a temporary
+//!   file in the same folder, fsynced, renamed over the old one, and the folder fsynced,
+//!   so a crash leaves either the old or the new file.
 //! - `state.journal` holds changes recorded since the last save, one JSON line each,
 //!   fsynced as they are appended. Records that arrive close together share one write
 //!   and one `fdatasync` (group commit, see the `commit` module); each `record` returns
@@ -11,14 +13,20 @@
 //!   last line (a crash mid-append: cut anywhere, even inside a character) is ignored,
 //!   and cut off before the next append; an append that fails halfway (a full disk) is
 //!   cut off at once. The `journal` module has the rule.
+//! - `state.json` is the base file of format 1 (JSON), which earlier versions wrote. It
+//!   is read only when there is no `state.bin`, with the journal on top (whose format
+//!   has not changed), and the first checkpoint converts it: `state.bin` is written, then
+//!   `state.json` replaced by a marker, `{"version":2}`, which an earlier version refuses
+//!   as a newer state rather than starting over without it. A crash in between leaves
+//!   both, and `state.bin` wins.
 //! - A full disk (or a disk quota, or a file-size limit) at any step that writes, from
 //!   creating the folder to the rename and the folder's fsync, is [`Error::DiskFull`]: it
 //!   stops the sync, and what was saved before stays whole: files are replaced by rename
 //!   and partial appends are cut off.
-//! - The end of a run ([`StateStore::checkpoint`]) rewrites `state.json` only when the
+//! - The end of a run ([`StateStore::checkpoint`]) rewrites `state.bin` only when the
 //!   journal has grown large next to it: past [`DEFAULT_COMPACTION_BYTES`] (or what
 //!   [`JsonFileStateStore::with_compaction_bytes`] sets) and past a quarter of the state
-//!   file, or when there is no state file yet. A quiet day appends a few lines instead
+//!   file, or when there is no `state.bin` yet. A quiet day appends a few lines instead
 //!   of rewriting the whole state.
 //! - `state.lock` is held with an exclusive [`std::fs::File::try_lock`] for the length of
 //!   a sync, so a second process gets [`Error::AlreadyRunning`].
@@ -27,6 +35,7 @@
 //! is created 0700 and the files 0600, and a folder or file found wider (made by an
 //! older version, or by hand) is narrowed when the store opens it.
 
+mod base;
 mod commit;
 mod journal;
 
@@ -45,6 +54,9 @@ use std::sync::Arc;
 pub const DEFAULT_COMPACTION_BYTES: u64 = 1024 * 1024;
 
 /// A [`StateStore`] in a folder on disk; see the module docs for the files it keeps.
+///
+/// Its name is older than its format: the journal is JSON lines, the base file binary
+/// (`state.bin`), and a JSON base file of an earlier version is read and converted.
 ///
 /// The folder is the store's own: it is made readable by its owner only (0700 on Unix),
 /// so give the store a folder of its own rather than a shared one. Clones share the
@@ -93,8 +105,14 @@ impl JsonFileStateStore {
         self.commit.flushes()
     }
 
-    /// The state file.
+    /// The base file: the whole state as of the last save.
     pub fn state_path(&self) -> PathBuf {
+        self.dir.join("state.bin")
+    }
+
+    /// The base file of format 1 (JSON), as earlier versions wrote it: read when there is
+    /// no [`state_path`](Self::state_path), and removed once converted.
+    pub fn legacy_state_path(&self) -> PathBuf {
         self.dir.join("state.json")
     }
 
@@ -113,11 +131,7 @@ impl JsonFileStateStore {
     }
 
     pub(crate) fn load_blocking(&self) -> Result<Option<SyncState>> {
-        let path = self.state_path();
-        let mut state = match read_if_present(&path)? {
-            Some(bytes) => Some(decode_state(&path, &bytes)?),
-            None => None,
-        };
+        let mut state = self.read_base()?;
         let changes = self.read_journal()?;
         if !changes.is_empty() {
             let state = state.get_or_insert_with(|| SyncState {
@@ -131,6 +145,19 @@ impl JsonFileStateStore {
         Ok(state)
     }
 
+    /// The state of the base file, or of the format-1 one when there is no other.
+    fn read_base(&self) -> Result<Option<SyncState>> {
+        let path = self.state_path();
+        if let Some(bytes) = read_if_present(&path)? {
+            return decode_base(&path, &bytes).map(Some);
+        }
+        let legacy = self.legacy_state_path();
+        match read_if_present(&legacy)? {
+            Some(bytes) => decode_legacy(&legacy, &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
     fn read_journal(&self) -> Result<Vec<StateChange>> {
         let path = self.journal_path();
         match read_if_present(&path)? {
@@ -140,36 +167,25 @@ impl JsonFileStateStore {
     }
 
     fn encode(&self, state: &SyncState) -> Result<Vec<u8>> {
-        serde_json::to_vec(state).map_err(|e| Error::State {
+        base::encode(state).map_err(|e| Error::State {
             path: self.state_path(),
             detail: format!("cannot encode the state: {e}"),
         })
     }
 
-    fn save_blocking(&self, json: &[u8]) -> Result<()> {
+    fn save_blocking(&self, bytes: &[u8]) -> Result<()> {
         self.ensure_dir()?;
-        let path = self.state_path();
-        // tempfile creates its files readable by their owner only (mode 0600 given to
-        // open(2) on Unix, so whatever the umask); the rename keeps that mode.
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".state.json.")
-            .suffix(".tmp")
-            .tempfile_in(&self.dir)
-            .map_err(|e| write_error("create temporary file in", &self.dir, e))?;
-        // On an error `tmp` is dropped, which removes it: the old state stays as it was.
-        tmp.write_all(json)
-            .and_then(|()| tmp.as_file().sync_all())
-            .map_err(|e| write_error("write", &path, e))?;
-        tmp.persist(&path)
-            .map_err(|e| write_error("replace", &path, e.error))?;
-        sync_dir(&self.dir)?;
-        // The saved state holds every recorded change: the journal can go.
-        match fs::remove_file(self.journal_path()) {
-            Ok(()) => sync_dir(&self.dir),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            // Copy-on-write file systems may need room to record a removal.
-            Err(e) => Err(write_error("remove", &self.journal_path(), e)),
+        replace_file(&self.dir, &self.state_path(), bytes)?;
+        // The saved state holds every recorded change: the journal can go. A format-1
+        // base file gives way to the marker, which stays (written once).
+        let journal = remove_if_present(&self.journal_path())?;
+        let legacy = self.legacy_state_path();
+        if read_if_present(&legacy)?.as_deref() != Some(LEGACY_MARKER.as_bytes()) {
+            replace_file(&self.dir, &legacy, LEGACY_MARKER.as_bytes())?;
+        } else if journal {
+            sync_dir(&self.dir)?;
         }
+        Ok(())
     }
 
     fn encode_changes(&self, changes: &[StateChange]) -> Result<Vec<u8>> {
@@ -193,7 +209,8 @@ impl JsonFileStateStore {
         };
         let journal = size(&self.journal_path())?.unwrap_or(0);
         Ok(match size(&self.state_path())? {
-            None => journal > 0,
+            // Nothing saved yet, or only in format 1: converted once, at the first chance.
+            None => journal > 0 || size(&self.legacy_state_path())?.is_some(),
             Some(state) => journal > self.compaction_bytes.max(state / 4),
         })
     }
@@ -235,27 +252,94 @@ impl Drop for HeldLock {
     }
 }
 
-fn decode_state(path: &Path, bytes: &[u8]) -> Result<SyncState> {
+/// What `state.json` holds once the state is in `state.bin`: a state of a later format,
+/// and nothing else. A release that reads only format 1 refuses it ("written by a newer
+/// receipt-sync"), instead of finding no state file and starting over from the journal
+/// alone, which would forget what the user deleted.
+const LEGACY_MARKER: &str = "{\"version\":2}";
+
+/// Writes `path` whole or not at all: a temporary file in `dir`, fsynced, renamed over
+/// it, and the folder fsynced.
+fn replace_file(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path.file_name().map_or_else(
+        || "state".into(),
+        |name| name.to_string_lossy().into_owned(),
+    );
+    // tempfile creates its files readable by their owner only (mode 0600 given to
+    // open(2) on Unix, so whatever the umask); the rename keeps that mode.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| write_error("create temporary file in", dir, e))?;
+    // On an error `tmp` is dropped, which removes it: the old file stays as it was.
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| write_error("write", path, e))?;
+    tmp.persist(path)
+        .map_err(|e| write_error("replace", path, e.error))?;
+    sync_dir(dir)
+}
+
+/// Left as it is: the error says what to do.
+fn unreadable(path: &Path, why: impl fmt::Display) -> Error {
+    Error::State {
+        path: path.to_owned(),
+        detail: format!(
+            "cannot be read ({why}); it was left as it is: restore a backup or move it aside and reset"
+        ),
+    }
+}
+
+fn newer(path: &Path, version: u32) -> Error {
+    Error::State {
+        path: path.to_owned(),
+        detail: format!(
+            "was written by a newer receipt-sync (format {version}, this one reads up to {STATE_VERSION}); upgrade receipt-sync"
+        ),
+    }
+}
+
+fn decode_base(path: &Path, bytes: &[u8]) -> Result<SyncState> {
+    base::decode(bytes).map_err(|e| match e {
+        base::Unreadable::Newer(version) => newer(path, version),
+        base::Unreadable::Corrupt(why) => unreadable(path, why),
+    })
+}
+
+/// A base file of format 1: the state as JSON.
+fn decode_legacy(path: &Path, bytes: &[u8]) -> Result<SyncState> {
     #[derive(serde::Deserialize)]
     struct VersionOnly {
         version: u32,
     }
-    let corrupt = |e: serde_json::Error| Error::State {
-        path: path.to_owned(),
-        detail: format!(
-            "cannot be read ({e}); it was left as it is: restore a backup or move it aside and reset"
-        ),
-    };
+    let corrupt = |e: serde_json::Error| unreadable(path, e);
     let VersionOnly { version } = serde_json::from_slice(bytes).map_err(corrupt)?;
     if version > STATE_VERSION {
+        return Err(newer(path, version));
+    }
+    if version > 1 {
+        // The marker: the state itself is in `state.bin`, which is missing.
         return Err(Error::State {
             path: path.to_owned(),
             detail: format!(
-                "was written by a newer receipt-sync (format {version}, this one reads up to {STATE_VERSION}); upgrade receipt-sync"
+                "holds no state: format {version} keeps it in state.bin, which is missing; restore state.bin from a backup, or move this file aside and reset"
             ),
         });
     }
-    serde_json::from_slice(bytes).map_err(corrupt)
+    let mut state: SyncState = serde_json::from_slice(bytes).map_err(corrupt)?;
+    state.version = STATE_VERSION;
+    Ok(state)
+}
+
+/// Removes a file; whether it was there.
+fn remove_if_present(path: &Path) -> Result<bool> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        // Copy-on-write file systems may need room to record a removal.
+        Err(e) => Err(write_error("remove", path, e)),
+    }
 }
 
 /// A file's bytes, or `None` if it does not exist; a file readable by others is narrowed
@@ -280,11 +364,11 @@ impl StateStore for JsonFileStateStore {
     }
 
     async fn save(&self, state: &SyncState) -> Result<()> {
-        let json = self.encode(state)?;
+        let bytes = self.encode(state)?;
         // Records still waiting are written first; the journal is closed, then removed.
         let journal = self.commit.quiesce().await;
         let this = self.clone();
-        let saved = blocking(move || this.save_blocking(&json)).await;
+        let saved = blocking(move || this.save_blocking(&bytes)).await;
         drop(journal);
         saved
     }
