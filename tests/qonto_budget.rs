@@ -40,6 +40,7 @@ async fn list(
         for event in events {
             match event {
                 SourceEvent::Receipt(r) => receipts.push(*r),
+                SourceEvent::Transaction(_) => {}
                 SourceEvent::Checkpoint(w) => last = Some(w),
             }
         }

@@ -178,7 +178,9 @@ async fn bank(cli: &Cli, checks: &mut Vec<Check>) {
         // One request: the first page of the listing, no attachment downloaded.
         let mut listing = source.receipts(&account.id, &ReceiptQuery::all());
         checks.push(match listing.next().await {
-            None | Some(Ok(SourceEvent::Checkpoint(_))) => Check::ok(name, "listed"),
+            None | Some(Ok(SourceEvent::Checkpoint(_) | SourceEvent::Transaction(_))) => {
+                Check::ok(name, "listed")
+            }
             Some(Ok(SourceEvent::Receipt(_))) => Check::ok(name, "listed, receipts found"),
             Some(Err(error)) => Check::failed(
                 name,

@@ -3,9 +3,9 @@
 use crate::layout::LayoutSettings;
 use crate::model::{
     AccountId, ArchivePath, ArchiveSnapshot, BankAccount, Receipt, ReceiptId, ScanCursor,
-    ScanUpdate, SinkChange, SinkEntry, SinkItemId,
+    ScanUpdate, SinkChange, SinkEntry, SinkItemId, TransactionId,
 };
-use crate::source::Watermark;
+use crate::source::{BankTransaction, Watermark};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -123,6 +123,11 @@ pub struct SyncState {
     /// since a source read from a watermark only shows what changed.
     #[serde(default)]
     pub receipts: BTreeMap<ReceiptId, Receipt>,
+    /// Every transaction the source listed as such (with or without receipts), by id:
+    /// the rows of the accountant's index. Left out of the file when empty, so a state
+    /// without one reads and writes as it always did.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub transactions: BTreeMap<TransactionId, BankTransaction>,
     /// Receipts archived, by id.
     #[serde(default)]
     pub exported: BTreeMap<ReceiptId, ExportRecord>,
@@ -158,6 +163,8 @@ pub enum StateChange {
     AccountsSeen(Vec<BankAccount>),
     /// Receipts read from the source (new or changed).
     ReceiptsSeen(Vec<Receipt>),
+    /// Transactions read from the source (new or changed), receipts or not.
+    TransactionsSeen(Vec<BankTransaction>),
     /// An account's read position moved.
     WatermarkAdvanced {
         /// The account.
@@ -303,6 +310,12 @@ impl SyncState {
                 for r in receipts {
                     self.vanished.remove(&r.id);
                     self.receipts.insert(r.id.clone(), r.clone());
+                }
+            }
+            StateChange::TransactionsSeen(transactions) => {
+                for t in transactions {
+                    self.transactions
+                        .insert(t.transaction.id.clone(), t.clone());
                 }
             }
             StateChange::WatermarkAdvanced { account, watermark } => {
