@@ -6,6 +6,7 @@ pub mod auth;
 pub mod error;
 mod fs_util;
 pub mod http;
+pub mod index;
 pub mod layout;
 pub mod model;
 pub mod plan;
