@@ -64,15 +64,17 @@ impl Separator {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct IndexSettings {
-    /// Write an `index.csv` in each period folder (default yes).
+    /// Write an `index.csv` in each period folder (default no).
     pub enabled: bool,
     /// The field separator.
     pub separator: Separator,
 }
 
+/// Off: an embedder (or the command) turns indexes on with
+/// [`IndexSettings::with_separator`], so archives made before them gain no file unasked.
 impl Default for IndexSettings {
     fn default() -> Self {
-        Self::with_separator(Separator::Comma)
+        Self::disabled()
     }
 }
 

@@ -87,6 +87,12 @@ pub struct Quota {
 /// - [`rename_folder`](Self::rename_folder) renames, in place, the folder `id` currently at
 ///   `path`; [`crate::Error::NotFound`] if it is gone, [`crate::Error::AlreadyExists`] if
 ///   the new name is taken.
+/// - [`replace_file`](Self::replace_file) replaces the content of the file `id`, now at
+///   `path`, with exactly `body.len()` bytes, atomically; [`crate::Error::NotFound`]
+///   when no file `id` is at `path` (the user moved or deleted it: nothing is written).
+///   The sync calls it only for a small file it wrote itself and knows unchanged (the
+///   accountant's index); a sink that cannot replace answers
+///   [`crate::Error::Rejected`], the default.
 /// - [`quota`](Self::quota) is `None` when the storage does not say.
 /// - Every method may be called concurrently; none retries a request forever.
 #[async_trait]
@@ -113,6 +119,21 @@ pub trait ArchiveSink: Send + Sync + fmt::Debug {
 
     /// The storage's free space, when it reports it.
     async fn quota(&self) -> Result<Option<Quota>>;
+
+    /// Replaces the content of the sync's own file `id`, now at `path`, with `body`.
+    async fn replace_file(
+        &self,
+        id: &SinkItemId,
+        path: &ArchivePath,
+        body: Body,
+    ) -> Result<SinkEntry> {
+        let _ = (id, body);
+        Err(crate::Error::Rejected {
+            service: "sink",
+            operation: format!("replace {path}"),
+            message: "this sink cannot replace a file; the index stays as it was".into(),
+        })
+    }
 }
 
 /// A shared sink is a sink: wrappers (fault injection, counting) can take `Arc<dyn ArchiveSink>`.
@@ -145,5 +166,14 @@ impl<T: ArchiveSink + ?Sized> ArchiveSink for std::sync::Arc<T> {
 
     async fn quota(&self) -> Result<Option<Quota>> {
         (**self).quota().await
+    }
+
+    async fn replace_file(
+        &self,
+        id: &SinkItemId,
+        path: &ArchivePath,
+        body: Body,
+    ) -> Result<SinkEntry> {
+        (**self).replace_file(id, path, body).await
     }
 }

@@ -7,7 +7,7 @@ mod records;
 pub use file::{DEFAULT_COMPACTION_BYTES, JsonFileStateStore};
 pub use memory::InMemoryStateStore;
 pub use records::{
-    AccountRecord, ExportRecord, PendingRename, RunSummary, STATE_VERSION, StateChange,
+    AccountRecord, ExportRecord, IndexRecord, IndexedRow, PendingRename, RunSummary, STATE_VERSION, StateChange,
     StateSettings, SyncState, Tombstone, TombstoneReason,
 };
 
