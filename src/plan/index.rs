@@ -15,8 +15,8 @@
 //! 4. the index is in place, as written (same id, same size): it is **replaced only
 //!    when its bytes would change** (`conflictBehavior=replace` is used only here);
 //! 5. anything else at `index.csv` (the user edited ours, or put their own there) is
-//!    **never touched**: the new index goes beside it, as
-//!    [`BESIDE_FILE_NAME`], and the plan says why.
+//!    **never touched**: once there is something new to show, the new index goes
+//!    beside it, as [`BESIDE_FILE_NAME`], and the plan says why.
 //!
 //! # Assumptions
 //! An edit is seen by its size or, where a replaced file gets a new id, by its id:
@@ -86,6 +86,9 @@ pub enum IndexLeftAlone {
     FolderDeletedByUser,
     /// A file sits where the period folder, or the index beside `index.csv`, would go.
     PlaceTaken(ArchivePath),
+    /// The user edited the index, and nothing it showed has changed since: their
+    /// version stays, and nothing new needs writing beside it.
+    EditedByUser,
 }
 
 impl fmt::Display for IndexLeftAlone {
@@ -95,7 +98,13 @@ impl fmt::Display for IndexLeftAlone {
                 f.write_str("the period folder was deleted by the user: it stays deleted")
             }
             IndexLeftAlone::PlaceTaken(path) => {
-                write!(f, "{path} is taken by a file of the user's: nothing written")
+                write!(
+                    f,
+                    "{path} is taken by a file of the user's: nothing written"
+                )
+            }
+            IndexLeftAlone::EditedByUser => {
+                f.write_str("edited by the user and unchanged at the bank: left alone")
             }
         }
     }
@@ -201,7 +210,10 @@ pub fn plan_indexes(
         let record = state.indexes.get(&key);
         let create_folder = match paths.get(&folder) {
             Some((id, EntryKind::Folder)) => {
-                if record.and_then(|r| r.folder_id.as_ref()).is_some_and(|f| f != id) {
+                if record
+                    .and_then(|r| r.folder_id.as_ref())
+                    .is_some_and(|f| f != id)
+                {
                     plan.left_alone
                         .push((folder, IndexLeftAlone::FolderDeletedByUser));
                     continue;
@@ -312,6 +324,9 @@ fn decide(
                     reason: None,
                 }
             }
+        }
+        Some(_) if recorded_here.is_some_and(|r| r.hash == hash) => {
+            Decision::LeftAlone(IndexLeftAlone::EditedByUser)
         }
         Some(_) => {
             // Not the sync's: never touched. Beside it, unless that is where we were.

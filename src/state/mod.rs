@@ -7,8 +7,8 @@ mod records;
 pub use file::{DEFAULT_COMPACTION_BYTES, JsonFileStateStore};
 pub use memory::InMemoryStateStore;
 pub use records::{
-    AccountRecord, ExportRecord, IndexRecord, IndexedRow, PendingRename, RunSummary, STATE_VERSION, StateChange,
-    StateSettings, SyncState, Tombstone, TombstoneReason,
+    AccountRecord, ExportRecord, IndexRecord, IndexedRow, PendingRename, RunSummary, STATE_VERSION,
+    StateChange, StateSettings, SyncState, Tombstone, TombstoneReason,
 };
 
 use crate::error::Result;

@@ -3,8 +3,7 @@
 use crate::layout::LayoutSettings;
 use crate::model::{
     AccountId, ArchivePath, ArchiveSnapshot, BankAccount, Receipt, ReceiptId, ScanCursor,
-    ScanUpdate, SinkChange, SinkEntry, SinkItemId, TransactionId,
-    TransactionStatus,
+    ScanUpdate, SinkChange, SinkEntry, SinkItemId, TransactionId, TransactionStatus,
 };
 use crate::source::{BankTransaction, Watermark};
 use chrono::{DateTime, NaiveDate, Utc};

@@ -41,8 +41,8 @@ pub use schedule::{
 
 use crate::error::{Error, Result};
 use crate::http::RetryConfig;
-use crate::layout::{Layout, LayoutSettings, NameLimits};
 use crate::index::IndexSettings;
+use crate::layout::{Layout, LayoutSettings, NameLimits};
 use crate::plan::{
     PlanOptions, RequestedSettings, SettingsChange, plan, plan_indexes, resolve_settings,
 };

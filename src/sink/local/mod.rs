@@ -134,7 +134,12 @@ impl LocalDirSink {
 
     /// Streams `body` into the temporary `file`, exactly `body.len()` bytes, and
     /// returns it with that length.
-    async fn fill(&self, file: std::fs::File, path: &ArchivePath, body: Body) -> Result<(std::fs::File, u64)> {
+    async fn fill(
+        &self,
+        file: std::fs::File,
+        path: &ArchivePath,
+        body: Body,
+    ) -> Result<(std::fs::File, u64)> {
         let expected = body.len();
         let mut file = tokio::fs::File::from_std(file);
         let mut stream = body.into_stream();
