@@ -87,9 +87,10 @@ pub struct Quota {
 /// - [`rename_folder`](Self::rename_folder) renames, in place, the folder `id` currently at
 ///   `path`; [`crate::Error::NotFound`] if it is gone, [`crate::Error::AlreadyExists`] if
 ///   the new name is taken.
-/// - [`replace_file`](Self::replace_file) replaces the content of the file `id`, now at
-///   `path`, with exactly `body.len()` bytes, atomically; [`crate::Error::NotFound`]
-///   when no file `id` is at `path` (the user moved or deleted it: nothing is written).
+/// - [`replace_file`](Self::replace_file) replaces the content of the file `id`, which
+///   the caller's last scan showed at `path`, with exactly `body.len()` bytes,
+///   atomically; it never creates a file: [`crate::Error::NotFound`] when the file is
+///   gone (nothing is written).
 ///   The sync calls it only for a small file it wrote itself and knows unchanged (the
 ///   accountant's index); a sink that cannot replace answers
 ///   [`crate::Error::Rejected`], the default.
