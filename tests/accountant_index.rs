@@ -244,3 +244,84 @@ async fn a_period_folder_deleted_by_the_user_stays_deleted_until_a_reset() {
     assert_eq!(report.count("index"), 1);
     assert!(index_text(&world, &index(&world)).contains("paid cash"));
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    /// One generated transaction: day of February or March 2026 (1..=56), receipts,
+    /// status (0 completed, 1 pending, 2 declined).
+    type Generated = (u32, usize, u8);
+
+    fn date(n: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 2, 1).unwrap() + chrono::Days::new(u64::from(n - 1))
+    }
+
+    proptest! {
+        /// Every index lists exactly its period's eligible transactions, each once,
+        /// naming exactly the receipts archived for it; a second sync writes nothing.
+        #[test]
+        fn indexes_list_exactly_the_eligible_transactions(
+            generated in prop::collection::vec((1u32..=56, 0usize..3, 0u8..3), 1..12),
+        ) {
+            let source = InMemorySource::new();
+            let account = source.add_account_named("acc", "Main");
+            let world = World { source, sink: InMemorySink::new(), store: InMemoryStateStore::new(), account };
+            let start = date(5);
+            let mut expected: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+            let mut archived_any = false;
+            for (i, &(d, receipts, status)) in generated.iter().enumerate() {
+                let day = date(d);
+                let mut tx = InMemorySource::receipt(&format!("t{i}"), &world.account, day, "L", -100).transaction;
+                tx.status = match status { 0 => TransactionStatus::Completed, 1 => TransactionStatus::Pending, _ => TransactionStatus::Declined };
+                world.source.add_transaction(BankTransaction::new(tx.clone()));
+                for r in 0..receipts {
+                    let mut receipt = InMemorySource::receipt(&format!("t{i}r{r}"), &world.account, day, "L", -100);
+                    receipt.transaction = tx.clone();
+                    world.source.add_receipt(receipt, format!("%PDF-{i}-{r}"));
+                }
+                if status != 2 && day >= start {
+                    archived_any |= receipts > 0;
+                    let period = day.format("%Y-%m").to_string();
+                    expected.entry(period).or_default().insert(tx.id.to_string(), receipts);
+                }
+            }
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let config = SyncConfig::default()
+                .with_start_date(Some(start))
+                .with_index(IndexSettings::with_separator(Separator::Semicolon));
+            let syncer = Syncer::new(
+                Arc::new(world.source.clone()),
+                Arc::new(world.sink.clone()),
+                Arc::new(world.store.clone()),
+                config,
+            );
+            let first = runtime.block_on(syncer.run()).unwrap();
+            prop_assert!(first.is_complete());
+            let mut found: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+            for (path, bytes) in world.sink.files() {
+                if path.file_name() != "index.csv" {
+                    continue;
+                }
+                let period = path.parent().unwrap().file_name().to_owned();
+                let text = String::from_utf8(bytes).unwrap();
+                let mut seen = BTreeSet::new();
+                for row in rows(&text).into_iter().skip(1) {
+                    let fields: Vec<&str> = row.split(';').collect();
+                    let id = fields[10].to_owned();
+                    prop_assert!(seen.insert(id.clone()), "{id} listed twice");
+                    let files = if fields[9].is_empty() { 0 } else { fields[9].split(" | ").count() };
+                    found.entry(period.clone()).or_default().insert(id, files);
+                }
+            }
+            // An account without any archived receipt has no folder, so no index.
+            if !archived_any {
+                expected.clear();
+            }
+            prop_assert_eq!(&found, &expected);
+            let second = runtime.block_on(syncer.run()).unwrap();
+            prop_assert_eq!(second.count("index"), 0);
+        }
+    }
+}
