@@ -250,10 +250,6 @@ mod properties {
     use proptest::prelude::*;
     use std::collections::{BTreeMap, BTreeSet};
 
-    /// One generated transaction: day of February or March 2026 (1..=56), receipts,
-    /// status (0 completed, 1 pending, 2 declined).
-    type Generated = (u32, usize, u8);
-
     fn date(n: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 2, 1).unwrap() + chrono::Days::new(u64::from(n - 1))
     }
@@ -262,6 +258,8 @@ mod properties {
         /// Every index lists exactly its period's eligible transactions, each once,
         /// naming exactly the receipts archived for it; a second sync writes nothing.
         #[test]
+        /// Each generated transaction: its day in February or March 2026 (1..=56), its
+        /// receipts, its status (0 completed, 1 pending, 2 declined).
         fn indexes_list_exactly_the_eligible_transactions(
             generated in prop::collection::vec((1u32..=56, 0usize..3, 0u8..3), 1..12),
         ) {

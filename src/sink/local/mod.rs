@@ -291,9 +291,7 @@ impl ArchiveSink for LocalDirSink {
                 what: format!("file {id} at {path}"),
             });
         }
-        let (file, temp) = self
-            .change(|root, root_path| TempFile::create(root, root_path))
-            .await?;
+        let (file, temp) = self.change(TempFile::create).await?;
         let (file, expected) = self.fill(file, path, body).await?;
         let target = path.clone();
         self.change(move |root, root_path| {
