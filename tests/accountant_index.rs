@@ -323,3 +323,48 @@ mod properties {
         }
     }
 }
+
+/// On a local folder (ids are paths): the index is replaced in place when it changes,
+/// and an index the user edited on disk is left alone.
+#[tokio::test]
+async fn on_a_local_folder_the_index_is_replaced_and_an_edited_one_left_alone() {
+    use receipt_sync::sink::LocalDirSink;
+    let dir = tempfile::tempdir().unwrap();
+    let world = world();
+    let sink = Arc::new(LocalDirSink::new(dir.path()).unwrap());
+    let config = SyncConfig::default()
+        .with_start_date(Some(day(1)))
+        .with_index(IndexSettings::with_separator(Separator::Semicolon));
+    let syncer = Syncer::new(
+        Arc::new(world.source.clone()),
+        sink,
+        Arc::new(world.store.clone()),
+        config,
+    );
+    let on_disk = |rel: &str| dir.path().join(index(&world).replace("index.csv", rel));
+    assert_eq!(syncer.run().await.unwrap().count("index"), 1);
+    let first = std::fs::read_to_string(on_disk("index.csv")).unwrap();
+    assert!(first.contains("Garage;-10.00"), "{first}");
+
+    let mut arrived = receipt(&world, "late", 12, "Garage");
+    arrived.transaction = world.source_transaction("tx-missing");
+    world.source.add_receipt(arrived, "%PDF-late");
+    let report = syncer.run().await.unwrap();
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(report.count("index"), 1);
+    let replaced = std::fs::read_to_string(on_disk("index.csv")).unwrap();
+    assert!(replaced.contains(".pdf;tx-missing"), "{replaced}");
+    assert_eq!(syncer.run().await.unwrap().count("index"), 0);
+
+    std::fs::write(on_disk("index.csv"), "edited by hand").unwrap();
+    world
+        .source
+        .add_receipt(receipt(&world, "new", 20, "Train"), "%PDF-new");
+    assert_eq!(syncer.run().await.unwrap().count("index"), 1);
+    assert_eq!(
+        std::fs::read_to_string(on_disk("index.csv")).unwrap(),
+        "edited by hand"
+    );
+    let beside = std::fs::read_to_string(on_disk("index (receipt-sync).csv")).unwrap();
+    assert!(beside.contains("Train"), "{beside}");
+}
