@@ -37,6 +37,9 @@ pub struct SinkCapabilities {
     /// The length of the path from the storage's own root to the archive root,
     /// with its trailing `/` (for example `Apps/receipt-sync/` on OneDrive).
     pub root_prefix_len: usize,
+    /// [`ArchiveSink::replace_file`] replaces the sync's own small files (the
+    /// accountant's index). Without it an index is written once and not updated.
+    pub replace: bool,
 }
 
 impl SinkCapabilities {
@@ -52,6 +55,7 @@ impl SinkCapabilities {
             max_name_len: 255,
             max_path_len: 400,
             root_prefix_len: 0,
+            replace: false,
         }
     }
 }

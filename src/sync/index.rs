@@ -24,7 +24,13 @@ pub(super) async fn write_indexes(
     recorder: &Recorder,
     report: &mut SyncReport,
 ) -> Result<()> {
+    let can_replace = sink.capabilities().replace;
     for write in plan.writes {
+        if write.replace.is_some() && !can_replace {
+            // Written once, not updated: nothing to report as failed every day.
+            tracing::info!(path = %write.path, "the sink cannot replace a file; the index stays as written");
+            continue;
+        }
         let mut changes = Vec::with_capacity(3);
         let folder = if write.create_folder {
             match retry.retry(|_| sink.create_folder(&write.folder)).await {

@@ -207,6 +207,7 @@ impl ArchiveSink for LocalDirSink {
             case_insensitive: false,
             // Free space comes from `statvfs`, which only Unix has.
             quota: cfg!(unix),
+            replace: true,
             ..SinkCapabilities::minimal()
         }
     }

@@ -83,6 +83,7 @@ impl InMemorySink {
             stable_ids: true,
             delta: true,
             quota: true,
+            replace: true,
             ..SinkCapabilities::minimal()
         };
         let instance = INSTANCES.fetch_add(1, Ordering::Relaxed);

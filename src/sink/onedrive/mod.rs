@@ -179,6 +179,7 @@ impl ArchiveSink for OneDriveSink {
             max_name_len: 255,
             max_path_len: 400,
             root_prefix_len: self.inner.settings.root_prefix_len,
+            replace: true,
         }
     }
 
