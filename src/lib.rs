@@ -8,6 +8,7 @@ pub mod error;
 pub mod fleet;
 mod fs_util;
 pub mod http;
+pub mod index;
 pub mod layout;
 pub mod model;
 pub mod plan;

@@ -41,6 +41,7 @@ async fn list(
             match event {
                 SourceEvent::Receipt(r) => receipts.push(*r),
                 SourceEvent::Checkpoint(w) => last = Some(w),
+                _ => {}
             }
         }
         watermarks.push(last);

@@ -23,7 +23,7 @@ async fn receipt_ids(
         .into_iter()
         .filter_map(|e| match e {
             SourceEvent::Receipt(r) => Some(r.id.to_string()),
-            SourceEvent::Checkpoint(_) => None,
+            _ => None,
         })
         .collect())
 }

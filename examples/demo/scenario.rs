@@ -2,13 +2,18 @@
 //! `OneDriveSink` against the fake Qonto and the fake Graph on loopback.
 
 use crate::org;
+use chrono::TimeZone;
+use chrono::Utc;
 use receipt_sync::auth::StaticToken;
 use receipt_sync::http::RetryConfig;
+use receipt_sync::index::{IndexSettings, Separator};
 use receipt_sync::sink::OneDriveSink;
+use receipt_sync::source::ReceiptSource;
 use receipt_sync::state::JsonFileStateStore;
 use receipt_sync::sync::{SyncConfig, Syncer};
 use receipt_sync::testkit::fake_graph::FakeGraph;
 use receipt_sync::testkit::fake_qonto::FakeQonto;
+use receipt_sync::testkit::fake_qonto::NewTransaction;
 use std::collections::BTreeMap;
 use std::error::Error;
 use std::io::Write;
@@ -73,7 +78,12 @@ pub async fn run(copy_to: &Path, out: &mut dyn Write) -> DemoResult<Outcome> {
         .with_start_date(chrono::NaiveDate::from_ymd_opt(2025, 10, 1))
         .with_retry(RetryConfig::fast());
     let syncer = Syncer::new(source.clone(), sink.clone(), store.clone(), config.clone());
-    let planner = Syncer::new(source, sink, store, config.with_dry_run(true));
+    let planner = Syncer::new(
+        source.clone(),
+        sink.clone(),
+        store.clone(),
+        config.clone().with_dry_run(true),
+    );
 
     writeln!(out, "== Step 1: the first sync exports everything")?;
     show_plan(&planner, out).await?;
@@ -158,6 +168,43 @@ pub async fn run(copy_to: &Path, out: &mut dyn Write) -> DemoResult<Outcome> {
         archive.len(),
         copy_to.display()
     )?;
+
+    writeln!(
+        out,
+        "\n== Step 4: the accountant's index: a transaction without its receipt"
+    )?;
+    let accounts = source.accounts().await?;
+    let main = accounts.first().ok_or("the demo has no account")?;
+    let december = Utc
+        .with_ymd_and_hms(2025, 12, 18, 9, 0, 0)
+        .single()
+        .unwrap_or_default();
+    qonto.add_transaction(
+        main.id.as_str(),
+        NewTransaction::debit(4200, "Garage Martin").emitted_at(december),
+    );
+    let indexing = Syncer::new(
+        source,
+        sink,
+        store,
+        config.with_index(IndexSettings::with_separator(Separator::Comma)),
+    );
+    let fourth = indexing.run().await?;
+    writeln!(out, "  index.csv written: {}", fourth.count("index"))?;
+    let files = graph.files();
+    let (path, index) = files
+        .iter()
+        .find(|(p, b)| {
+            p.ends_with("/index.csv") && String::from_utf8_lossy(b).contains("Garage Martin")
+        })
+        .ok_or("no index lists the receipt-less transaction")?;
+    writeln!(out, "  {}:", relative(path))?;
+    for line in String::from_utf8_lossy(index)
+        .trim_start_matches('\u{feff}')
+        .lines()
+    {
+        writeln!(out, "    {line}")?;
+    }
 
     Ok(Outcome {
         archive,

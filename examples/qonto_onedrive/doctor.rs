@@ -178,8 +178,8 @@ async fn bank(cli: &Cli, checks: &mut Vec<Check>) {
         // One request: the first page of the listing, no attachment downloaded.
         let mut listing = source.receipts(&account.id, &ReceiptQuery::all());
         checks.push(match listing.next().await {
-            None | Some(Ok(SourceEvent::Checkpoint(_))) => Check::ok(name, "listed"),
             Some(Ok(SourceEvent::Receipt(_))) => Check::ok(name, "listed, receipts found"),
+            None | Some(Ok(_)) => Check::ok(name, "listed"),
             Some(Err(error)) => Check::failed(
                 name,
                 &error,

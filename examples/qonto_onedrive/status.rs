@@ -7,10 +7,12 @@ use crate::{Cli, output, report};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use receipt_sync::layout::{Layout, NameLimits};
+use receipt_sync::model::TransactionId;
 use receipt_sync::plan::{PlanOptions, plan};
 use receipt_sync::sink::ArchiveSink;
 use receipt_sync::state::{StateStore, SyncState};
 use receipt_sync::{Error, Result};
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -47,6 +49,7 @@ pub async fn status(cli: &Cli, tz: Tz) -> Result<u8> {
         None => None,
     };
     let last = state.last_run.as_ref();
+    let missing = missing_receipts(&state);
     if cli.json {
         let fields = serde_json::json!({
             "archive": archive,
@@ -58,6 +61,8 @@ pub async fn status(cli: &Cli, tz: Tz) -> Result<u8> {
                 "finished_at": r.finished_at, "uploaded": r.uploaded, "failed": r.failed, "stopped": r.stopped,
             })),
             "space_left": space,
+            "without_receipt": missing.iter().map(|(period, n)| (period.clone(), serde_json::json!(n)))
+                .collect::<serde_json::Map<_, _>>(),
         });
         output::print(&output::document("status", report::OK, fields));
         return Ok(report::OK);
@@ -92,7 +97,40 @@ pub async fn status(cli: &Cli, tz: Tz) -> Result<u8> {
     if let Some(left) = space {
         println!("Space left: {}", report::human(left));
     }
+    if !missing.is_empty() {
+        println!("Without a receipt (transactions, per period):");
+        for (period, n) in &missing {
+            println!("  {period}: {n}");
+        }
+    }
     Ok(report::OK)
+}
+
+/// How many transactions have no receipt at the bank, per account and period
+/// (`<account name> <period>`), as the accountant's index lists them; periods where
+/// every transaction has one are left out.
+pub fn missing_receipts(state: &SyncState) -> Vec<(String, usize)> {
+    let Some(settings) = state.settings.clone() else {
+        return Vec::new();
+    };
+    let layout = Layout::new(settings.layout, NameLimits::default());
+    let with_receipt: HashSet<&TransactionId> =
+        state.receipts.values().map(|r| &r.transaction.id).collect();
+    receipt_sync::index::collect(state, &layout, settings.start_date, false)
+        .into_iter()
+        .filter_map(|((account, _), period)| {
+            let n = period
+                .rows
+                .iter()
+                .filter(|row| !with_receipt.contains(&row.transaction_id))
+                .count();
+            let name = state
+                .accounts
+                .get(&account)
+                .map_or_else(|| account.to_string(), |a| a.account.name.clone());
+            (n > 0).then(|| (format!("{name} {}", layout.period_folder(period.day)), n))
+        })
+        .collect()
 }
 
 /// The archive this state is bound to, in words; `None` before the first sync.

@@ -19,6 +19,7 @@
 
 mod action;
 pub mod fit;
+pub mod index;
 mod lookup;
 pub mod organisation;
 pub mod reconcile;
@@ -27,6 +28,7 @@ mod settle;
 
 pub use action::{AccountFolder, Action, Plan, SkipReason, UploadReason, skip_reason_name};
 pub use fit::{Fitted, fit_to_space};
+pub use index::{IndexPlan, IndexReason, IndexWrite, index_key, plan_indexes};
 pub use settings::{RequestedSettings, SettingsChange, resolve_settings, resolve_state_settings};
 pub use settle::settle_renames;
 

@@ -37,6 +37,9 @@ pub struct SinkCapabilities {
     /// The length of the path from the storage's own root to the archive root,
     /// with its trailing `/` (for example `Apps/receipt-sync/` on OneDrive).
     pub root_prefix_len: usize,
+    /// [`ArchiveSink::replace_file`] replaces the sync's own small files (the
+    /// accountant's index). Without it an index is written once and not updated.
+    pub replace: bool,
 }
 
 impl SinkCapabilities {
@@ -52,6 +55,7 @@ impl SinkCapabilities {
             max_name_len: 255,
             max_path_len: 400,
             root_prefix_len: 0,
+            replace: false,
         }
     }
 }
@@ -87,6 +91,13 @@ pub struct Quota {
 /// - [`rename_folder`](Self::rename_folder) renames, in place, the folder `id` currently at
 ///   `path`; [`crate::Error::NotFound`] if it is gone, [`crate::Error::AlreadyExists`] if
 ///   the new name is taken.
+/// - [`replace_file`](Self::replace_file) replaces the content of the file `id`, which
+///   the caller's last scan showed at `path`, with exactly `body.len()` bytes,
+///   atomically; it never creates a file: [`crate::Error::NotFound`] when the file is
+///   gone (nothing is written).
+///   The sync calls it only for a small file it wrote itself and knows unchanged (the
+///   accountant's index); a sink that cannot replace answers
+///   [`crate::Error::Rejected`], the default.
 /// - [`quota`](Self::quota) is `None` when the storage does not say.
 /// - Every method may be called concurrently; none retries a request forever.
 #[async_trait]
@@ -113,6 +124,21 @@ pub trait ArchiveSink: Send + Sync + fmt::Debug {
 
     /// The storage's free space, when it reports it.
     async fn quota(&self) -> Result<Option<Quota>>;
+
+    /// Replaces the content of the sync's own file `id`, now at `path`, with `body`.
+    async fn replace_file(
+        &self,
+        id: &SinkItemId,
+        path: &ArchivePath,
+        body: Body,
+    ) -> Result<SinkEntry> {
+        let _ = (id, body);
+        Err(crate::Error::Rejected {
+            service: "sink",
+            operation: format!("replace {path}"),
+            message: "this sink cannot replace a file; the index stays as it was".into(),
+        })
+    }
 }
 
 /// A shared sink is a sink: wrappers (fault injection, counting) can take `Arc<dyn ArchiveSink>`.
@@ -145,5 +171,14 @@ impl<T: ArchiveSink + ?Sized> ArchiveSink for std::sync::Arc<T> {
 
     async fn quota(&self) -> Result<Option<Quota>> {
         (**self).quota().await
+    }
+
+    async fn replace_file(
+        &self,
+        id: &SinkItemId,
+        path: &ArchivePath,
+        body: Body,
+    ) -> Result<SinkEntry> {
+        (**self).replace_file(id, path, body).await
     }
 }

@@ -1,7 +1,7 @@
 //! A receipt source in memory: accounts, receipts and their bytes, for tests,
 //! examples and embedders who feed receipts from elsewhere.
 
-use super::{ReceiptQuery, ReceiptSource, ReceiptStream, SourceEvent, Watermark};
+use super::{BankTransaction, ReceiptQuery, ReceiptSource, ReceiptStream, SourceEvent, Watermark};
 use crate::error::{Error, Result};
 use crate::model::{
     AccountId, BankAccount, Body, CurrencyCode, Money, Receipt, ReceiptId, Transaction,
@@ -52,6 +52,8 @@ struct Inner {
 struct Data {
     accounts: Vec<BankAccount>,
     receipts: BTreeMap<ReceiptId, Stored>,
+    /// Transactions added as such (with or without receipts), with their revision.
+    transactions: BTreeMap<TransactionId, (BankTransaction, u64)>,
     revision: u64,
     checkpoint_every: Option<usize>,
     chunk_size: usize,
@@ -62,6 +64,7 @@ impl Default for Data {
         Self {
             accounts: Vec::new(),
             receipts: BTreeMap::new(),
+            transactions: BTreeMap::new(),
             revision: 0,
             checkpoint_every: None,
             chunk_size: InMemorySource::DEFAULT_CHUNK_SIZE,
@@ -239,6 +242,52 @@ impl InMemorySource {
                 stored.revision = revision;
             }
         }
+        if let Some((listed, at)) = data.transactions.get_mut(&old_id) {
+            listed.transaction = transaction;
+            *at = revision;
+        }
+        Ok(())
+    }
+
+    /// Adds a transaction as the bank lists it, with or without receipts (its VAT,
+    /// category and note show in the accountant's index), or replaces the one with
+    /// the same id; either way it gets a new revision. Its receipts are those added
+    /// with [`add_receipt`](Self::add_receipt) for the same transaction id: the
+    /// `receipts` field is filled in when listing. A transaction of receipts added
+    /// without it is listed too, with no VAT, category or note.
+    pub fn add_transaction(&self, transaction: BankTransaction) {
+        let mut data = self.data();
+        let revision = data.bump();
+        data.transactions
+            .insert(transaction.transaction.id.clone(), (transaction, revision));
+    }
+
+    /// Edits a transaction added with [`add_transaction`](Self::add_transaction) (its
+    /// note, its status, …), giving it and its receipts a new revision.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when there is no such transaction.
+    pub fn edit_bank_transaction(
+        &self,
+        id: &TransactionId,
+        edit: impl FnOnce(&mut BankTransaction),
+    ) -> Result<()> {
+        let mut data = self.data();
+        let revision = data.revision + 1;
+        let (listed, at) = data
+            .transactions
+            .get_mut(id)
+            .ok_or_else(|| not_found(format!("transaction {id}")))?;
+        edit(listed);
+        *at = revision;
+        let transaction = listed.transaction.clone();
+        data.revision = revision;
+        for stored in data.receipts.values_mut() {
+            if &stored.receipt.transaction.id == id {
+                stored.receipt.transaction = transaction.clone();
+                stored.revision = revision;
+            }
+        }
         Ok(())
     }
 
@@ -303,38 +352,79 @@ impl InMemorySource {
                 message: format!("{mark:?} is not a watermark this source issued"),
             })?,
         };
-        let mut matching: Vec<&Stored> = data
-            .receipts
-            .values()
-            .filter(|s| {
-                let t = &s.receipt.transaction;
-                s.revision > since
-                    && &t.account_id == account
-                    && query
-                        .start_date
-                        .is_none_or(|day| t.emitted_at.date_naive() >= day)
-                    && (query.include_declined || t.status != TransactionStatus::Declined)
+        let eligible = |t: &Transaction| {
+            &t.account_id == account
+                && query
+                    .start_date
+                    .is_none_or(|day| t.emitted_at.date_naive() >= day)
+                && (query.include_declined || t.status != TransactionStatus::Declined)
+        };
+        // Every event with its revision; a transaction's is the latest of its own and
+        // its receipts', so a receipt arriving lists its transaction again.
+        let mut matching: Vec<(u64, SourceEvent)> = Vec::new();
+        let mut transactions: BTreeMap<&TransactionId, (BankTransaction, u64)> = data
+            .transactions
+            .iter()
+            .filter(|(_, (listed, _))| eligible(&listed.transaction))
+            .map(|(id, (listed, at))| {
+                let mut listed = listed.clone();
+                listed.receipts.clear();
+                (id, (listed, *at))
             })
             .collect();
-        matching.sort_by_key(|s| (s.revision, s.receipt.id.clone()));
+        for stored in data.receipts.values() {
+            let t = &stored.receipt.transaction;
+            if !eligible(t) {
+                continue;
+            }
+            let (listed, at) = transactions
+                .entry(&t.id)
+                .or_insert_with(|| (BankTransaction::new(t.clone()), 0));
+            listed.receipts.push(stored.receipt.id.clone());
+            *at = (*at).max(stored.revision);
+            if stored.revision > since {
+                matching.push((
+                    stored.revision,
+                    SourceEvent::Receipt(Box::new(stored.receipt.clone())),
+                ));
+            }
+        }
+        for (listed, at) in transactions.into_values() {
+            if at > since {
+                matching.push((at, SourceEvent::Transaction(Box::new(listed))));
+            }
+        }
+        // By revision; within one, receipts before transactions, each by id.
+        matching.sort_by(|(a, x), (b, y)| a.cmp(b).then_with(|| event_key(x).cmp(&event_key(y))));
         let mut events = Vec::with_capacity(matching.len() + 1);
-        for (i, stored) in matching.iter().enumerate() {
-            events.push(SourceEvent::Receipt(Box::new(stored.receipt.clone())));
-            let last_of_revision = matching
-                .get(i + 1)
-                .is_none_or(|next| next.revision != stored.revision);
+        // Receipts since the last checkpoint: checkpoints count receipts only.
+        let mut receipts = 0;
+        for (i, (revision, event)) in matching.iter().enumerate() {
+            events.push(event.clone());
+            receipts += usize::from(matches!(event, SourceEvent::Receipt(_)));
+            let last_of_revision = matching.get(i + 1).is_none_or(|(next, _)| next != revision);
             // A checkpoint may only sit between revisions: receipts sharing one (a
             // transaction edit) must all come before it, or resuming would skip some.
             if let Some(n) = data.checkpoint_every
-                && (i + 1) % n == 0
+                && receipts >= n
                 && last_of_revision
                 && i + 1 < matching.len()
             {
-                events.push(SourceEvent::Checkpoint(watermark(stored.revision)));
+                receipts = 0;
+                events.push(SourceEvent::Checkpoint(watermark(*revision)));
             }
         }
         events.push(SourceEvent::Checkpoint(watermark(data.revision.max(since))));
         Ok(events)
+    }
+}
+
+/// Orders the events of one revision: receipts first, then transactions, each by id.
+fn event_key(event: &SourceEvent) -> (u8, &str) {
+    match event {
+        SourceEvent::Receipt(r) => (0, r.id.as_str()),
+        SourceEvent::Transaction(t) => (1, t.transaction.id.as_str()),
+        SourceEvent::Checkpoint(w) => (2, w.as_str()),
     }
 }
 

@@ -13,8 +13,10 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 mod memory;
+mod transaction;
 
 pub use memory::InMemorySource;
+pub use transaction::BankTransaction;
 
 /// An opaque position in a source's history of changes (Qonto: an `updated_at` instant).
 ///
@@ -80,10 +82,18 @@ impl ReceiptQuery {
 }
 
 /// One item of a receipt stream.
+///
+/// Non-exhaustive: a later release may yield more kinds of items; a consumer that
+/// does not know one skips it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SourceEvent {
     /// A receipt, new or changed.
     Receipt(Box<Receipt>),
+    /// A transaction of the listing, new or changed, with or without receipts (for
+    /// the accountant's index). A source that does not know its transactions simply
+    /// never yields one: the index then lists the transactions of the receipts.
+    Transaction(Box<BankTransaction>),
     /// Every receipt before this point has been yielded without error: a later
     /// read may resume from here.
     Checkpoint(Watermark),
@@ -98,10 +108,14 @@ pub type ReceiptStream = BoxStream<'static, Result<SourceEvent>>;
 /// - [`accounts`](Self::accounts) lists every account whose receipts should be archived.
 /// - [`receipts`](Self::receipts) yields every receipt of one account matching the query,
 ///   in any order, possibly more than once (the caller deduplicates by [`Receipt::id`]).
+///   It may also yield the transactions of the same listing, receipts or not, as
+///   [`SourceEvent::Transaction`], under the same filters (declined ones only when
+///   asked, none emitted before the start date) and without any extra request: each
+///   lists the ids of its receipts.
 ///   A receipt that cannot be read is yielded as an `Err` and the stream goes on; an error
 ///   for which [`crate::Error::stops_sync`] is true ends the stream.
-///   A [`SourceEvent::Checkpoint`] is yielded only when every receipt before it was
-///   yielded `Ok`: resuming from it never skips a receipt.
+///   A [`SourceEvent::Checkpoint`] is yielded only when every receipt (and transaction)
+///   before it was yielded `Ok`: resuming from it never skips one.
 /// - [`open`](Self::open) returns the receipt's bytes as a stream with their exact
 ///   length; [`crate::Error::NotFound`] when the receipt no longer exists.
 /// - Every method may be called concurrently.

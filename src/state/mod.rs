@@ -11,8 +11,8 @@ pub use memory::InMemoryStateStore;
 #[cfg(feature = "postgres")]
 pub use pg::{DEFAULT_POOL_SIZE, PgDatabase, PgStateStore, SCHEMA_VERSION};
 pub use records::{
-    AccountRecord, ExportRecord, PendingRename, RunSummary, STATE_VERSION, StateChange,
-    StateSettings, SyncState, Tombstone, TombstoneReason,
+    AccountRecord, ExportRecord, IndexRecord, IndexedRow, PendingRename, RunSummary, STATE_VERSION,
+    StateChange, StateSettings, SyncState, Tombstone, TombstoneReason,
 };
 
 use crate::error::Result;

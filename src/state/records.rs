@@ -3,9 +3,9 @@
 use crate::layout::LayoutSettings;
 use crate::model::{
     AccountId, ArchivePath, ArchiveSnapshot, BankAccount, Receipt, ReceiptId, ScanCursor,
-    ScanUpdate, SinkChange, SinkEntry, SinkItemId,
+    ScanUpdate, SinkChange, SinkEntry, SinkItemId, TransactionId, TransactionStatus,
 };
-use crate::source::Watermark;
+use crate::source::{BankTransaction, Watermark};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -54,6 +54,38 @@ pub struct ExportRecord {
     /// Bytes written.
     pub size: u64,
     /// When it was archived.
+    pub at: DateTime<Utc>,
+}
+
+/// One row of an index as it was written: enough to say why the next one differs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexedRow {
+    /// The transaction.
+    pub transaction: TransactionId,
+    /// How many of its receipts the row named.
+    pub receipts: usize,
+    /// Its status then.
+    pub status: TransactionStatus,
+}
+
+/// An accountant's index the sync wrote ([`crate::index`]), by account and period.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexRecord {
+    /// Where it was written: `index.csv`, or the name beside it when the user's own
+    /// file holds that place.
+    pub path: ArchivePath,
+    /// Its id in the archive.
+    pub file_id: SinkItemId,
+    /// The period folder's id when it was written; `None` after a reset (whatever
+    /// folder is at the place then is taken as the period's).
+    pub folder_id: Option<SinkItemId>,
+    /// Its size in bytes: a file of another size at that id was edited by the user.
+    pub size: u64,
+    /// The fingerprint of the bytes written ([`crate::index::content_hash`]).
+    pub hash: String,
+    /// Its rows, in short.
+    pub rows: Vec<IndexedRow>,
+    /// When it was written.
     pub at: DateTime<Utc>,
 }
 
@@ -126,6 +158,15 @@ pub struct SyncState {
     /// since a source read from a watermark only shows what changed.
     #[serde(default)]
     pub receipts: BTreeMap<ReceiptId, Receipt>,
+    /// Every transaction the source listed as such (with or without receipts), by id:
+    /// the rows of the accountant's index. Left out of the file when empty, so a state
+    /// without one reads and writes as it always did.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub transactions: BTreeMap<TransactionId, BankTransaction>,
+    /// The accountant's indexes written, by account and period
+    /// ([`crate::plan::index_key`]). Left out of the file when empty.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub indexes: BTreeMap<String, IndexRecord>,
     /// Receipts archived, by id.
     #[serde(default)]
     pub exported: BTreeMap<ReceiptId, ExportRecord>,
@@ -161,6 +202,8 @@ pub enum StateChange {
     AccountsSeen(Vec<BankAccount>),
     /// Receipts read from the source (new or changed).
     ReceiptsSeen(Vec<Receipt>),
+    /// Transactions read from the source (new or changed), receipts or not.
+    TransactionsSeen(Vec<BankTransaction>),
     /// An account's read position moved.
     WatermarkAdvanced {
         /// The account.
@@ -202,6 +245,13 @@ pub enum StateChange {
         receipt: ReceiptId,
         /// Where.
         record: ExportRecord,
+    },
+    /// An accountant's index was written.
+    IndexWritten {
+        /// Its account and period ([`crate::plan::index_key`]).
+        key: String,
+        /// What was written.
+        record: IndexRecord,
     },
     /// A receipt was tombstoned.
     Tombstoned {
@@ -308,6 +358,12 @@ impl SyncState {
                     self.receipts.insert(r.id.clone(), r.clone());
                 }
             }
+            StateChange::TransactionsSeen(transactions) => {
+                for t in transactions {
+                    self.transactions
+                        .insert(t.transaction.id.clone(), t.clone());
+                }
+            }
             StateChange::WatermarkAdvanced { account, watermark } => {
                 self.watermarks.insert(account.clone(), watermark.clone());
             }
@@ -343,6 +399,9 @@ impl SyncState {
             StateChange::Exported { receipt, record } => {
                 self.tombstones.remove(receipt);
                 self.exported.insert(receipt.clone(), record.clone());
+            }
+            StateChange::IndexWritten { key, record } => {
+                self.indexes.insert(key.clone(), record.clone());
             }
             StateChange::Tombstoned { receipt, tombstone } => {
                 self.exported.remove(receipt);
@@ -398,6 +457,13 @@ impl SyncState {
                 rec.folder_id = Some(moved_id(id));
             }
         }
+        for index in self.indexes.values_mut() {
+            if let Some(path) = index.path.rebase(from, to) {
+                index.path = path;
+                index.file_id = moved_id(&index.file_id);
+                index.folder_id = index.folder_id.as_ref().map(&moved_id);
+            }
+        }
         if ids_are_paths {
             // Every item below the folder has a new id: rebuild the snapshot.
             let entries = self.snapshot.entries().into_iter().map(|mut e| {
@@ -422,6 +488,11 @@ impl SyncState {
         for rec in self.accounts.values_mut() {
             rec.folder_id = None;
         }
+        // Indexes come back too: a period folder the user deleted is written again,
+        // and the index files still in place stay known as the sync's own.
+        for index in self.indexes.values_mut() {
+            index.folder_id = None;
+        }
     }
     /// Binds the state to another archive: forgets the picture of the old archive and
     /// every export record made in it, so nothing of the old archive can look deleted
@@ -430,6 +501,7 @@ impl SyncState {
     /// archive (same place, same size) and writes the rest, without rereading the source.
     pub fn rebind(&mut self) {
         self.exported.clear();
+        self.indexes.clear();
         self.snapshot = ArchiveSnapshot::default();
         self.scan_cursor = None;
         self.pending_renames.clear();

@@ -40,6 +40,7 @@
 mod budget;
 mod events;
 mod execute;
+mod index;
 mod read;
 mod report;
 pub mod schedule;
@@ -53,8 +54,11 @@ pub use schedule::{
 
 use crate::error::{Error, Result};
 use crate::http::RetryConfig;
+use crate::index::IndexSettings;
 use crate::layout::{Layout, LayoutSettings, NameLimits};
-use crate::plan::{PlanOptions, RequestedSettings, SettingsChange, plan, resolve_state_settings};
+use crate::plan::{
+    PlanOptions, RequestedSettings, SettingsChange, plan, plan_indexes, resolve_state_settings,
+};
 use crate::sink::ArchiveSink;
 use crate::source::ReceiptSource;
 use crate::state::{StateChange, StateSettings, StateStore, SyncState};
@@ -97,6 +101,9 @@ pub struct SyncConfig {
     /// the watermark (a receipt attached without its transaction's `updated_at` moving)
     /// loses nothing for longer than this.
     pub full_read_every: Option<chrono::TimeDelta>,
+    /// The accountant's index in each period folder ([`crate::index`]); off by
+    /// default (`IndexSettings::with_separator(Separator::Comma)` turns it on).
+    pub index: IndexSettings,
 }
 
 impl Default for SyncConfig {
@@ -109,6 +116,7 @@ impl Default for SyncConfig {
             include_declined: false,
             retry: RetryConfig::default(),
             full_read_every: Some(chrono::TimeDelta::days(7)),
+            index: IndexSettings::default(),
         }
     }
 }
@@ -147,6 +155,12 @@ impl SyncConfig {
     /// Sets the retry policy.
     pub fn with_retry(mut self, retry: RetryConfig) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// Sets how the accountant's indexes are written ([`IndexSettings::disabled`]: none).
+    pub fn with_index(mut self, index: IndexSettings) -> Self {
+        self.index = index;
         self
     }
 
@@ -404,6 +418,29 @@ impl Syncer {
                             .await
                     }
                     Err(error) => report.stopped = Some(error),
+                }
+                if report.stopped.is_none() && !self.cancel.is_cancelled() {
+                    // The indexes name the files just archived: planned from the state
+                    // the receipts' actions left.
+                    let indexes = plan_indexes(
+                        &state,
+                        &layout,
+                        settings.start_date,
+                        self.config.include_declined,
+                        &self.config.index,
+                    );
+                    if let Err(error) = index::write_indexes(
+                        indexes,
+                        self.sink.as_ref(),
+                        &self.config.retry,
+                        &mut state,
+                        &recorder,
+                        &mut report,
+                    )
+                    .await
+                    {
+                        report.stopped = Some(error);
+                    }
                 }
                 if self.cancel.is_cancelled() && report.stopped.is_none() {
                     report.stopped = Some(Error::Cancelled);

@@ -27,7 +27,7 @@ use super::events::{AccountFailure, Failure, SyncReport};
 use super::execute::Recorder;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{AccountId, BankAccount, Receipt};
-use crate::source::{ReceiptQuery, ReceiptSource, ReceiptStream, SourceEvent};
+use crate::source::{BankTransaction, ReceiptQuery, ReceiptSource, ReceiptStream, SourceEvent};
 use crate::state::{StateChange, SyncState};
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use futures::StreamExt;
@@ -42,6 +42,19 @@ pub(super) struct SourceReader<'a> {
     pub start_date: Option<NaiveDate>,
     pub include_declined: bool,
     pub full_read_every: Option<TimeDelta>,
+}
+
+/// What was read and is not recorded yet.
+#[derive(Default)]
+struct Batch {
+    receipts: Vec<Receipt>,
+    transactions: Vec<BankTransaction>,
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        self.receipts.len() + self.transactions.len()
+    }
 }
 
 /// One account's listing as the merged stream goes.
@@ -131,7 +144,7 @@ impl SourceReader<'_> {
             });
         }
         let mut merged = stream::select_all(streams);
-        let mut batch: Vec<Receipt> = Vec::new();
+        let mut batch = Batch::default();
         let mut read = 0;
         while let Some((index, item)) = merged.next().await {
             let (Some(account), Some(listing)) = (accounts.get(index), listings.get_mut(index))
@@ -177,9 +190,20 @@ impl SourceReader<'_> {
                         continue;
                     }
                     read += 1;
-                    batch.push(*receipt);
+                    batch.receipts.push(*receipt);
                     if batch.len() >= BATCH {
                         self.flush(state, &mut batch, None).await?;
+                    }
+                }
+                SourceEvent::Transaction(transaction) => {
+                    // Not counted as read: the index follows, receipts are what is archived.
+                    let known =
+                        state.transactions.get(&transaction.transaction.id) == Some(&*transaction);
+                    if !known {
+                        batch.transactions.push(*transaction);
+                        if batch.len() >= BATCH {
+                            self.flush(state, &mut batch, None).await?;
+                        }
                     }
                 }
                 SourceEvent::Checkpoint(watermark) => {
@@ -233,12 +257,19 @@ impl SourceReader<'_> {
     async fn flush(
         &self,
         state: &mut SyncState,
-        batch: &mut Vec<Receipt>,
+        batch: &mut Batch,
         then: Option<StateChange>,
     ) -> Result<()> {
-        let mut changes = Vec::with_capacity(2);
-        if !batch.is_empty() {
-            changes.push(StateChange::ReceiptsSeen(std::mem::take(batch)));
+        let mut changes = Vec::with_capacity(3);
+        if !batch.receipts.is_empty() {
+            changes.push(StateChange::ReceiptsSeen(std::mem::take(
+                &mut batch.receipts,
+            )));
+        }
+        if !batch.transactions.is_empty() {
+            changes.push(StateChange::TransactionsSeen(std::mem::take(
+                &mut batch.transactions,
+            )));
         }
         changes.extend(then);
         self.recorder.record(state, changes).await

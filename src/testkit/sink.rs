@@ -20,7 +20,7 @@ use bytes::Bytes;
 use changes::{concurrent_writes, delta, longest_name, rename};
 use futures::stream::{self, StreamExt};
 use std::collections::HashSet;
-use writes::{body_length, case_insensitive, files, folders, no_overwrite};
+use writes::{body_length, case_insensitive, files, folders, no_overwrite, replace};
 
 /// Everything the suite creates lives under this folder.
 const TOP: &str = "conformance";
@@ -62,6 +62,12 @@ pub async fn run_all(sink: &dyn ArchiveSink) -> SuiteReport {
 
     rename(sink, caps.stable_ids).await;
     report.pass("rename_folder");
+    if caps.replace {
+        replace(sink).await;
+        report.pass("replace_small_file");
+    } else {
+        report.skip("replace_small_file", "the sink does not replace files");
+    }
 
     if caps.delta {
         delta(sink).await;

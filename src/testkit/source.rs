@@ -2,11 +2,11 @@
 
 use super::suite::{SuiteReport, ensure, eq, err, ok};
 use crate::error::ErrorKind;
-use crate::model::{AccountId, Receipt, ReceiptId, TransactionStatus};
-use crate::source::{ReceiptQuery, ReceiptSource, SourceEvent};
+use crate::model::{AccountId, Receipt, ReceiptId, TransactionId, TransactionStatus};
+use crate::source::{BankTransaction, ReceiptQuery, ReceiptSource, SourceEvent};
 use chrono::{Days, NaiveDate};
 use futures::StreamExt;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 /// How long one receipt stream may take to end.
@@ -37,14 +37,18 @@ pub async fn run_all(source: &dyn ReceiptSource) -> SuiteReport {
     report.pass(c);
 
     let mut all = Vec::new();
+    let mut transactions = Vec::new();
     let mut resumed = 0;
     for account in &accounts {
         let events = read(source, "streams_end", &account.id, &ReceiptQuery::all()).await;
         resumed += checkpoints_resume(source, &account.id, &events).await;
-        all.extend(events.into_iter().filter_map(|e| match e {
-            SourceEvent::Receipt(r) => Some(*r),
-            SourceEvent::Checkpoint(_) => None,
-        }));
+        for event in events {
+            match event {
+                SourceEvent::Receipt(r) => all.push(*r),
+                SourceEvent::Transaction(t) => transactions.push(*t),
+                SourceEvent::Checkpoint(_) => {}
+            }
+        }
     }
     ensure("streams_end", !all.is_empty(), || {
         "precondition: expected at least one receipt, found none".into()
@@ -67,6 +71,12 @@ pub async fn run_all(source: &dyn ReceiptSource) -> SuiteReport {
 
     start_date(source, &all).await;
     report.pass("start_date");
+    if transactions.is_empty() {
+        report.skip("transactions", "the source lists no transaction as such");
+    } else {
+        listed_transactions(source, &all, &transactions).await;
+        report.pass("transactions");
+    }
     open(source, &all).await;
     report.pass("open");
     let mut missing = all[0].clone();
@@ -108,6 +118,14 @@ async fn read(
                 &r.transaction.account_id,
             );
         }
+        if let SourceEvent::Transaction(t) = &event {
+            eq(
+                "transactions",
+                &format!("account of transaction {}", t.transaction.id),
+                account,
+                &t.transaction.account_id,
+            );
+        }
         events.push(event);
     }
     events
@@ -118,9 +136,81 @@ fn receipt_ids(events: &[SourceEvent]) -> HashSet<&ReceiptId> {
         .iter()
         .filter_map(|e| match e {
             SourceEvent::Receipt(r) => Some(&r.id),
-            SourceEvent::Checkpoint(_) => None,
+            SourceEvent::Transaction(_) | SourceEvent::Checkpoint(_) => None,
         })
         .collect()
+}
+
+/// A source that lists transactions lists every receipt's transaction, naming the
+/// receipt, each transaction belonging to the account read; none declined unless
+/// asked; none clearly before a start date.
+async fn listed_transactions(
+    source: &dyn ReceiptSource,
+    all: &[Receipt],
+    transactions: &[BankTransaction],
+) {
+    let c = "transactions";
+    let mut receipts_of: HashMap<&TransactionId, HashSet<&ReceiptId>> = HashMap::new();
+    for t in transactions {
+        let declined = t.transaction.status == TransactionStatus::Declined;
+        ensure(c, !declined, || {
+            format!(
+                "expected no declined transaction without include_declined, found {}",
+                t.transaction.id
+            )
+        });
+        receipts_of
+            .entry(&t.transaction.id)
+            .or_default()
+            .extend(t.receipts.iter());
+    }
+    for r in all {
+        let listed = receipts_of
+            .get(&r.transaction.id)
+            .is_some_and(|ids| ids.contains(&r.id));
+        ensure(c, listed, || {
+            format!(
+                "expected transaction {} to be listed naming its receipt {}, found it missing",
+                r.transaction.id, r.id
+            )
+        });
+    }
+    let mut days: Vec<NaiveDate> = transactions
+        .iter()
+        .map(|t| t.transaction.emitted_at.date_naive())
+        .collect();
+    days.sort_unstable();
+    let start = days[days.len() / 2];
+    let accounts: HashSet<&AccountId> = transactions
+        .iter()
+        .map(|t| &t.transaction.account_id)
+        .collect();
+    let query = ReceiptQuery::all().start_date(Some(start));
+    let mut found = HashSet::new();
+    for account in accounts {
+        for event in read(source, c, account, &query).await {
+            if let SourceEvent::Transaction(t) = event {
+                let day = t.transaction.emitted_at.date_naive();
+                ensure(c, day >= start - Days::new(1), || {
+                    format!(
+                        "from {start}: expected transactions emitted from {start}, found {} emitted {day}",
+                        t.transaction.id
+                    )
+                });
+                found.insert(t.transaction.id.clone());
+            }
+        }
+    }
+    for t in transactions {
+        if t.transaction.emitted_at.date_naive() > start + Days::new(1) {
+            ensure(c, found.contains(&t.transaction.id), || {
+                format!(
+                    "from {start}: expected transaction {} to be listed, found it missing",
+                    t.transaction.id
+                )
+            });
+        }
+    }
 }
 
 /// Reading from a checkpoint yields every receipt that came after it. Checks at

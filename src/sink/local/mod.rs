@@ -132,6 +132,40 @@ impl LocalDirSink {
         .await
     }
 
+    /// Streams `body` into the temporary `file`, exactly `body.len()` bytes, and
+    /// returns it with that length.
+    async fn fill(
+        &self,
+        file: std::fs::File,
+        path: &ArchivePath,
+        body: Body,
+    ) -> Result<(std::fs::File, u64)> {
+        let expected = body.len();
+        let mut file = tokio::fs::File::from_std(file);
+        let mut stream = body.into_stream();
+        let mut written = 0u64;
+        let integrity = |actual: String| Error::Integrity {
+            what: path.to_string(),
+            expected: format!("{expected} bytes"),
+            actual,
+        };
+        let shown = self.root_path.join(path.as_str());
+        let failed = |e| write_failed("write", shown.clone(), e);
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            written += chunk.len() as u64;
+            if written > expected {
+                return Err(integrity(format!("more than {expected} bytes")));
+            }
+            file.write_all(&chunk).await.map_err(failed)?;
+        }
+        if written != expected {
+            return Err(integrity(format!("{written} bytes")));
+        }
+        file.flush().await.map_err(failed)?;
+        Ok((file.into_std().await, expected))
+    }
+
     /// Refuses names this sink cannot hold: OneDrive's rules, the 255-byte limit,
     /// and the temporary-file pattern (such a file would be invisible to scans).
     fn check(&self, path: &ArchivePath, operation: &str) -> Result<()> {
@@ -173,6 +207,7 @@ impl ArchiveSink for LocalDirSink {
             case_insensitive: false,
             // Free space comes from `statvfs`, which only Unix has.
             quota: cfg!(unix),
+            replace: true,
             ..SinkCapabilities::minimal()
         }
     }
@@ -220,7 +255,6 @@ impl ArchiveSink for LocalDirSink {
 
     async fn write_file(&self, path: &ArchivePath, body: Body) -> Result<SinkEntry> {
         self.check(path, "write")?;
-        let expected = body.len();
         let target = path.clone();
         // 1. Check the place, and open a temporary file in the root.
         let (file, temp) = self
@@ -236,33 +270,33 @@ impl ArchiveSink for LocalDirSink {
             })
             .await?;
         // 2. Stream the body into it. On any error `temp` is dropped, which removes it.
-        let mut file = tokio::fs::File::from_std(file);
-        let mut stream = body.into_stream();
-        let mut written = 0u64;
-        let integrity = |actual: String| Error::Integrity {
-            what: path.to_string(),
-            expected: format!("{expected} bytes"),
-            actual,
-        };
-        let shown = self.root_path.join(path.as_str());
-        let failed = |e| write_failed("write", shown.clone(), e);
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk?;
-            written += chunk.len() as u64;
-            if written > expected {
-                return Err(integrity(format!("more than {expected} bytes")));
-            }
-            file.write_all(&chunk).await.map_err(failed)?;
-        }
-        if written != expected {
-            return Err(integrity(format!("{written} bytes")));
-        }
-        file.flush().await.map_err(failed)?;
-        let file = file.into_std().await;
+        let (file, expected) = self.fill(file, path, body).await?;
         // 3. Make it durable, then give it its name without replacing anything.
         let target = path.clone();
         self.change(move |root, root_path| {
             write::put_in_place(file, temp, root, root_path, &target, expected)
+        })
+        .await
+    }
+
+    async fn replace_file(
+        &self,
+        id: &SinkItemId,
+        path: &ArchivePath,
+        body: Body,
+    ) -> Result<SinkEntry> {
+        self.check(path, "replace")?;
+        // Ids are paths here: a file moved away is not this one.
+        if id.as_str() != path.as_str() {
+            return Err(Error::NotFound {
+                what: format!("file {id} at {path}"),
+            });
+        }
+        let (file, temp) = self.change(TempFile::create).await?;
+        let (file, expected) = self.fill(file, path, body).await?;
+        let target = path.clone();
+        self.change(move |root, root_path| {
+            write::replace_in_place(file, temp, root, root_path, &target, expected)
         })
         .await
     }

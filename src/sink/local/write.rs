@@ -1,7 +1,7 @@
 //! The blocking steps of a write: a temporary file in the root, then its name.
 
 use super::errors::{already_exists, write_failed};
-use super::folder::Folder;
+use super::folder::{Folder, Kind};
 use super::walk::open_folder;
 use crate::error::Result;
 use crate::model::{ArchivePath, EntryKind, SinkEntry};
@@ -112,6 +112,45 @@ pub(super) fn put_in_place(
     }
     // The new name must survive a crash; the temporary one need not (scans skip it),
     // so only the parent folder is fsynced.
+    temp.remove()?;
+    parent
+        .sync()
+        .map_err(|e| write_failed("sync folder", shown, e))?;
+    Ok(super::entry(target, EntryKind::File { size }))
+}
+
+/// The last step of a replacement: makes `file` (whole, `size` bytes) durable, then
+/// puts it over the file at `target` in one rename, so a reader sees the old content
+/// or the new, never a mix. [`crate::Error::NotFound`] when no file is there any more.
+pub(super) fn replace_in_place(
+    file: File,
+    temp: TempFile,
+    root: &Folder,
+    root_path: &Path,
+    target: &ArchivePath,
+    size: u64,
+) -> Result<SinkEntry> {
+    let shown = root_path.join(target.as_str());
+    file.sync_all()
+        .map_err(|e| write_failed("sync", shown.clone(), e))?;
+    drop(file);
+    let parent = open_folder(root, root_path, target.parent().as_ref(), "replace")?;
+    let there = parent
+        .kind(target.file_name())
+        .map_err(|e| write_failed("inspect", shown.clone(), e))?;
+    if !matches!(there, Some(Kind::File { .. })) {
+        return Err(crate::Error::NotFound {
+            what: format!("file {target}"),
+        });
+    }
+    // A rename replaces only within one folder: the content is first linked beside
+    // the target under the temporary name (which scans skip), then renamed over it.
+    root.link(&temp.name, &parent, &temp.name)
+        .map_err(|e| write_failed("link beside", shown.clone(), e))?;
+    if let Err(e) = parent.rename(&temp.name, target.file_name()) {
+        let _ = parent.remove_file(&temp.name);
+        return Err(write_failed("replace", shown, e));
+    }
     temp.remove()?;
     parent
         .sync()

@@ -127,6 +127,17 @@ impl Drive {
         id
     }
 
+    /// Replaces a file's bytes in place (same id), as a change the feed reports.
+    pub fn replace_bytes(&mut self, id: u64, bytes: Bytes) {
+        let changed = self.tick();
+        if let Some(node) = self.nodes.get_mut(&id) {
+            let old = node.bytes.as_ref().map_or(0, |b| b.len() as u64);
+            self.used = self.used - old + bytes.len() as u64;
+            node.bytes = Some(bytes);
+            node.changed = changed;
+        }
+    }
+
     /// Renames and/or moves an item; the caller has checked that the target name is free.
     pub fn relocate(&mut self, id: u64, parent: Option<u64>, name: &str) {
         let changed = self.tick();

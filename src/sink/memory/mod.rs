@@ -83,6 +83,7 @@ impl InMemorySink {
             stable_ids: true,
             delta: true,
             quota: true,
+            replace: true,
             ..SinkCapabilities::minimal()
         };
         let instance = INSTANCES.fetch_add(1, Ordering::Relaxed);
@@ -321,6 +322,28 @@ impl ArchiveSink for InMemorySink {
         let id = state.drive.insert(parent, path.file_name(), Some(bytes));
         self.inner.writes.fetch_add(1, Ordering::SeqCst);
         state.entry_or_gone(id, path)
+    }
+
+    async fn replace_file(
+        &self,
+        id: &SinkItemId,
+        path: &ArchivePath,
+        body: Body,
+    ) -> Result<SinkEntry> {
+        let gone = || Error::NotFound {
+            what: format!("file {id} at {path}"),
+        };
+        let bytes = Bytes::from(body.collect(path.as_str()).await?);
+        let mut state = self.state();
+        let node = state.find(id).ok_or_else(gone)?;
+        let in_place = state.drive.node(node).is_some_and(|n| !n.is_folder())
+            && state.drive.resolve(path) == Some(node);
+        if !in_place {
+            return Err(gone());
+        }
+        state.drive.replace_bytes(node, bytes);
+        self.inner.writes.fetch_add(1, Ordering::SeqCst);
+        state.entry_or_gone(node, path)
     }
 
     async fn rename_folder(

@@ -74,6 +74,23 @@ impl InMemorySink {
         }
     }
 
+    /// A person edits the file at `path` in place (a spreadsheet saving it): same id,
+    /// new bytes.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when no file is there.
+    pub fn edit_file_as_user(&self, path: &str, bytes: impl Into<Bytes>) -> Result<()> {
+        let path = parse(path)?;
+        let mut state = self.state();
+        match state.locate(&path)? {
+            (id, false) => {
+                state.drive.replace_bytes(id, bytes.into());
+                Ok(())
+            }
+            (_, true) => Err(not_found(format!("file {path} (a folder is there)"))),
+        }
+    }
+
     /// A person deletes the folder at `path` and everything in it. The change feed
     /// reports only the folder's own removal, never its children's.
     ///

@@ -89,6 +89,18 @@ impl GraphClient {
         }
     }
 
+    /// The URL of a simple upload that replaces the content of the file `item_id`:
+    /// `PUT /items/{item-id}/content` (onedrive-graph.md §3, a replacement by id, so
+    /// it never creates a file, and a file gone since answers 404). Only ever used
+    /// for a file the sync knows is its own.
+    pub fn replace_content_url(&self, item_id: &str) -> String {
+        format!(
+            "{}/items/{}/content?$select={ITEM_SELECT}",
+            self.drive,
+            encode_segment(item_id)
+        )
+    }
+
     /// The URL of a simple upload that never overwrites: `PUT /items/{parent-id}:/{name}:/content`
     /// with conflictBehavior `fail`, since PUT's default is `replace` (onedrive-graph.md §3).
     pub fn simple_upload_url(&self, parent_id: &str, name: &str) -> String {

@@ -14,7 +14,7 @@ fn ids(events: &[SourceEvent]) -> Vec<&str> {
         .iter()
         .filter_map(|e| match e {
             SourceEvent::Receipt(r) => Some(r.id.as_str()),
-            SourceEvent::Checkpoint(_) => None,
+            SourceEvent::Transaction(_) | SourceEvent::Checkpoint(_) => None,
         })
         .collect()
 }
@@ -109,4 +109,57 @@ async fn open_streams_chunks_and_removed_is_not_found() {
     s.rename_account(&a, "Renamed").unwrap();
     assert_eq!(s.accounts().await.unwrap()[0].name, "Renamed");
     assert!(s.rename_account(&"nope".into(), "x").is_err());
+}
+
+fn transactions(events: &[SourceEvent]) -> Vec<(&str, Vec<&str>)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            SourceEvent::Transaction(t) => Some((
+                t.transaction.id.as_str(),
+                t.receipts.iter().map(ReceiptId::as_str).collect(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn transactions_are_listed_with_or_without_receipts_in_the_same_read() {
+    let s = InMemorySource::new();
+    let a = s.add_account_named("a", "Main");
+    s.add_receipt(InMemorySource::receipt("r1", &a, day(2), "Paid", -100), "1");
+    let bare = InMemorySource::receipt("bare", &a, day(3), "No receipt", -500).transaction;
+    s.add_transaction(
+        BankTransaction::new(bare.clone()).with_note(Some("ask the supplier".into())),
+    );
+    let mut declined = InMemorySource::receipt("no", &a, day(4), "Refused", -9).transaction;
+    declined.status = TransactionStatus::Declined;
+    s.add_transaction(BankTransaction::new(declined));
+    let early = InMemorySource::receipt("early", &a, day(1), "Early", -9).transaction;
+    s.add_transaction(BankTransaction::new(early));
+
+    let all = read(&s, &a, ReceiptQuery::all().start_date(Some(day(2)))).await;
+    assert_eq!(s.list_calls(), 1, "one read, no request per transaction");
+    assert_eq!(
+        transactions(&all),
+        [("tx-r1", vec!["r1"]), ("tx-bare", vec![])],
+        "declined and early ones left out"
+    );
+    let mark = last_mark(&all);
+
+    // A receipt arriving for the receipt-less transaction lists it again, naming it.
+    let mut arrived = InMemorySource::receipt("r2", &a, day(3), "No receipt", -500);
+    arrived.transaction = bare;
+    s.add_receipt(arrived, "22");
+    let since = read(&s, &a, ReceiptQuery::all().since(Some(mark))).await;
+    assert_eq!(ids(&since), ["r2"]);
+    assert_eq!(transactions(&since), [("tx-bare", vec!["r2"])]);
+    let Some(SourceEvent::Transaction(t)) = since
+        .iter()
+        .find(|e| matches!(e, SourceEvent::Transaction(_)))
+    else {
+        unreachable!()
+    };
+    assert_eq!(t.note.as_deref(), Some("ask the supplier"));
 }

@@ -1,13 +1,14 @@
 //! From Qonto's DTOs to the crate's model, naming the exact field that is wrong.
 
 use super::error::malformed;
-use super::model::{AttachmentDto, Cents, Count, Int, Lenient, TransactionDto};
+use super::model::{AttachmentDto, Cents, Count, Int, Lenient, Rate, TransactionDto};
 use crate::auth::SecretString;
 use crate::error::Result;
 use crate::model::{
     AccountId, CurrencyCode, MAX_RECEIPT_SIZE, Money, Receipt, ReceiptId, Transaction,
     TransactionId, TransactionStatus,
 };
+use crate::source::BankTransaction;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -22,24 +23,38 @@ pub(crate) struct ListedTransaction {
     pub updated_at: DateTime<Utc>,
     /// One entry per attachment: the receipt and its pre-signed URL, or why it failed.
     pub receipts: Vec<Result<(Receipt, Option<SecretString>)>>,
+    /// The transaction for the accountant's index, receipts or not; `None` before the
+    /// start date, or when a receipt-less transaction could not be decoded.
+    pub listed: Option<BankTransaction>,
 }
 
 /// Decodes `transactions[i]` (at `path`) of `account`. A transaction emitted before
-/// `start` yields no receipt. An error here fails the whole transaction; an error in
-/// one attachment fails only that receipt.
+/// `start` yields nothing. An error here fails the whole transaction; an error in
+/// one attachment fails only that receipt. A transaction without attachments that
+/// cannot be decoded is left out of the index with a warning, as it never failed a
+/// read before the index listed it.
 pub(crate) fn transaction(
     value: Value,
     path: &str,
     account: &AccountId,
     start: Option<NaiveDate>,
 ) -> Result<ListedTransaction> {
-    let dto: TransactionDto = object(value, path)?;
-    let updated_at = required(dto.updated_at, path, "updated_at", A_TIMESTAMP)?.0;
-    let attachments = match dto.attachments {
+    let mut dto: TransactionDto = object(value, path)?;
+    let updated_at = required(
+        std::mem::take(&mut dto.updated_at),
+        path,
+        "updated_at",
+        A_TIMESTAMP,
+    )?
+    .0;
+    let attachments = match std::mem::take(&mut dto.attachments) {
         Lenient::Present(list) => list,
         Lenient::Missing => {
             // Without `includes[]=attachments` honoured, a receipt would vanish silently.
-            let announced = dto.attachment_ids.ok().map_or(0, |ids| ids.len());
+            let announced = match &dto.attachment_ids {
+                Lenient::Present(ids) => ids.len(),
+                _ => 0,
+            };
             if announced > 0 {
                 return Err(malformed(
                     format!("{path}.attachments"),
@@ -55,19 +70,53 @@ pub(crate) fn transaction(
             ));
         }
     };
-    if attachments.is_empty() {
-        return Ok(ListedTransaction {
-            updated_at,
-            receipts: Vec::new(),
-        });
-    }
+    let nothing = |updated_at| ListedTransaction {
+        updated_at,
+        receipts: Vec::new(),
+        listed: None,
+    };
+    let decoded = match decode(dto, path, account, start) {
+        Ok(Some(decoded)) => decoded,
+        Ok(None) => return Ok(nothing(updated_at)),
+        Err(error) if attachments.is_empty() => {
+            tracing::warn!(%error, "a Qonto transaction without receipts is left out of the index");
+            return Ok(nothing(updated_at));
+        }
+        Err(error) => return Err(error),
+    };
+    let (mut listed, fallback_created) = decoded;
+    let receipts: Vec<_> = attachments
+        .into_iter()
+        .enumerate()
+        .map(|(i, value)| {
+            let at = format!("{path}.attachments[{i}]");
+            let dto: AttachmentDto = object(value, &at)?;
+            attachment(dto, &at, &listed.transaction, fallback_created)
+        })
+        .collect();
+    listed.receipts = receipts
+        .iter()
+        .filter_map(|r| r.as_ref().ok().map(|(r, _)| r.id.clone()))
+        .collect();
+    Ok(ListedTransaction {
+        updated_at,
+        receipts,
+        listed: Some(listed),
+    })
+}
+
+/// The transaction's own fields (`None` when emitted before `start`), and the
+/// instant that dates an attachment without `created_at`.
+fn decode(
+    dto: TransactionDto,
+    path: &str,
+    account: &AccountId,
+    start: Option<NaiveDate>,
+) -> Result<Option<(BankTransaction, DateTime<Utc>)>> {
     let emitted_at = required(dto.emitted_at, path, "emitted_at", A_TIMESTAMP)?.0;
     // Filtered here too, whatever the server did with `emitted_at_from` (UTC days).
     if start.is_some_and(|day| emitted_at.date_naive() < day) {
-        return Ok(ListedTransaction {
-            updated_at,
-            receipts: Vec::new(),
-        });
+        return Ok(None);
     }
     let id = [dto.id, dto.transaction_id]
         .into_iter()
@@ -94,19 +143,22 @@ pub(crate) fn transaction(
         status: status(dto.status.ok().as_deref()),
     };
     let fallback_created = dto.created_at.ok().map_or(emitted_at, |t| t.0);
-    let receipts = attachments
-        .into_iter()
-        .enumerate()
-        .map(|(i, value)| {
-            let at = format!("{path}.attachments[{i}]");
-            let dto: AttachmentDto = object(value, &at)?;
-            attachment(dto, &at, &transaction, fallback_created)
-        })
-        .collect();
-    Ok(ListedTransaction {
-        updated_at,
-        receipts,
-    })
+    // The index's extra columns are informative: an unreadable one is left empty
+    // rather than failing the transaction's receipts.
+    let vat_cents = match (dto.vat_amount_cents, dto.vat_amount) {
+        (Lenient::Present(Int(cents)), _) => Some(cents),
+        (_, Lenient::Present(Cents(cents))) => Some(cents),
+        _ => None,
+    };
+    let text = |field: Lenient<String>| field.ok().filter(|t| !t.trim().is_empty());
+    let listed = BankTransaction::new(transaction)
+        .with_vat(
+            vat_cents.map(|cents| Money::new(cents, currency)),
+            dto.vat_rate.ok().map(|Rate(rate)| rate),
+        )
+        .with_category(text(dto.category))
+        .with_note(text(dto.note));
+    Ok(Some((listed, fallback_created)))
 }
 
 fn attachment(
@@ -329,6 +381,49 @@ mod tests {
             crate::Error::Malformed { field, .. } => field,
             other => panic!("not a decoding error: {other}"),
         }
+    }
+
+    #[test]
+    fn a_transaction_without_receipts_is_listed_with_its_index_columns() {
+        let value = serde_json::json!({
+            "id": "tx-9", "amount_cents": 4500, "currency": "EUR", "side": "debit",
+            "status": "completed", "label": "Garage", "note": "ask for the invoice",
+            "category": "gas_station", "vat_amount_cents": 750, "vat_rate": 5.5,
+            "emitted_at": "2026-05-15T08:01:44.000Z", "updated_at": "2026-05-15T08:01:44.000Z",
+            "attachments": [], "attachment_ids": [],
+        });
+        let account = AccountId::new("acc");
+        let decoded = transaction(value.clone(), "transactions[0]", &account, None).unwrap();
+        assert!(decoded.receipts.is_empty());
+        let listed = decoded
+            .listed
+            .expect("a receipt-less transaction is listed");
+        assert_eq!(listed.transaction.amount.cents, -4500);
+        assert_eq!(listed.vat_amount.map(|m| m.cents), Some(750));
+        assert_eq!(listed.vat_rate.as_deref(), Some("5.5"));
+        assert_eq!(listed.category.as_deref(), Some("gas_station"));
+        assert_eq!(listed.note.as_deref(), Some("ask for the invoice"));
+        assert!(listed.receipts.is_empty());
+        let later = NaiveDate::from_ymd_opt(2026, 6, 1);
+        let early = transaction(value, "transactions[0]", &account, later).unwrap();
+        assert!(early.listed.is_none(), "before the start date: not listed");
+        // Unreadable without receipts: left out, never failing the read as before.
+        let odd = serde_json::json!({
+            "id": "tx-9", "updated_at": "2026-05-15T08:01:44.000Z", "attachments": [],
+        });
+        let odd = transaction(odd, "transactions[0]", &account, None).unwrap();
+        assert!(odd.listed.is_none() && odd.receipts.is_empty());
+    }
+
+    #[test]
+    fn a_transaction_lists_the_ids_of_its_receipts() {
+        let decoded = listed(
+            "2026-05-15T08:01:44.000Z",
+            &[Value::from(3), Value::from(4)],
+        )
+        .unwrap();
+        let ids: Vec<_> = decoded.listed.unwrap().receipts;
+        assert_eq!(ids, [ReceiptId::new("att-0"), ReceiptId::new("att-1")]);
     }
 
     #[test]

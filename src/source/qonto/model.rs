@@ -148,6 +148,32 @@ pub(crate) fn decimal_to_cents(text: &str) -> Option<i64> {
     Some(if negative { -total } else { total })
 }
 
+/// A rate in percent, sent as a number (`20`, `5.5`) or a string (`"5,5"`), kept as
+/// decimal text with `.` (never through a float's rounding of the text).
+pub(crate) struct Rate(pub String);
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = match Value::deserialize(d)? {
+            Value::Number(n) => Some(n.to_string()),
+            Value::String(s) => Some(s.trim().replace(',', ".")),
+            _ => None,
+        };
+        text.filter(|t| is_decimal(t))
+            .map(Rate)
+            .ok_or_else(|| serde::de::Error::custom("not a rate"))
+    }
+}
+
+/// Digits with at most one `.` between digits, nothing else.
+fn is_decimal(text: &str) -> bool {
+    let mut parts = text.split('.');
+    let whole = parts.next().unwrap_or("");
+    let fraction = parts.next();
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    parts.next().is_none() && digits(whole) && fraction.is_none_or(digits)
+}
+
 /// An instant: RFC 3339 (`2021-03-03T16:06:38.000Z`, qonto.md §2), or a zone-less
 /// date-time read as UTC (`2021-03-10 09:12:44.104211`, seen in §6.1), within
 /// [`PLAUSIBLE_DATES`].
@@ -239,6 +265,12 @@ pub(crate) struct TransactionDto {
     pub updated_at: Lenient<Timestamp>,
     pub attachments: Lenient<Vec<Value>>,
     pub attachment_ids: Lenient<Vec<Value>>,
+    /// The rest is read for the accountant's index only (qonto.md §2.2).
+    pub note: Lenient<String>,
+    pub category: Lenient<String>,
+    pub vat_amount: Lenient<Cents>,
+    pub vat_amount_cents: Lenient<Int>,
+    pub vat_rate: Lenient<Rate>,
 }
 
 /// One attachment (qonto.md §2.3, §6.3). `url` is a secret: it grants access to the file.

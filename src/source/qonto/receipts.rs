@@ -12,7 +12,7 @@ use super::paginate::Progress;
 use super::{Inner, Target};
 use crate::error::Error;
 use crate::model::{AccountId, TransactionStatus};
-use crate::source::{ReceiptQuery, ReceiptStream, SourceEvent, Watermark};
+use crate::source::{BankTransaction, ReceiptQuery, ReceiptStream, SourceEvent, Watermark};
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::StreamExt;
 use std::collections::VecDeque;
@@ -153,6 +153,9 @@ impl Listing {
                     for receipt in listed.receipts {
                         self.push_receipt(receipt);
                     }
+                    if let Some(transaction) = listed.listed {
+                        self.push_transaction(transaction);
+                    }
                 }
                 Err(error) => self.fail(error),
             }
@@ -192,6 +195,18 @@ impl Listing {
             }
             Err(error) => self.fail(error),
         }
+    }
+
+    /// The transaction for the accountant's index, after its receipts, under the
+    /// same filter.
+    fn push_transaction(&mut self, transaction: BankTransaction) {
+        if transaction.transaction.status == TransactionStatus::Declined
+            && !self.query.include_declined
+        {
+            return;
+        }
+        self.ready
+            .push_back(Ok(SourceEvent::Transaction(Box::new(transaction))));
     }
 
     fn fail(&mut self, error: Error) {

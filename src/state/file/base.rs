@@ -21,11 +21,12 @@
 //! postcard reads collections element by element from the bytes it was given.
 
 use crate::model::AccountId;
+use crate::model::TransactionId;
 use crate::model::{ArchiveSnapshot, Receipt, ReceiptId, ScanCursor};
-use crate::source::Watermark;
+use crate::source::{BankTransaction, Watermark};
 use crate::state::records::{
-    AccountRecord, ExportRecord, PendingRename, RunSummary, STATE_VERSION, StateSettings,
-    SyncState, Tombstone,
+    AccountRecord, ExportRecord, IndexRecord, PendingRename, RunSummary, STATE_VERSION,
+    StateSettings, SyncState, Tombstone,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -50,6 +51,8 @@ struct BodyRef<'a> {
     scan_cursor: &'a Option<ScanCursor>,
     last_run: &'a Option<RunSummary>,
     pending_renames: &'a Vec<PendingRename>,
+    transactions: &'a BTreeMap<TransactionId, BankTransaction>,
+    indexes: &'a BTreeMap<String, IndexRecord>,
 }
 
 /// The state's fields, owned, in the body's order (as [`BodyRef`]).
@@ -66,6 +69,8 @@ struct Body {
     scan_cursor: Option<ScanCursor>,
     last_run: Option<RunSummary>,
     pending_renames: Vec<PendingRename>,
+    transactions: BTreeMap<TransactionId, BankTransaction>,
+    indexes: BTreeMap<String, IndexRecord>,
 }
 
 /// Why a base file could not be read.
@@ -91,6 +96,8 @@ pub(super) fn encode(state: &SyncState) -> Result<Vec<u8>, String> {
         scan_cursor: &state.scan_cursor,
         last_run: &state.last_run,
         pending_renames: &state.pending_renames,
+        transactions: &state.transactions,
+        indexes: &state.indexes,
     };
     let mut out = Vec::with_capacity(HEADER_LEN + 256);
     out.extend_from_slice(MAGIC);
@@ -147,6 +154,8 @@ pub(super) fn decode(bytes: &[u8]) -> Result<SyncState, Unreadable> {
         scan_cursor: body.scan_cursor,
         last_run: body.last_run,
         pending_renames: body.pending_renames,
+        transactions: body.transactions,
+        indexes: body.indexes,
     })
 }
 

@@ -12,7 +12,8 @@
 
 use super::pipeline::{self, Step};
 use super::rows::{
-    self, EXPORTS, ITEMS, Keyed, RECEIPTS, Scope, TOMBSTONES, VANISHED, WATERMARKS, encode,
+    self, EXPORTS, INDEXES, ITEMS, Keyed, RECEIPTS, Scope, TOMBSTONES, TRANSACTIONS, VANISHED,
+    WATERMARKS, encode,
 };
 use crate::error::Result;
 use crate::model::{ArchiveSnapshot, ScanUpdate, SinkEntry};
@@ -111,6 +112,17 @@ pub(super) async fn record(
                 batch.delete(EXPORTS, receipt.as_str());
                 let body = encode(scope, TOMBSTONES.table, tombstone)?;
                 batch.put(TOMBSTONES, receipt.as_str(), body);
+            }
+            StateChange::TransactionsSeen(transactions) => {
+                for seen in transactions {
+                    let id = seen.transaction.id.as_str();
+                    let body = encode(scope, TRANSACTIONS.table, seen)?;
+                    batch.put(TRANSACTIONS, id, body);
+                }
+            }
+            StateChange::IndexWritten { key, record } => {
+                let body = encode(scope, INDEXES.table, record)?;
+                batch.put(INDEXES, key, body);
             }
             StateChange::Vanished { receipt, at } => {
                 let body = encode(scope, VANISHED.table, at)?;

@@ -4,7 +4,9 @@
 use super::error::{SERVICE, from_pg, state};
 use super::pipeline::{Param, Step};
 use crate::error::{Error, Result};
-use crate::model::{AccountId, ArchiveSnapshot, BankAccount, ReceiptId, SinkEntry, SinkItemId};
+use crate::model::{
+    AccountId, ArchiveSnapshot, BankAccount, ReceiptId, SinkEntry, SinkItemId, TransactionId,
+};
 use crate::state::{AccountRecord, STATE_VERSION, SyncState};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::ClientWrapper;
@@ -50,7 +52,26 @@ pub(super) const ITEMS: Keyed = Keyed {
     key: "item_id",
     tag: 7,
 };
-const KEYED: [Keyed; 6] = [RECEIPTS, EXPORTS, TOMBSTONES, VANISHED, WATERMARKS, ITEMS];
+pub(super) const TRANSACTIONS: Keyed = Keyed {
+    table: "sync_transactions",
+    key: "transaction_id",
+    tag: 8,
+};
+pub(super) const INDEXES: Keyed = Keyed {
+    table: "sync_indexes",
+    key: "index_key",
+    tag: 9,
+};
+const KEYED: [Keyed; 8] = [
+    RECEIPTS,
+    EXPORTS,
+    TOMBSTONES,
+    VANISHED,
+    WATERMARKS,
+    ITEMS,
+    TRANSACTIONS,
+    INDEXES,
+];
 const HEAD: &str = "sync_state";
 const ACCOUNTS: &str = "sync_accounts";
 
@@ -64,7 +85,9 @@ UNION ALL SELECT 3, receipt_id, body::text, NULL, NULL, NULL, NULL FROM sync_exp
 UNION ALL SELECT 4, receipt_id, body::text, NULL, NULL, NULL, NULL FROM sync_tombstones WHERE org_id = $1
 UNION ALL SELECT 5, receipt_id, body::text, NULL, NULL, NULL, NULL FROM sync_vanished WHERE org_id = $1
 UNION ALL SELECT 6, account_id, body::text, NULL, NULL, NULL, NULL FROM sync_watermarks WHERE org_id = $1
-UNION ALL SELECT 7, item_id, body::text, NULL, NULL, NULL, NULL FROM sync_archive_items WHERE org_id = $1";
+UNION ALL SELECT 7, item_id, body::text, NULL, NULL, NULL, NULL FROM sync_archive_items WHERE org_id = $1
+UNION ALL SELECT 8, transaction_id, body::text, NULL, NULL, NULL, NULL FROM sync_transactions WHERE org_id = $1
+UNION ALL SELECT 9, index_key, body::text, NULL, NULL, NULL, NULL FROM sync_indexes WHERE org_id = $1";
 
 /// Who the statements work for, and what to scrub from a failure's message.
 #[derive(Clone, Copy)]
@@ -247,6 +270,8 @@ pub(super) async fn load(client: &ClientWrapper, scope: Scope<'_>) -> Result<Opt
             .snapshot
             .upsert(decode::<SinkEntry>(scope, ITEMS.table, &key, &body)?);
     }
+    state_.transactions = decode_map(scope, TRANSACTIONS, next(), TransactionId::new)?;
+    state_.indexes = decode_map(scope, INDEXES, next(), |key| key)?;
     Ok(Some(state_))
 }
 
@@ -443,6 +468,19 @@ pub(super) fn save(scope: Scope<'_>, state_: &SyncState) -> Result<Vec<Step>> {
                 entries.iter().map(|e| (&e.id, e)),
                 SinkItemId::as_str,
             )?,
+        ),
+        (
+            TRANSACTIONS,
+            columns(
+                scope,
+                TRANSACTIONS,
+                &state_.transactions,
+                TransactionId::as_str,
+            )?,
+        ),
+        (
+            INDEXES,
+            columns(scope, INDEXES, &state_.indexes, String::as_str)?,
         ),
     ];
     for (keyed, (keys, bodies)) in tables {

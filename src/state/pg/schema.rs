@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 /// The schema version this release reads and writes. A database whose schema is newer
 /// is refused: its rows may mean something this release does not know.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// Serializes migrations across every process on the database
 /// (`pg_advisory_xact_lock` takes a `bigint`; this is "receipt-sync schema" hashed once).
@@ -28,7 +28,8 @@ const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS receipt_sync_schema (
 /// Keys are `text`; bodies are the crate's serde JSON as `json` (kept verbatim: times
 /// keep their nanoseconds, and `json`, unlike `jsonb`, takes any string a server sent).
 /// Every table leads with `org_id`, so an organisation's rows are one index range.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE sync_state (
     org_id text PRIMARY KEY,
     format integer NOT NULL,
@@ -82,7 +83,22 @@ CREATE TABLE sync_archive_items (
     body json NOT NULL,
     PRIMARY KEY (org_id, item_id)
 );
-"];
+",
+    "
+CREATE TABLE sync_transactions (
+    org_id text NOT NULL,
+    transaction_id text NOT NULL,
+    body json NOT NULL,
+    PRIMARY KEY (org_id, transaction_id)
+);
+CREATE TABLE sync_indexes (
+    org_id text NOT NULL,
+    index_key text NOT NULL,
+    body json NOT NULL,
+    PRIMARY KEY (org_id, index_key)
+);
+",
+];
 
 /// Brings the database's schema to [`SCHEMA_VERSION`], or refuses a newer one.
 pub(super) async fn migrate(

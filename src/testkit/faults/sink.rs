@@ -120,6 +120,16 @@ impl<S: ArchiveSink> ArchiveSink for FaultySink<S> {
         self.guarded("rename_folder", id.as_str(), rename).await
     }
 
+    async fn replace_file(
+        &self,
+        id: &SinkItemId,
+        path: &ArchivePath,
+        body: Body,
+    ) -> Result<SinkEntry> {
+        let replace = self.inner.replace_file(id, path, body);
+        self.guarded("replace_file", id.as_str(), replace).await
+    }
+
     async fn quota(&self) -> Result<Option<Quota>> {
         let quota = self.guarded("quota", "", self.inner.quota()).await?;
         Ok(match quota {

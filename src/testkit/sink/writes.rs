@@ -261,3 +261,64 @@ pub(super) async fn case_insensitive(sink: &dyn ArchiveSink) {
         &upper.id,
     );
 }
+
+/// A small file the sink wrote is replaced in place, whole; a file moved away (or
+/// never there) is not replaced, and nothing appears at the place.
+pub(super) async fn replace(sink: &dyn ArchiveSink) {
+    let c = "replace_small_file";
+    let p = path("conformance/index.csv");
+    let first = ok(
+        c,
+        "write conformance/index.csv",
+        sink.write_file(&p, Body::from_bytes(Bytes::from_static(b"date,label\r\n")))
+            .await,
+    );
+    let longer = Bytes::from_static(b"date,label\r\n2026-03-01,Caf\xc3\xa9\r\n");
+    let replaced = ok(
+        c,
+        "replace conformance/index.csv",
+        sink.replace_file(&first.id, &p, Body::from_bytes(longer.clone()))
+            .await,
+    );
+    eq(
+        c,
+        "the replaced file",
+        (
+            first.parent.as_ref(),
+            "index.csv",
+            EntryKind::File {
+                size: longer.len() as u64,
+            },
+        ),
+        (
+            replaced.parent.as_ref(),
+            replaced.name.as_str(),
+            replaced.kind,
+        ),
+    );
+    let listed = must_be_at(sink, c, "conformance/index.csv").await;
+    eq(
+        c,
+        "size after replacing",
+        EntryKind::File {
+            size: longer.len() as u64,
+        },
+        listed.kind,
+    );
+    eq(c, "listed id after replacing", &replaced.id, &listed.id);
+    // An id no file has (on sinks whose ids are paths: a path no file is at).
+    let elsewhere = path("conformance/not-there.csv");
+    let unknown = crate::model::SinkItemId::new(elsewhere.as_str());
+    err(
+        c,
+        "replace a file that is not there",
+        sink.replace_file(&unknown, &elsewhere, Body::from_bytes(longer))
+            .await,
+        ErrorKind::NotFound,
+    );
+    ensure(
+        c,
+        at(sink, c, "conformance/not-there.csv").await.is_none(),
+        || "expected nothing written at conformance/not-there.csv".into(),
+    );
+}

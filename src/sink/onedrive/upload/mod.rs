@@ -23,7 +23,7 @@ pub(crate) mod session;
 mod simple;
 
 pub(crate) use session::session;
-pub(crate) use simple::simple;
+pub(crate) use simple::{simple, simple_replace};
 
 use super::model::DriveItem;
 use super::quickxor::QuickXorHash;

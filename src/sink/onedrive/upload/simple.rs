@@ -76,6 +76,24 @@ pub(crate) async fn simple(
     body: Body,
     what: &str,
 ) -> Result<Uploaded> {
+    let url = client.simple_upload_url(parent_id, name);
+    put(client, url, body, what).await
+}
+
+/// One `PUT /items/{item-id}/content`: replaces the content of a small file the sync
+/// wrote and knows unchanged (the accountant's index). By id, not by name, so that it
+/// can never create a file, nor overwrite one that took the name since.
+pub(crate) async fn simple_replace(
+    client: &GraphClient,
+    item_id: &str,
+    body: Body,
+    what: &str,
+) -> Result<Uploaded> {
+    let url = client.replace_content_url(item_id);
+    put(client, url, body, what).await
+}
+
+async fn put(client: &GraphClient, url: String, body: Body, what: &str) -> Result<Uploaded> {
     let total = body.len();
     let state = Arc::new(tokio::sync::Mutex::new(TeeState {
         reader: Reader::new(body, what),
@@ -87,7 +105,6 @@ pub(crate) async fn simple(
         total,
         first: true,
     };
-    let url = client.simple_upload_url(parent_id, name);
     let result = client
         .call("upload a file", Method::PUT, &url, &mut tee)
         .await;
