@@ -46,4 +46,14 @@ mod guides {
     struct ApiNotesOneDrive;
     #[doc = include_str!("../docs/api-notes-microsoft-identity.md")]
     struct ApiNotesMicrosoftIdentity;
+    #[doc = include_str!("../docs/multiple-organisations.md")]
+    struct MultipleOrganisations;
+    #[doc = include_str!("../docs/accountant-index.md")]
+    struct AccountantIndex;
+    #[cfg(feature = "postgres")]
+    #[doc = include_str!("../docs/service.md")]
+    struct Service;
+    #[cfg(feature = "fleet")]
+    #[doc = include_str!("../docs/service-credentials-and-budgets.md")]
+    struct ServiceCredentialsAndBudgets;
 }

@@ -7,10 +7,10 @@ use crate::model::{
     AccountId, ArchivePath, BankAccount, CurrencyCode, EntryKind, ReceiptId, ScanCursor, SinkEntry,
     SinkItemId,
 };
-use crate::source::{InMemorySource, Watermark};
+use crate::source::{BankTransaction, InMemorySource, Watermark};
 use crate::state::{
-    AccountRecord, ExportRecord, PendingRename, StateChange, StateSettings, StateStore, SyncState,
-    Tombstone, TombstoneReason,
+    AccountRecord, ExportRecord, IndexRecord, IndexedRow, PendingRename, StateChange,
+    StateSettings, StateStore, SyncState, Tombstone, TombstoneReason,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -165,6 +165,13 @@ fn sample_state() -> SyncState {
             at: at(),
         },
     );
+    // A transaction without a receipt, as the accountant's index lists it.
+    let mut without_receipt = receipt.transaction.clone();
+    without_receipt.id = crate::model::TransactionId::new("t-without-receipt");
+    state.transactions.insert(
+        without_receipt.id.clone(),
+        BankTransaction::new(without_receipt).with_note(Some("to find".into())),
+    );
     state.receipts.insert(receipt.id.clone(), receipt);
     state
         .watermarks
@@ -202,6 +209,22 @@ fn sample_changes() -> Vec<StateChange> {
             name: "2026-12".into(),
             kind: EntryKind::Folder,
         }),
+        StateChange::IndexWritten {
+            key: "acc-conformance/2026-11".into(),
+            record: IndexRecord {
+                path: p("Main/2026-11/index.csv"),
+                file_id: SinkItemId::new("i1"),
+                folder_id: Some(SinkItemId::new("f2")),
+                size: 310,
+                hash: "0123456789abcdef".into(),
+                rows: vec![IndexedRow {
+                    transaction: crate::model::TransactionId::new("t-without-receipt"),
+                    receipts: 0,
+                    status: crate::model::TransactionStatus::Completed,
+                }],
+                at: at(),
+            },
+        },
         StateChange::FolderRenameStarted(PendingRename {
             folder: SinkItemId::new("f1"),
             from: p("Main"),
