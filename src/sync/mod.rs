@@ -521,6 +521,7 @@ impl Syncer {
             start_date: settings.start_date,
             include_declined: self.config.include_declined,
             full_read_every: self.config.full_read_every,
+            keep_transactions: self.config.index.enabled,
         };
         report.receipts_read = reader.read_all(&accounts, state, report).await?;
         self.observer.on_event(&SyncEvent::SourceRead {

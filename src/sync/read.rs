@@ -42,6 +42,10 @@ pub(super) struct SourceReader<'a> {
     pub start_date: Option<NaiveDate>,
     pub include_declined: bool,
     pub full_read_every: Option<TimeDelta>,
+    /// Whether transactions are kept, for the accountant's index: without it they are
+    /// skipped, so an archive without indexes keeps no second copy of each transaction
+    /// in its state (memory and state size grow with the archive).
+    pub keep_transactions: bool,
 }
 
 /// What was read and is not recorded yet.
@@ -195,6 +199,7 @@ impl SourceReader<'_> {
                         self.flush(state, &mut batch, None).await?;
                     }
                 }
+                SourceEvent::Transaction(_) if !self.keep_transactions => {}
                 SourceEvent::Transaction(transaction) => {
                     // Not counted as read: the index follows, receipts are what is archived.
                     let known =
