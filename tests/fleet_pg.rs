@@ -77,13 +77,15 @@ async fn two_workers_claiming_at_once_never_get_the_same_organisation() {
     let claim_all = |fleet: Fleet, worker: &'static str| {
         tokio::spawn(async move {
             let mut claimed = Vec::new();
-            loop {
+            // Bounded: a claim handed out again would otherwise loop for ever.
+            for _ in 0..100 {
                 let batch = fleet.claim_due(worker, 3).await.unwrap();
                 if batch.is_empty() {
-                    return claimed;
+                    break;
                 }
                 claimed.extend(batch.into_iter().map(|c| c.organization));
             }
+            claimed
         })
     };
     let (a, b) = tokio::join!(claim_all(fleet.clone(), "a"), claim_all(other, "b"));
