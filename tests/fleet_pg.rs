@@ -21,9 +21,11 @@ use receipt_sync::testkit::postgres::TestCluster;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
+/// One key for the whole test process, as every worker of a service shares it.
 fn keyring() -> Keyring {
-    let key = Keyring::generate_key_text();
-    Keyring::parse(&format!("k1:{}", key.expose())).unwrap()
+    static KEYS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let keys = KEYS.get_or_init(|| format!("k1:{}", Keyring::generate_key_text().expose()));
+    Keyring::parse(keys).unwrap()
 }
 
 /// A fleet on a database of its own; `None` without PostgreSQL.
@@ -421,4 +423,69 @@ async fn two_running_workers_share_the_fleet_and_stop_on_cancellation() {
         .unwrap()
         .get(0);
     assert_eq!(runs, 12);
+}
+
+/// Rotates the Microsoft refresh token on every build, the way a sign-in does, and
+/// records the token each run was given.
+#[derive(Default)]
+struct RotatingFactory {
+    given: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl OrganizationFactory for RotatingFactory {
+    async fn connectors(&self, assignment: Assignment<'_>) -> Result<Connectors> {
+        let given = assignment
+            .credentials
+            .microsoft_refresh_token
+            .map(|t| t.expose().to_owned())
+            .unwrap_or_default();
+        let rotated = {
+            let mut seen = self.given.lock().unwrap();
+            seen.push(given);
+            format!("refresh-token-rotated-{}", seen.len())
+        };
+        assignment
+            .fleet
+            .save_microsoft_refresh_token(
+                &assignment.claim.organization,
+                &SecretString::new(rotated),
+            )
+            .await?;
+        Ok(Connectors {
+            source: Arc::new(InMemorySource::new()),
+            sink: Arc::new(InMemorySink::new()),
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_rotated_during_a_run_is_the_one_the_next_run_gets() {
+    let Some((fleet, url)) = fleet().await else {
+        return;
+    };
+    register_due(&fleet, &["org-rot".to_owned()]).await;
+    fleet
+        .save_microsoft_refresh_token("org-rot", &SecretString::new("refresh-token-initial"))
+        .await
+        .unwrap();
+    let factory = Arc::new(RotatingFactory::default());
+    let make = |fleet: &Fleet, id: &str| {
+        Worker::new(
+            fleet.clone(),
+            factory.clone(),
+            id,
+            1,
+            SharedQontoRateLimiter::new(QontoRateLimit::unlimited()),
+            UploadBudget::new(1),
+        )
+    };
+    assert_eq!(make(&fleet, "w1").run_once().await.unwrap(), 1);
+    // The next run, on another worker with a pool of its own.
+    let other = Fleet::new(PgDatabase::connect(&url).await.unwrap(), keyring());
+    other.run_now("org-rot").await.unwrap();
+    assert_eq!(make(&other, "w2").run_once().await.unwrap(), 1);
+    let given = factory.given.lock().unwrap().clone();
+    assert_eq!(given, ["refresh-token-initial", "refresh-token-rotated-1"]);
+    assert_no_column_holds(&admin(&url).await, "refresh-token-rotated").await;
 }
