@@ -489,3 +489,37 @@ async fn a_token_rotated_during_a_run_is_the_one_the_next_run_gets() {
     assert_eq!(given, ["refresh-token-initial", "refresh-token-rotated-1"]);
     assert_no_column_holds(&admin(&url).await, "refresh-token-rotated").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_cut_short_by_a_stopping_worker_is_due_again_at_once() {
+    let Some((fleet, _url)) = fleet().await else {
+        return;
+    };
+    register_due(&fleet, &["org-cut".to_owned()]).await;
+    let claim = fleet.claim_due("stopping", 1).await.unwrap().remove(0);
+    let finished_at = Utc::now();
+    let report = receipt_sync::sync::SyncReport {
+        stopped: Some(Error::Cancelled),
+        ..Default::default()
+    };
+    fleet
+        .finish(
+            &claim,
+            &RunOutcome {
+                finished_at,
+                report: Ok(report),
+            },
+        )
+        .await
+        .unwrap();
+    let status = fleet.status(5).await.unwrap();
+    let org = &status.next_runs[0];
+    assert_eq!(org.last_result.as_deref(), Some("stopped"));
+    assert_eq!(org.failures_in_a_row, 0, "a shutdown is not a failure");
+    // Not tomorrow's 23:30: another worker takes it up now.
+    assert_eq!(
+        fleet.claim_due("other", 1).await.unwrap().len(),
+        1,
+        "{org:?}"
+    );
+}

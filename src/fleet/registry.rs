@@ -9,7 +9,7 @@
 
 use super::seal::{Keyring, SealContext, SealedSecret};
 use crate::auth::SecretString;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::state::PgDatabase;
 use crate::state::pg::error::from_pg;
 use crate::sync::SyncReport;
@@ -418,14 +418,26 @@ impl Fleet {
 
     /// Records how `claim`'s run ended, in `fleet_runs` and on the organisation, and
     /// schedules its next run with [`next_pass`]: the daily time, or an early retry
-    /// when the run stopped for a passing reason. A claim whose lease ran out and was
+    /// when the run stopped for a passing reason, or at once when it was cancelled
+    /// (its worker stopping). A claim whose lease ran out and was
     /// claimed again by another run only records its history: the newer run owns the
     /// schedule. One transaction.
     pub async fn finish(&self, claim: &Claim, outcome: &RunOutcome) -> Result<()> {
         let operation = "recording a run";
         let complete = matches!(&outcome.report, Ok(r) if r.is_complete());
+        // A pass stopped by its worker's shutdown did not fail: the organisation is due
+        // again at once, for another worker, rather than at tomorrow's daily time.
+        let cancelled = match &outcome.report {
+            Err(e) => e.kind() == ErrorKind::Cancelled,
+            Ok(r) => r
+                .stopped
+                .as_ref()
+                .is_some_and(|e| e.kind() == ErrorKind::Cancelled),
+        };
         let failures = if complete {
             0
+        } else if cancelled {
+            claim.failures_in_a_row
         } else {
             claim.failures_in_a_row.saturating_add(1)
         };
@@ -440,6 +452,11 @@ impl Fleet {
             claim.time_zone,
             retrying,
         );
+        let next_at = if cancelled {
+            outcome.finished_at
+        } else {
+            next.at
+        };
         let word = result_word(&outcome.report);
         let error = match &outcome.report {
             Err(e) => Some(e.to_string()),
@@ -482,7 +499,7 @@ impl Fleet {
             &[
                 &claim.organization,
                 &claim.run_id,
-                &next.at,
+                &next_at,
                 &word,
                 &error,
                 &outcome.finished_at,
