@@ -3,7 +3,7 @@
 mod file;
 mod memory;
 #[cfg(feature = "postgres")]
-mod pg;
+pub(crate) mod pg;
 mod records;
 
 pub use file::{DEFAULT_COMPACTION_BYTES, JsonFileStateStore};

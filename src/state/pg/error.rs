@@ -13,7 +13,7 @@ pub(super) const SERVICE: &str = "postgresql";
 ///
 /// The message is the server's (which never holds the connection password) or the
 /// driver's description of an I/O failure; `password`, when known, is scrubbed anyway.
-pub(super) fn from_pg(
+pub(crate) fn from_pg(
     operation: &str,
     error: &tokio_postgres::Error,
     password: Option<&[u8]>,
@@ -76,7 +76,7 @@ fn retryable(code: &SqlState) -> bool {
 }
 
 /// A pool error (no connection could be had) met while doing `operation`.
-pub(super) fn from_pool(
+pub(crate) fn from_pool(
     operation: &str,
     error: &deadpool_postgres::PoolError,
     password: Option<&[u8]>,

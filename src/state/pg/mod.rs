@@ -3,7 +3,7 @@
 //! figures, is in `docs/service.md`.
 
 mod changes;
-mod error;
+pub(crate) mod error;
 mod lock;
 mod pipeline;
 mod rows;
@@ -106,11 +106,11 @@ impl PgDatabase {
         }
     }
 
-    fn password(&self) -> Option<&[u8]> {
+    pub(crate) fn password(&self) -> Option<&[u8]> {
         self.inner.config.get_password()
     }
 
-    async fn client(&self, operation: &str) -> Result<deadpool_postgres::Client> {
+    pub(crate) async fn client(&self, operation: &str) -> Result<deadpool_postgres::Client> {
         self.inner
             .pool
             .get()

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 /// The schema version this release reads and writes. A database whose schema is newer
 /// is refused: its rows may mean something this release does not know.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// Serializes migrations across every process on the database
 /// (`pg_advisory_xact_lock` takes a `bigint`; this is "receipt-sync schema" hashed once).
@@ -97,6 +97,47 @@ CREATE TABLE sync_indexes (
     body json NOT NULL,
     PRIMARY KEY (org_id, index_key)
 );
+",
+    // The fleet: one row per organisation a service runs (credentials only ever
+    // sealed, with the id of the key that sealed them), and one row per run.
+    // `claimed_run` names the run holding the claim, so that a run whose lease ran out
+    // and was claimed again cannot overwrite the newer run's schedule.
+    "
+CREATE TABLE organizations (
+    org_id text PRIMARY KEY,
+    display_name text NOT NULL,
+    time_zone text NOT NULL,
+    daily_time time NOT NULL,
+    start_date date,
+    enabled boolean NOT NULL DEFAULT true,
+    next_run_at timestamptz NOT NULL,
+    last_result text,
+    last_error text,
+    last_finished_at timestamptz,
+    failures_in_a_row integer NOT NULL DEFAULT 0,
+    qonto_credentials text,
+    qonto_key_id text,
+    microsoft_refresh_token text,
+    microsoft_key_id text,
+    claimed_by text,
+    claimed_run bigint,
+    lease_until timestamptz,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX organizations_due ON organizations (next_run_at) WHERE enabled;
+CREATE TABLE fleet_runs (
+    run_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    org_id text NOT NULL REFERENCES organizations (org_id) ON DELETE CASCADE,
+    worker_id text NOT NULL,
+    started_at timestamptz NOT NULL,
+    finished_at timestamptz,
+    outcome text,
+    error text,
+    receipts_read bigint,
+    uploaded bigint,
+    failures bigint
+);
+CREATE INDEX fleet_runs_by_org ON fleet_runs (org_id, started_at DESC);
 ",
 ];
 
