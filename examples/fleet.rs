@@ -226,7 +226,11 @@ async fn run(command: Option<Command>, json: bool) -> Result<u8> {
                 workers: 2,
             };
             let outcome = demo::run(options).await?;
-            let code = if outcome.succeeded(args.organisations) { 0 } else { 1 };
+            let code = if outcome.succeeded(args.organisations) {
+                0
+            } else {
+                1
+            };
             if json {
                 let doc = status::document(name, code, &outcome.status, Some(&outcome.drives));
                 output::print(&doc);
@@ -283,7 +287,11 @@ async fn run(command: Option<Command>, json: bool) -> Result<u8> {
             };
             workers::run_until_signalled(fleet, factory, &settings).await?;
             if json {
-                output::print(&output::document(name, 0, serde_json::json!({ "worker": settings.id })));
+                output::print(&output::document(
+                    name,
+                    0,
+                    serde_json::json!({ "worker": settings.id }),
+                ));
             }
             Ok(0)
         }
@@ -303,7 +311,11 @@ async fn run(command: Option<Command>, json: bool) -> Result<u8> {
 /// The answer of a subcommand that changed one organisation.
 fn done(json: bool, command: &str, id: &str) -> Result<u8> {
     if json {
-        output::print(&output::document(command, 0, serde_json::json!({ "organization": id })));
+        output::print(&output::document(
+            command,
+            0,
+            serde_json::json!({ "organization": id }),
+        ));
     } else {
         println!("{command}: {id}");
     }

@@ -116,7 +116,14 @@ impl Fakes {
         );
         let mut child = fleet_command(url, &[])
             .await
-            .args(["fakes", "--register", "--organisations", &n, "--receipts", &r])
+            .args([
+                "fakes",
+                "--register",
+                "--organisations",
+                &n,
+                "--receipts",
+                &r,
+            ])
             .args(["--latency-ms", &l, "--out"])
             .arg(&path)
             .stdin(Stdio::piped())
@@ -268,7 +275,10 @@ async fn the_zero_setup_demo_runs_every_organisation() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("throwaway key"), "{stderr}");
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((doc["command"].as_str(), doc["exit_code"].as_u64()), (Some("demo"), Some(0)));
+    assert_eq!(
+        (doc["command"].as_str(), doc["exit_code"].as_u64()),
+        (Some("demo"), Some(0))
+    );
     let runs = doc["status"]["next_runs"].as_array().unwrap();
     assert_eq!(runs.len(), 4, "{doc}");
     for org in runs {
@@ -277,7 +287,9 @@ async fn the_zero_setup_demo_runs_every_organisation() {
     let drives: BTreeMap<String, DriveReport> =
         serde_json::from_value(doc["drives"].clone()).unwrap();
     let (duplicated, resent) = check_drives(&drives, 4);
-    println!("demo: 4 of 4 organisations completed; duplicated uploads {duplicated}, re-sent {resent}");
+    println!(
+        "demo: 4 of 4 organisations completed; duplicated uploads {duplicated}, re-sent {resent}"
+    );
     assert_eq!((duplicated, resent), (0, 0));
 }
 
@@ -487,4 +499,105 @@ async fn the_workers_reconnect_and_converge_after_the_database_restarts_mid_run(
     assert_eq!(overlaps, 0);
     assert_eq!(duplicated, 0);
     fakes.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_factory_saves_the_tokens_rotated_during_a_pass() {
+    let Some(cluster) = TestCluster::shared() else {
+        return;
+    };
+    let url = cluster.fresh_database().await;
+    let keyring = Keyring::parse(sealing_keys()).unwrap();
+    let fleet = Fleet::new(PgDatabase::connect(&url).await.unwrap(), keyring);
+    let qonto = FakeQonto::start().await.unwrap();
+    let account = qonto.add_account("Main");
+    for n in 0..3 {
+        let tx = qonto.add_transaction(&account.id, NewTransaction::debit(100 + n, "Supplier"));
+        let bytes = format!("%PDF receipt {n}").into_bytes();
+        qonto.add_attachment(&tx, &format!("r{n}.pdf"), "application/pdf", bytes);
+    }
+    let identity = FakeIdentity::new(FakeIdentityConfig::default());
+    let login = FakeServer::start(identity.clone()).await.unwrap();
+    let graph = FakeGraph::start().await.unwrap();
+    let (_, first_refresh) =
+        identity.issue_tokens(&["Files.ReadWrite.AppFolder", "offline_access"]);
+    // An access token already expired: the pass refreshes, and Qonto rotates.
+    let first_qonto = QontoTokens {
+        expires_at: DateTime::<Utc>::UNIX_EPOCH,
+        ..qonto.issue_tokens()
+    };
+    let org = "org-oauth";
+    fleet
+        .register(
+            &NewOrganization {
+                id: org.to_owned(),
+                display_name: "OAuth SAS".to_owned(),
+                time_zone: chrono_tz::Europe::Paris,
+                daily_time: NaiveTime::from_hms_opt(2, 0, 0).unwrap(),
+                start_date: None,
+            },
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let encoded = QontoCredentials::OAuth(first_qonto.clone())
+        .encode()
+        .unwrap();
+    fleet.save_qonto_credentials(org, &encoded).await.unwrap();
+    fleet
+        .save_microsoft_refresh_token(org, &SecretString::new(&*first_refresh))
+        .await
+        .unwrap();
+    let (client_id, client_secret) = qonto.client_credentials();
+    let microsoft = MicrosoftAuthConfig::builder("fake-client-id")
+        .with_login_base_url(login.url())
+        .with_retry(RetryConfig::fast())
+        .build()
+        .unwrap();
+    let factory = QontoOneDriveFactory::new(microsoft)
+        .with_qonto_base_url(qonto.url())
+        .with_qonto_oauth_app(client_id, client_secret.clone(), Some(qonto.token_url()))
+        .with_graph_base_url(graph.base_url())
+        .with_retry(RetryConfig::fast());
+    let shown = format!("{factory:?}");
+    assert!(!shown.contains(client_secret.expose()), "{shown}");
+    let worker = Worker::new(
+        fleet.clone(),
+        Arc::new(factory),
+        "w",
+        1,
+        SharedQontoRateLimiter::new(QontoRateLimit::unlimited()),
+        UploadBudget::new(4),
+    );
+    let mut refresh_tokens = vec![first_refresh.clone()];
+    for pass in 0..2 {
+        fleet.run_now(org).await.unwrap();
+        assert_eq!(worker.run_once().await.unwrap(), 1);
+        let status = fleet.status(5).await.unwrap();
+        let last = &status.next_runs[0];
+        assert_eq!(
+            last.last_result.as_deref(),
+            Some("complete"),
+            "pass {pass}: {last:?}"
+        );
+        let saved = fleet.credentials(org).await.unwrap();
+        // Microsoft rotates at every refresh: the one saved is the live one.
+        let microsoft = saved.microsoft_refresh_token.unwrap().expose().to_owned();
+        assert!(
+            !refresh_tokens.contains(&microsoft),
+            "pass {pass}: not rotated"
+        );
+        assert!(identity.is_valid_refresh_token(&microsoft));
+        for old in &refresh_tokens {
+            assert!(!identity.is_valid_refresh_token(old));
+        }
+        refresh_tokens.push(microsoft);
+        let QontoCredentials::OAuth(tokens) =
+            QontoCredentials::parse(org, &saved.qonto.unwrap()).unwrap()
+        else {
+            panic!("the Qonto credentials are still OAuth tokens");
+        };
+        assert_ne!(tokens.refresh_token, first_qonto.refresh_token);
+    }
+    assert_eq!(graph.files().len(), 3, "{:?}", graph.tree());
 }

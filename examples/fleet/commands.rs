@@ -46,7 +46,9 @@ impl Registration {
 /// Registers (or updates) the organisation and seals its credentials.
 pub async fn register(fleet: &Fleet, registration: &Registration) -> Result<()> {
     let id = &registration.organization.id;
-    fleet.register(&registration.organization, Utc::now()).await?;
+    fleet
+        .register(&registration.organization, Utc::now())
+        .await?;
     if let Some(qonto) = &registration.qonto {
         fleet.save_qonto_credentials(id, &qonto.encode()?).await?;
     }

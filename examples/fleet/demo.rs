@@ -104,14 +104,20 @@ pub async fn run(options: DemoOptions) -> Result<DemoOutcome> {
 }
 
 /// Polls the status until each of `ids` has a last result, or `limit` passes.
-async fn wait_until_each_ran(fleet: &receipt_sync::fleet::Fleet, ids: &[&str], limit: Duration) -> Result<FleetStatus> {
+async fn wait_until_each_ran(
+    fleet: &receipt_sync::fleet::Fleet,
+    ids: &[&str],
+    limit: Duration,
+) -> Result<FleetStatus> {
     let deadline = Instant::now() + limit;
     loop {
         let status = fleet.status(10_000).await?;
         let ran = status
             .next_runs
             .iter()
-            .filter(|o| ids.contains(&o.id.as_str()) && o.last_result.is_some() && o.running_on.is_none())
+            .filter(|o| {
+                ids.contains(&o.id.as_str()) && o.last_result.is_some() && o.running_on.is_none()
+            })
             .count();
         if ran >= ids.len() || Instant::now() >= deadline {
             return Ok(status);

@@ -16,8 +16,13 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 pub async fn register_all(fleet: &Fleet, fakes: &FakesInfo) -> Result<()> {
     let at = NaiveTime::from_hms_opt(2, 0, 0).unwrap_or_default();
     for org in &fakes.organisations {
-        let mut registration =
-            Registration::demo(&org.id, &org.display_name, chrono_tz::Europe::Paris, at, None);
+        let mut registration = Registration::demo(
+            &org.id,
+            &org.display_name,
+            chrono_tz::Europe::Paris,
+            at,
+            None,
+        );
         registration.qonto = Some(QontoCredentials::api_key(
             org.qonto_login.as_str(),
             org.qonto_secret_key.as_str(),

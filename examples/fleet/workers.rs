@@ -51,7 +51,10 @@ pub async fn run_until_signalled(
     let stop = CancellationToken::new();
     let worker = worker(fleet, factory, settings, stop.clone());
     let signals = tokio::spawn(stop_on_signal(stop.clone()));
-    eprintln!("fleet: worker {} running; SIGTERM or ctrl-c stops it", settings.id);
+    eprintln!(
+        "fleet: worker {} running; SIGTERM or ctrl-c stops it",
+        settings.id
+    );
     let result = worker.run().await;
     signals.abort();
     eprintln!("fleet: worker {} stopped", settings.id);

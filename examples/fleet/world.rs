@@ -85,10 +85,8 @@ impl World {
             let mut expected = Vec::with_capacity(receipts);
             for r in 0..receipts {
                 let label = format!("Fournisseur {r} — société {n}");
-                let tx = organisation.add_transaction(
-                    &account.id,
-                    NewTransaction::debit(1_000 + r as i64, &label),
-                );
+                let tx = organisation
+                    .add_transaction(&account.id, NewTransaction::debit(1_000 + r as i64, &label));
                 let mut bytes = format!("%PDF-1.7 organisation {n} receipt {r};").into_bytes();
                 bytes.resize(bytes.len() + 2_000 + 97 * r, b'.');
                 organisation.add_attachment(
