@@ -173,6 +173,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -253,7 +254,7 @@ async fn run(command: Option<Command>, json: bool) -> Result<u8> {
         Command::Add(args) => {
             let fleet = setup::fleet(&setup::database_url()?, setup::keyring()?, None).await?;
             let mut registration =
-                commands::Registration::demo(&args.id, &args.name, args.tz, args.at, args.since);
+                commands::Registration::new(&args.id, &args.name, args.tz, args.at, args.since);
             registration.run_now = args.run_now;
             registration.qonto = match &args.qonto {
                 Some(text) => Some(QontoCredentials::parse(&args.id, &SecretString::new(text))?),

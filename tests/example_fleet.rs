@@ -601,3 +601,93 @@ async fn the_factory_saves_the_tokens_rotated_during_a_pass() {
     }
     assert_eq!(graph.files().len(), 3, "{:?}", graph.tree());
 }
+
+/// Runs the example to its end: exit code, stdout, stderr.
+async fn run_example(url: &str, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut command = fleet_command(url, args).await;
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let out = tokio::time::timeout(Duration::from_secs(60), command.output())
+        .await
+        .expect("the command ends")
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_administrative_subcommands_change_the_fleet_and_never_print_a_secret() {
+    let _serial = SERIAL.lock().await;
+    let Some(cluster) = TestCluster::shared() else {
+        return;
+    };
+    let url = cluster.fresh_database().await;
+    let secrets = [
+        ("QONTO_CREDENTIALS", "acme-4411:qonto-secret-9d2f"),
+        ("ONEDRIVE_REFRESH_TOKEN", "M.R3_BAY.refresh-secret-1c7a"),
+    ];
+    let mut printed = String::new();
+    let mut run = async |args: &[&str]| {
+        let (code, out, err) = run_example(&url, args, &secrets).await;
+        assert_eq!(code, 0, "{args:?}: {out}{err}");
+        printed.push_str(&out);
+        printed.push_str(&err);
+        out
+    };
+    run(&["add", "acme", "--name", "ACME SAS", "--at", "03:15"]).await;
+    run(&["add", "beta", "--name", "Beta SARL", "--run-now"]).await;
+    let status = |out: &str| -> Value { serde_json::from_str(out).unwrap() };
+    let doc = status(&run(&["status", "--json"]).await);
+    assert_eq!(doc["command"], "status");
+    assert_eq!(
+        (
+            doc["status"]["organizations"].as_u64(),
+            doc["status"]["due"].as_u64()
+        ),
+        (Some(2), Some(1))
+    );
+    run(&["disable", "beta"]).await;
+    let doc = status(&run(&["status", "--json"]).await);
+    assert_eq!(
+        (
+            doc["status"]["enabled"].as_u64(),
+            doc["status"]["due"].as_u64()
+        ),
+        (Some(1), Some(0))
+    );
+    run(&["enable", "beta"]).await;
+    run(&["run-now", "acme"]).await;
+    let doc = status(&run(&["status", "--json"]).await);
+    assert_eq!(
+        (
+            doc["status"]["enabled"].as_u64(),
+            doc["status"]["due"].as_u64()
+        ),
+        (Some(2), Some(2))
+    );
+    let text = run(&["status"]).await;
+    assert!(
+        text.contains("ACME SAS") && text.contains("Beta SARL"),
+        "{text}"
+    );
+    // Sealed, and opened with the same keys.
+    let keyring = Keyring::parse(sealing_keys()).unwrap();
+    let fleet = Fleet::new(PgDatabase::connect(&url).await.unwrap(), keyring);
+    let opened = fleet.credentials("acme").await.unwrap();
+    assert_eq!(opened.qonto.unwrap().expose(), secrets[0].1);
+    assert_eq!(
+        opened.microsoft_refresh_token.unwrap().expose(),
+        secrets[1].1
+    );
+    for secret in ["qonto-secret-9d2f", "refresh-secret-1c7a"] {
+        assert!(!printed.contains(secret), "{printed}");
+    }
+    // An unknown organisation is a configuration error, exit 2, with a JSON failure.
+    let (code, out, _) = run_example(&url, &["disable", "nobody", "--json"], &[]).await;
+    assert_eq!(code, 2, "{out}");
+    assert_eq!(status(&out)["error"]["kind"], "Config");
+}

@@ -19,9 +19,9 @@ pub struct Registration {
 }
 
 impl Registration {
-    /// An organisation running daily at `at` in `zone`, with an API key and a refresh
-    /// token, due at once.
-    pub fn demo(
+    /// An organisation running daily at `at` in `zone`, due at once, its credentials
+    /// to be given.
+    pub fn new(
         id: &str,
         name: &str,
         zone: Tz,

@@ -16,7 +16,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 pub async fn register_all(fleet: &Fleet, fakes: &FakesInfo) -> Result<()> {
     let at = NaiveTime::from_hms_opt(2, 0, 0).unwrap_or_default();
     for org in &fakes.organisations {
-        let mut registration = Registration::demo(
+        let mut registration = Registration::new(
             &org.id,
             &org.display_name,
             chrono_tz::Europe::Paris,
