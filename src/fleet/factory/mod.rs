@@ -7,9 +7,10 @@
 //! 1. A rotated token is saved before it is used: Microsoft returns a new refresh
 //!    token on every refresh (onedrive-graph.md §1 "Refresh tokens") and Qonto rotates
 //!    its refresh token at each refresh, the old one dying 60 s later (qonto.md §1.2).
-//!    Both providers save through the stores below before handing out the new access
-//!    token, and save again before anything else when a save failed, so a rotation is
-//!    never lost while the pass runs ([`MicrosoftTokenProvider`], [`QontoTokenStore`]).
+//!    Both providers save through the fleet's token stores (`stores.rs`) before handing
+//!    out the new access token, and save again before anything else when a save failed,
+//!    so a rotation is never lost while the pass runs ([`MicrosoftTokenProvider`],
+//!    [`QontoTokenStore`](crate::source::qonto::QontoTokenStore)).
 //! 2. No secret reaches `Debug`, a log or an error: the stores print the organisation
 //!    only, and a credential that cannot be read is named, never quoted.
 //!
@@ -18,107 +19,24 @@
 //! it): two passes refreshing one refresh token would each rotate it, and one would
 //! lose its grant.
 
-use super::registry::Fleet;
+mod credentials;
+mod stores;
+
+pub use credentials::QontoCredentials;
+
 use super::worker::{Assignment, Connectors, OrganizationFactory};
 use crate::auth::SecretString;
-use crate::auth::microsoft::{
-    MicrosoftAuthConfig, MicrosoftTokenProvider, MicrosoftTokens, TokenStore,
-};
+use crate::auth::microsoft::{MicrosoftAuthConfig, MicrosoftTokenProvider, MicrosoftTokens};
 use crate::error::{Error, Result};
 use crate::http::RetryConfig;
 use crate::sink::OneDriveSink;
 use crate::sink::onedrive::DEFAULT_BASE_URL as GRAPH_BASE_URL;
-use crate::source::qonto::{
-    QONTO_BASE_URL, QONTO_TOKEN_URL, QontoAuth, QontoOAuth, QontoSource, QontoTokenStore,
-    QontoTokens,
-};
+use crate::source::qonto::{QONTO_BASE_URL, QONTO_TOKEN_URL, QontoAuth, QontoOAuth, QontoSource};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
-
-/// An organisation's Qonto credentials, as the fleet stores them (sealed) in its
-/// `qonto` credential: `login:secret-key` for an API key, or the JSON of the OAuth
-/// tokens (`{"access_token":…,"refresh_token":…,"expires_at":…}`). A login never
-/// starts with `{`, so the two never mix. `Debug` shows no secret.
-#[derive(Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum QontoCredentials {
-    /// An API key (qonto.md §1.1).
-    ApiKey {
-        /// The organisation login.
-        login: SecretString,
-        /// The secret key.
-        secret: SecretString,
-    },
-    /// OAuth tokens of the service's Qonto app (qonto.md §1.2).
-    OAuth(QontoTokens),
-}
-
-impl fmt::Debug for QontoCredentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            QontoCredentials::ApiKey { .. } => f.write_str("QontoCredentials::ApiKey([redacted])"),
-            QontoCredentials::OAuth(tokens) => f
-                .debug_tuple("QontoCredentials::OAuth")
-                .field(tokens)
-                .finish(),
-        }
-    }
-}
-
-impl QontoCredentials {
-    /// An API key.
-    pub fn api_key(login: impl Into<SecretString>, secret: impl Into<SecretString>) -> Self {
-        QontoCredentials::ApiKey {
-            login: login.into(),
-            secret: secret.into(),
-        }
-    }
-
-    /// The text to hand to [`Fleet::save_qonto_credentials`].
-    ///
-    /// # Errors
-    /// [`Error::Config`] when the tokens cannot be written as JSON (never in practice).
-    pub fn encode(&self) -> Result<SecretString> {
-        match self {
-            QontoCredentials::ApiKey { login, secret } => Ok(SecretString::new(format!(
-                "{}:{}",
-                login.expose(),
-                secret.expose()
-            ))),
-            QontoCredentials::OAuth(tokens) => serde_json::to_string(tokens)
-                .map(SecretString::new)
-                .map_err(|_| Error::Config("the Qonto tokens could not be encoded".to_owned())),
-        }
-    }
-
-    /// Reads what [`encode`](Self::encode) wrote; `organization` only names it in errors.
-    ///
-    /// # Errors
-    /// [`Error::Config`] (the credential must be entered again) when the text is neither
-    /// form. The message never quotes it.
-    pub fn parse(organization: &str, text: &SecretString) -> Result<Self> {
-        let text = text.expose().trim();
-        let unreadable = || {
-            Error::Config(format!(
-                "organisation {organization:?} has Qonto credentials that are neither \
-                 `login:secret-key` nor OAuth tokens: enter them again"
-            ))
-        };
-        if text.starts_with('{') {
-            return serde_json::from_str(text)
-                .map(QontoCredentials::OAuth)
-                .map_err(|_| unreadable());
-        }
-        match text.split_once(':') {
-            Some((login, secret)) if !login.is_empty() && !secret.is_empty() => {
-                Ok(Self::api_key(login, secret))
-            }
-            _ => Err(unreadable()),
-        }
-    }
-}
+use std::sync::{Arc, Mutex};
+use stores::{FleetMicrosoftTokens, FleetQontoTokens};
 
 /// The Qonto app a service signs organisations in with, for OAuth credentials.
 #[derive(Clone)]
@@ -326,108 +244,5 @@ impl OrganizationFactory for QontoOneDriveFactory {
             source: Arc::new(source),
             sink: Arc::new(sink),
         })
-    }
-}
-
-/// An organisation's Microsoft tokens: the refresh token read from the fleet, and each
-/// rotated one saved back into it, sealed, before it is used.
-struct FleetMicrosoftTokens {
-    fleet: Fleet,
-    organization: String,
-    current: Mutex<Option<MicrosoftTokens>>,
-}
-
-impl fmt::Debug for FleetMicrosoftTokens {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FleetMicrosoftTokens")
-            .field("organization", &self.organization)
-            .finish_non_exhaustive()
-    }
-}
-
-impl FleetMicrosoftTokens {
-    fn current(&self) -> std::sync::MutexGuard<'_, Option<MicrosoftTokens>> {
-        self.current.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-#[async_trait]
-impl TokenStore for FleetMicrosoftTokens {
-    async fn load(&self) -> Result<Option<MicrosoftTokens>> {
-        Ok(self.current().clone())
-    }
-
-    async fn save(&self, tokens: &MicrosoftTokens) -> Result<()> {
-        // The fleet first: the pass's memory is the copy that may be lost.
-        self.fleet
-            .save_microsoft_refresh_token(&self.organization, &tokens.refresh_token)
-            .await?;
-        *self.current() = Some(tokens.clone());
-        Ok(())
-    }
-
-    /// Forgets the tokens of this pass only: the fleet keeps its copy until the
-    /// organisation is signed in again.
-    async fn clear(&self) -> Result<()> {
-        *self.current() = None;
-        Ok(())
-    }
-}
-
-/// Saves an organisation's rotated Qonto tokens into the fleet, sealed.
-struct FleetQontoTokens {
-    fleet: Fleet,
-    organization: String,
-}
-
-impl fmt::Debug for FleetQontoTokens {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FleetQontoTokens")
-            .field("organization", &self.organization)
-            .finish_non_exhaustive()
-    }
-}
-
-#[async_trait]
-impl QontoTokenStore for FleetQontoTokens {
-    async fn save(&self, tokens: &QontoTokens) -> Result<()> {
-        let encoded = QontoCredentials::OAuth(tokens.clone()).encode()?;
-        self.fleet
-            .save_qonto_credentials(&self.organization, &encoded)
-            .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn credentials_read_back_what_was_written_and_never_show() {
-        let key = QontoCredentials::api_key("acme-4411", "sk-very-secret");
-        let text = key.encode().unwrap();
-        assert_eq!(text.expose(), "acme-4411:sk-very-secret");
-        assert_eq!(QontoCredentials::parse("org", &text).unwrap(), key);
-        let tokens = QontoCredentials::OAuth(QontoTokens {
-            access_token: SecretString::new("ory_at_secret-access"),
-            refresh_token: SecretString::new("ory_rt_secret-refresh"),
-            expires_at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
-        });
-        let text = tokens.encode().unwrap();
-        assert_eq!(QontoCredentials::parse("org", &text).unwrap(), tokens);
-        let shown = format!("{key:?} {tokens:?}");
-        for secret in ["acme-4411", "sk-very", "secret-access", "secret-refresh"] {
-            assert!(!shown.contains(secret), "{shown}");
-        }
-    }
-
-    #[test]
-    fn unreadable_credentials_are_named_not_quoted() {
-        for text in ["no-colon-here", ":missing-login", "{not json", "acme-77:"] {
-            let error = QontoCredentials::parse("org-7", &SecretString::new(text)).unwrap_err();
-            let message = error.to_string();
-            assert!(message.contains("org-7"), "{message}");
-            assert!(!message.contains(text), "{message}");
-        }
     }
 }
