@@ -160,31 +160,69 @@ impl Fakes {
     }
 }
 
-/// A `fleet workers` process on the fakes.
-async fn spawn_worker(url: &str, fakes: &Fakes, id: &str, lease_secs: u64) -> Child {
-    fleet_command(url, &["workers", "--id", id, "--concurrency", "2"])
+/// A `fleet workers` process on the fakes, its log (stderr, at `info`) collected.
+struct WorkerProcess {
+    child: Child,
+    log: tokio::task::JoinHandle<String>,
+}
+
+async fn spawn_worker(url: &str, fakes: &Fakes, id: &str, lease_secs: u64) -> WorkerProcess {
+    let mut child = fleet_command(url, &["workers", "--id", id, "--concurrency", "2"])
         .await
         .args(["--poll-ms", "100", "--lease-secs", &lease_secs.to_string()])
         .arg("--fakes")
         .arg(&fakes.path)
+        .env("RUST_LOG", "info")
         .stdin(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
-        .unwrap()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    // Read all along, so that a talkative worker never blocks on a full pipe.
+    let log = tokio::spawn(async move {
+        let mut log = String::new();
+        while let Ok(Some(line)) = stderr.next_line().await {
+            log.push_str(&line);
+            log.push('\n');
+        }
+        log
+    });
+    WorkerProcess { child, log }
 }
 
-/// Sends SIGTERM and expects a clean stop.
-async fn stop_worker(mut child: Child) {
-    let pid = child.id().expect("still running").to_string();
-    let sent = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
-        .await
-        .expect("a worker stops on SIGTERM")
-        .unwrap();
-    assert!(status.success(), "the worker's exit: {status}");
+impl WorkerProcess {
+    /// Sends SIGTERM and expects a clean stop and a log free of secrets.
+    async fn stop(mut self) {
+        let pid = self.child.id().expect("still running").to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("a worker stops on SIGTERM")
+            .unwrap();
+        let log = self.log.await.unwrap();
+        assert!(status.success(), "the worker's exit: {status}\n{log}");
+        assert!(log.contains("stopped"), "{log}");
+        assert_no_secret(&log);
+    }
+
+    /// SIGKILL.
+    async fn kill(mut self) {
+        self.child.start_kill().unwrap();
+        self.child.wait().await.unwrap();
+        assert_no_secret(&self.log.await.unwrap());
+    }
+}
+
+/// No credential of the fakes, nor the sealing key, in `log`.
+fn assert_no_secret(log: &str) {
+    let key = sealing_keys().trim_start_matches("k1:");
+    for secret in ["fake-secret-key", "fake-rt-", "fake-at-", key] {
+        assert!(!log.contains(secret), "a secret in a worker's log:\n{log}");
+    }
 }
 
 /// Organisations whose last run completed.
@@ -306,7 +344,7 @@ async fn many_workers(workers: usize, organisations: usize) {
     }
     wait_completed(&url, organisations as i64, Duration::from_secs(180)).await;
     for child in children {
-        stop_worker(child).await;
+        child.stop().await;
     }
     let admin = admin(&url).await;
     let overlaps = overlapping_runs(&admin).await;
@@ -357,7 +395,7 @@ async fn a_worker_killed_mid_run_leaves_its_organisations_to_another_within_the_
     let (organisations, lease) = (6, 6);
     let mut fakes = Fakes::start(&url, organisations, 20, 15).await;
     let admin = admin(&url).await;
-    let mut doomed = spawn_worker(&url, &fakes, "doomed", lease).await;
+    let doomed = spawn_worker(&url, &fakes, "doomed", lease).await;
     // Mid-run: some of its passes started and have been uploading for a while.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -376,8 +414,7 @@ async fn a_worker_killed_mid_run_leaves_its_organisations_to_another_within_the_
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(Duration::from_millis(400)).await;
-    doomed.start_kill().unwrap();
-    doomed.wait().await.unwrap();
+    doomed.kill().await;
     let killed_at = Instant::now();
     let cut_short: i64 = admin
         .query_one(
@@ -394,7 +431,7 @@ async fn a_worker_killed_mid_run_leaves_its_organisations_to_another_within_the_
     let rescuer = spawn_worker(&url, &fakes, "rescuer", lease).await;
     wait_completed(&url, organisations as i64, Duration::from_secs(lease + 90)).await;
     let took = killed_at.elapsed();
-    stop_worker(rescuer).await;
+    rescuer.stop().await;
     let overlaps = overlapping_runs(&admin).await;
     let after = fakes.report().await;
     let (duplicated, resent) = check_drives(&after, organisations);
@@ -519,7 +556,7 @@ async fn the_workers_reconnect_and_converge_after_the_database_restarts_mid_run(
     wait_completed(&url, organisations as i64, Duration::from_secs(240)).await;
     let took = restarted_at.elapsed();
     for worker in workers {
-        stop_worker(worker).await;
+        worker.stop().await;
     }
     let admin = admin(&url).await;
     let overlaps = overlapping_runs(&admin).await;
