@@ -679,6 +679,26 @@ async fn the_factory_saves_the_tokens_rotated_during_a_pass() {
         assert_ne!(tokens.refresh_token, first_qonto.refresh_token);
     }
     assert_eq!(graph.files().len(), 3, "{:?}", graph.tree());
+    // An organisation registered without credentials fails its run, saying what to do.
+    let bare = NewOrganization {
+        id: "org-bare".to_owned(),
+        display_name: "Bare SAS".to_owned(),
+        time_zone: chrono_tz::Europe::Paris,
+        daily_time: NaiveTime::from_hms_opt(2, 0, 0).unwrap(),
+        start_date: None,
+    };
+    fleet.register(&bare, Utc::now()).await.unwrap();
+    fleet.run_now("org-bare").await.unwrap();
+    assert_eq!(worker.run_once().await.unwrap(), 1);
+    let status = fleet.status(5).await.unwrap();
+    let failed = status
+        .next_runs
+        .iter()
+        .find(|o| o.id == "org-bare")
+        .unwrap();
+    assert_eq!(failed.last_result.as_deref(), Some("failed"), "{failed:?}");
+    let error = failed.last_error.as_deref().unwrap();
+    assert!(error.contains("no Qonto credentials"), "{error}");
 }
 
 /// Runs the example to its end: exit code, stdout, stderr.
