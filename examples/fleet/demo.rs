@@ -64,9 +64,21 @@ pub async fn run(options: DemoOptions) -> Result<DemoOutcome> {
     if managed {
         eprintln!("fleet: started a throwaway PostgreSQL cluster in a temporary folder");
     }
-    let world = World::start(options.organisations, options.receipts, Duration::ZERO)
-        .await
-        .map_err(|e| Error::io("start the fakes", std::path::PathBuf::new(), e))?;
+    // A database of one's own may hold an earlier demo's organisations, whose state
+    // belongs to drives gone with that demo: these get ids of their own.
+    let prefix = if managed {
+        "demo-org".to_owned()
+    } else {
+        format!("demo-{}", chrono::Utc::now().format("%Y%m%d%H%M%S"))
+    };
+    let world = World::start(
+        &prefix,
+        options.organisations,
+        options.receipts,
+        Duration::ZERO,
+    )
+    .await
+    .map_err(|e| Error::io("start the fakes", std::path::PathBuf::new(), e))?;
     let info = world.info();
     let admin = fleet(cluster.url(), keyring.clone(), None).await?;
     register_all(&admin, &info).await?;

@@ -44,7 +44,7 @@ pub async fn serve(
     out: &Path,
     fleet: Option<Fleet>,
 ) -> Result<()> {
-    let world = World::start(organisations, receipts, latency)
+    let world = World::start("demo-org", organisations, receipts, latency)
         .await
         .map_err(|e| Error::io("start the fakes", out, e))?;
     let info = world.info();

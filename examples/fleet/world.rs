@@ -71,9 +71,15 @@ pub struct World {
 }
 
 impl World {
-    /// Fakes for `count` organisations of `receipts` receipts each, every request
-    /// delayed by `latency` (so that a pass lasts long enough to be interrupted).
-    pub async fn start(count: usize, receipts: usize, latency: Duration) -> std::io::Result<Self> {
+    /// Fakes for `count` organisations (ids `{prefix}-01`, …) of `receipts` receipts
+    /// each, every request delayed by `latency` (so that a pass lasts long enough to be
+    /// interrupted).
+    pub async fn start(
+        prefix: &str,
+        count: usize,
+        receipts: usize,
+        latency: Duration,
+    ) -> std::io::Result<Self> {
         let qonto = FakeQonto::start().await?;
         qonto.set_latency(latency);
         let identity = FakeIdentity::new(FakeIdentityConfig::default().with_client_id(CLIENT_ID));
@@ -106,7 +112,7 @@ impl World {
                 identity.issue_tokens(&["Files.ReadWrite.AppFolder", "offline_access"]);
             let (login_name, secret) = organisation.credentials();
             let info = OrgInfo {
-                id: format!("demo-org-{n:02}"),
+                id: format!("{prefix}-{n:02}"),
                 display_name: format!("Demo company {n}"),
                 graph_url: graph.base_url(),
                 qonto_login: login_name,
