@@ -106,8 +106,6 @@ impl World {
             let graph = FakeGraph::start().await?;
             graph.api_server().set_latency(latency);
             graph.upload_server().set_latency(latency);
-            // Graph refuses tokens the identity did not issue or that expired.
-            graph.check_token_scopes(identity.token_scopes());
             let (_, refresh_token) =
                 identity.issue_tokens(&["Files.ReadWrite.AppFolder", "offline_access"]);
             let (login_name, secret) = organisation.credentials();
