@@ -212,19 +212,22 @@ pub fn read(home: &Path) -> Result<Option<IndexSetting>> {
     }
 }
 
-/// Whether the home holds no archive yet: no binding and no state. Its first pass makes a
-/// new archive.
+/// Whether the home holds no archive yet: no binding and no state (a dry run leaves
+/// only the state's lock). Its first pass makes a new archive.
 pub fn is_new_archive(home: &Path) -> Result<bool> {
     let state = home.join("state");
-    let has_state = match std::fs::read_dir(&state) {
-        Ok(mut entries) => entries.next().is_some(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-        Err(e) => return Err(Error::io("read", &state, e)),
-    };
-    let bound = ["archive-binding.json", "archive-place"]
+    let recorded = ["state.bin", "state.json", "state.journal"]
         .iter()
-        .any(|name| home.join(name).exists());
-    Ok(!has_state && !bound)
+        .map(|name| state.join(name))
+        .chain(["archive-binding.json", "archive-place"].iter().map(|name| home.join(name)));
+    for file in recorded {
+        match std::fs::symlink_metadata(&file) {
+            Ok(_) => return Ok(false),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("read", &file, e)),
+        }
+    }
+    Ok(true)
 }
 
 fn write(home: &Path, setting: &IndexSetting) -> Result<()> {
