@@ -183,10 +183,13 @@ struct World<'a> {
     other: Other,
     /// Whether the sync writes the accountant's indexes.
     index: bool,
-    /// Folders the user deleted since the last reset.
+    /// Folders the user deleted while the state recorded files in them, since the last
+    /// reset.
     deleted_folders: BTreeSet<String>,
     /// Steps taken, to make each edit's content unique.
     steps: usize,
+    /// A pass crashed after a write landed and before it was recorded.
+    crashed_after_a_write: bool,
 }
 
 struct CancelAfter {
@@ -224,6 +227,7 @@ impl<'a> World<'a> {
             index,
             deleted_folders: BTreeSet::new(),
             steps: 0,
+            crashed_after_a_write: false,
         }
     }
 
@@ -294,14 +298,46 @@ impl<'a> World<'a> {
         self.user_contents.retain(|c| present.contains(c));
     }
 
+    /// Whether the state records a file under `folder` with the folders above it: the
+    /// sync can tell that the user deleted it (after a reset, until a pass records the
+    /// files again, it cannot, and brings the folder back).
+    async fn records_under(&self, folder: &str) -> bool {
+        let Ok(Some(state)) = self.store.load().await else {
+            return false;
+        };
+        let prefix = format!("{folder}/");
+        let under = |path: &receipt_sync::model::ArchivePath| path.to_string().starts_with(&prefix);
+        state.exported.values().any(|r| under(&r.path))
+            || state
+                .indexes
+                .values()
+                .any(|r| r.folder_id.is_some() && under(&r.path))
+    }
+
     /// The first organisation's indexes in the archive.
     async fn index_files(&self) -> Vec<String> {
         let (_, files) = self.first_organisations().await;
         files.into_iter().filter(|f| is_index(f)).collect()
     }
 
+    /// Stops following the deleted folders a receipt brought back (a new receipt of
+    /// theirs, or one of a reset): only an index alone must never bring one back.
+    fn forget_folders_brought_back(&mut self) {
+        if self.deleted_folders.is_empty() {
+            return;
+        }
+        let files = self.drive.files();
+        self.deleted_folders.retain(|folder| {
+            let prefix = format!("{folder}/");
+            !files
+                .iter()
+                .any(|(p, _)| p.starts_with(&prefix) && !is_index(p))
+        });
+    }
+
     async fn step(&mut self, step: &Step) {
         self.steps += 1;
+        self.forget_folders_brought_back();
         match *step {
             Step::NewReceipt {
                 account,
@@ -352,8 +388,11 @@ impl<'a> World<'a> {
                 let (folders, _) = self.first_organisations().await;
                 if !folders.is_empty() {
                     let folder = &folders[usize::from(n) % folders.len()];
+                    let known = self.index && self.records_under(folder).await;
                     self.drive.delete(folder);
-                    self.deleted_folders.insert(folder.clone());
+                    if known {
+                        self.deleted_folders.insert(folder.clone());
+                    }
                     self.user_touched_folders = true;
                 }
                 self.note_user_files();
@@ -400,6 +439,7 @@ impl<'a> World<'a> {
             } => {
                 let mut sink_plan = FaultPlan::seeded(seed).transient(f64::from(transient) / 100.0);
                 if let Some((after, after_effect)) = crash {
+                    self.crashed_after_a_write |= after_effect;
                     let mode = if after_effect {
                         CrashMode::AfterEffect
                     } else {
@@ -693,9 +733,19 @@ impl World<'_> {
             let (Some(period), Some(folder)) = (periods.get(key), record.path.parent()) else {
                 continue;
             };
-            // Only where the period folder the index was written in is still there.
+            // Only where the period folder the index was written in is still there,
+            // under the account's folder as the sync knows it (rule 1: without one, the
+            // receipts' plan decides first).
+            let account = key.rsplit_once('/').map(|(account, _)| AccountId::new(account));
+            let account_folder = account
+                .and_then(|a| state.accounts.get(&a))
+                .and_then(|a| a.folder_id.as_ref())
+                .and_then(|id| state.snapshot.path_of(id));
             let same_folder = match paths.get(&folder) {
-                Some((id, EntryKind::Folder)) => record.folder_id.as_ref().is_none_or(|f| f == id),
+                Some((id, EntryKind::Folder)) => {
+                    record.folder_id.as_ref().is_none_or(|f| f == id)
+                        && account_folder.is_some_and(|a| folder.parent().as_ref() == Some(&a))
+                }
                 _ => false,
             };
             if !same_folder || !folders.contains(&folder.to_string()) {
@@ -708,11 +758,18 @@ impl World<'_> {
                 )));
             };
             if bytes.len() as u64 != record.size {
-                prop_assert!(
-                    self.user_contents.contains(*bytes),
-                    "{} holds neither the index written nor the user's edit",
-                    path
-                );
+                // Not the file written (the user's edit, or a file the user moved
+                // there): never overwritten, which `user_contents` checks for edits.
+                // An edit of the file written beside is left alone, and nothing more is
+                // written (the plan says the place is taken): only `index.csv` gets a
+                // file beside it.
+                // A crash after an index's replacement landed, before it was recorded,
+                // makes the sync's own file look edited; a second one, after the file
+                // beside it landed, leaves both unrecorded: that period's index then
+                // stays as it is (docs/accountant-index.md, Assumptions).
+                if !path.ends_with("/index.csv") || self.crashed_after_a_write {
+                    continue;
+                }
                 let now = receipt_sync::index::render(&period.rows, &folder, settings.separator);
                 prop_assert_eq!(
                     receipt_sync::index::content_hash(&now),
@@ -722,15 +779,21 @@ impl World<'_> {
                 );
             }
         }
+        // A receipt may bring a deleted folder back (a new one, or a reset), never an
+        // index alone.
         for folder in &self.deleted_folders {
-            if folders.contains(folder) {
-                let prefix = format!("{folder}/");
-                prop_assert!(
-                    files.iter().any(|(p, _)| p.starts_with(&prefix) && !is_index(p)),
-                    "{} was deleted by the user and came back holding only indexes",
-                    folder
-                );
-            }
+            let prefix = format!("{folder}/");
+            let inside: Vec<&str> = files
+                .iter()
+                .map(|(p, _)| p.as_str())
+                .filter(|p| p.starts_with(&prefix))
+                .collect();
+            prop_assert!(
+                !inside.iter().any(|p| is_index(p)) || inside.iter().any(|p| !is_index(p)),
+                "{} was deleted by the user and came back holding only indexes: {:?}",
+                folder,
+                inside
+            );
         }
         Ok(())
     }
@@ -1042,4 +1105,32 @@ fn regression_a_cancelled_local_write_lands_after_the_next_scan() {
         let drive = LocalDrive::new();
         runtime().block_on(run_history(&drive, &steps, false)).unwrap();
     }
+}
+
+/// Found by the index invariants: after a reset, an index that needed no rewrite kept a
+/// record without its folder's id, and a period folder the user deleted afterwards came
+/// back holding only its index.
+#[test]
+fn regression_a_period_folder_deleted_after_a_reset_stays_deleted() {
+    let receipt = |account, month| Step::NewReceipt {
+        account,
+        month,
+        day: 1,
+        size: 20,
+        declined: false,
+    };
+    let steps = vec![
+        receipt(1, 1),
+        receipt(0, 1),
+        receipt(1, 2),
+        receipt(0, 1),
+        Step::Sync,
+        Step::Reset,
+        Step::Sync,
+        // The Travel account's January folder.
+        Step::DeleteFolder(18),
+        receipt(0, 1),
+    ];
+    let drive = InMemorySink::new();
+    runtime().block_on(run_history(&drive, &steps, true)).unwrap();
 }

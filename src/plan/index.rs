@@ -179,8 +179,8 @@ pub fn plan_indexes(
         return plan;
     }
     let paths = state.snapshot.path_index();
-    // Periods holding a tombstoned receipt: the user deleted their folder before any
-    // index was recorded there.
+    // Periods holding a tombstoned receipt: the user deleted their folder (before any
+    // index was recorded there, or since a reset made the record forget its folder).
     let tombstoned: HashSet<String> = state
         .tombstones
         .keys()
@@ -226,8 +226,10 @@ pub fn plan_indexes(
                 continue;
             }
             None => {
-                let deleted = record.is_some_and(|r| r.folder_id.is_some())
-                    || (record.is_none() && tombstoned.contains(&key));
+                // A record made before a reset knows no folder id until its index is
+                // written again: a tombstone of the period says the folder was deleted.
+                let deleted =
+                    record.is_some_and(|r| r.folder_id.is_some()) || tombstoned.contains(&key);
                 if deleted {
                     plan.left_alone
                         .push((folder, IndexLeftAlone::FolderDeletedByUser));
