@@ -45,9 +45,9 @@ mod status;
 
 use args::{IndexArg, PassArgs, SinceArg};
 use binding::BindMode;
-use index_setting::{IndexChange, IndexRequest, IndexSetting};
 use chrono::{NaiveDate, NaiveTime};
 use clap::{CommandFactory, Parser, Subcommand};
+use index_setting::{IndexChange, IndexRequest, IndexSetting};
 use receipt_sync::sync::{SyncConfig, SyncReport, Syncer};
 use receipt_sync::{Error, Result};
 use setup::{ArchiveArgs, Env, GraphArgs, HomeArgs, QontoArgs, SignInArgs};

@@ -65,7 +65,12 @@ impl World {
             &account,
             NewTransaction::debit(1250, "Office").emitted_at(at(10, 4)),
         );
-        qonto.add_attachment(&office, "office.pdf", "application/pdf", b"%PDF-office".to_vec());
+        qonto.add_attachment(
+            &office,
+            "office.pdf",
+            "application/pdf",
+            b"%PDF-office".to_vec(),
+        );
         let garage = qonto.add_transaction(
             &account,
             NewTransaction::debit(4200, "Garage").emitted_at(at(10, 9)),
@@ -74,7 +79,12 @@ impl World {
             &account,
             NewTransaction::debit(9900, "Hotel").emitted_at(at(11, 2)),
         );
-        qonto.add_attachment(&hotel, "hotel.pdf", "application/pdf", b"%PDF-hotel".to_vec());
+        qonto.add_attachment(
+            &hotel,
+            "hotel.pdf",
+            "application/pdf",
+            b"%PDF-hotel".to_vec(),
+        );
         let graph = FakeGraph::start().await.unwrap();
         let identity = FakeIdentity::new(FakeIdentityConfig::default());
         let login = FakeServer::start(identity.clone()).await.unwrap();
@@ -194,16 +204,26 @@ async fn a_new_archive_writes_indexes_and_a_new_receipt_rewrites_exactly_one() {
             .all(|a| a["action"] == "write" && a["reason"] == "new period"),
         "{plan}"
     );
-    assert!(!w.home.path().join(SETTING_FILE).exists(), "a dry run stores nothing");
+    assert!(
+        !w.home.path().join(SETTING_FILE).exists(),
+        "a dry run stores nothing"
+    );
 
     let (first, _) = w.sync(&[]).await;
-    assert_eq!((done(&first, "upload"), done(&first, "index")), (2, 2), "{first}");
+    assert_eq!(
+        (done(&first, "upload"), done(&first, "index")),
+        (2, 2),
+        "{first}"
+    );
     assert_eq!(first["index"]["enabled"], true);
     assert_eq!(first["index"]["separator"], ",");
     assert!(first["index_change"]["before"].is_null(), "{first}");
     let october = w.index("2026-10").expect("the October index");
     eprintln!("the October index:\n{october}");
-    assert!(october.starts_with("\u{feff}date,label,amount,"), "{october}");
+    assert!(
+        october.starts_with("\u{feff}date,label,amount,"),
+        "{october}"
+    );
     assert!(
         garage_row(&october).contains("Garage,-42.00,EUR,,,,completed,,,"),
         "the garage has no receipt yet: {october}"
@@ -213,8 +233,16 @@ async fn a_new_archive_writes_indexes_and_a_new_receipt_rewrites_exactly_one() {
     // `status` shows the setting and the transaction without a receipt.
     let status = w.run(&["status"]).await;
     assert_eq!(status.code, 0, "{}", status.stderr);
-    assert!(status.stdout.contains("Index:      on, separator `,`"), "{}", status.stdout);
-    assert!(status.stdout.contains("Main 2026-10: 1"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("Index:      on, separator `,`"),
+        "{}",
+        status.stdout
+    );
+    assert!(
+        status.stdout.contains("Main 2026-10: 1"),
+        "{}",
+        status.stdout
+    );
     let status = w.json(&["status"]).await;
     assert_eq!(status["index"]["enabled"], true);
     assert_eq!(status["without_receipt"]["Main 2026-10"], 1, "{status}");
@@ -222,8 +250,16 @@ async fn a_new_archive_writes_indexes_and_a_new_receipt_rewrites_exactly_one() {
     // A quiet day: no index written, no file content sent.
     let (quiet, quiet_requests) = w.sync(&[]).await;
     assert_eq!(done(&quiet, "index"), 0, "{quiet}");
-    assert!(quiet["index_change"].is_null(), "the stored setting is kept: {quiet}");
-    assert_eq!(quiet_requests.content_writes(), 0, "{:?}", quiet_requests.graph);
+    assert!(
+        quiet["index_change"].is_null(),
+        "the stored setting is kept: {quiet}"
+    );
+    assert_eq!(
+        quiet_requests.content_writes(),
+        0,
+        "{:?}",
+        quiet_requests.graph
+    );
     eprintln!(
         "quiet day: {} Graph requests {:?}; {} Qonto API requests {:?}; {} downloads",
         quiet_requests.graph.total(),
@@ -263,7 +299,11 @@ async fn a_new_archive_writes_indexes_and_a_new_receipt_rewrites_exactly_one() {
         garage_row(&october).contains("garage.pdf") || garage_row(&october).contains(".pdf,"),
         "the garage's row names its receipt: {october}"
     );
-    assert_eq!(w.index("2026-11").unwrap(), november, "November is untouched");
+    assert_eq!(
+        w.index("2026-11").unwrap(),
+        november,
+        "November is untouched"
+    );
     assert_eq!(w.paths_named("index.csv").len(), 2);
 }
 
@@ -317,7 +357,10 @@ async fn indexes_cost_one_write_on_a_new_receipt_day_and_nothing_on_a_quiet_day(
         .or_default() += 1;
     assert_eq!(with_indexes.graph, expected, "one index write more");
     assert_eq!(with_indexes.qonto_api, without.qonto_api);
-    assert_eq!((with_indexes.qonto_downloads, without.qonto_downloads), (1, 1));
+    assert_eq!(
+        (with_indexes.qonto_downloads, without.qonto_downloads),
+        (1, 1)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -327,7 +370,9 @@ async fn an_edited_index_is_left_alone_and_the_new_one_goes_beside_it() {
     let index_path = w.paths_named("index.csv")[0].clone();
     assert!(index_path.ends_with("/2026-10/index.csv"), "{index_path}");
     let edited = "date,label,amount,my notes\r\n2026-10-09,Garage,-42.00,ask for the invoice\r\n";
-    w.graph.add_user_file(&index_path, edited.as_bytes().to_vec()).unwrap();
+    w.graph
+        .add_user_file(&index_path, edited.as_bytes().to_vec())
+        .unwrap();
     // The user deletes the November index: a file of ours, written again.
     let november_path = w.paths_named("index.csv")[1].clone();
     assert!(w.graph.delete_as_user(&november_path));
@@ -363,7 +408,11 @@ async fn an_edited_index_is_left_alone_and_the_new_one_goes_beside_it() {
 
     let (day, _) = w.sync(&[]).await;
     assert_eq!((done(&day, "upload"), done(&day, "index")), (1, 1), "{day}");
-    assert_eq!(w.index("2026-10").unwrap(), edited, "the user's edit is never overwritten");
+    assert_eq!(
+        w.index("2026-10").unwrap(),
+        edited,
+        "the user's edit is never overwritten"
+    );
     let beside = w.file_in("2026-10", "index (receipt-sync).csv").unwrap();
     assert!(garage_row(&beside).contains(".pdf,"), "{beside}");
     // The next plan has nothing to write.
@@ -383,10 +432,20 @@ async fn a_semicolon_separator_is_stored_and_off_stops_the_writes() {
     let (first, _) = w.sync(&["--index", ";"]).await;
     assert_eq!(first["index"]["separator"], ";");
     let october = w.index("2026-10").unwrap();
-    assert!(october.starts_with("\u{feff}date;label;amount;currency;"), "{october}");
-    assert!(garage_row(&october).contains("Garage;-42.00;EUR;"), "{october}");
+    assert!(
+        october.starts_with("\u{feff}date;label;amount;currency;"),
+        "{october}"
+    );
+    assert!(
+        garage_row(&october).contains("Garage;-42.00;EUR;"),
+        "{october}"
+    );
     let status = w.run(&["status"]).await;
-    assert!(status.stdout.contains("Index:      on, separator `;`"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("Index:      on, separator `;`"),
+        "{}",
+        status.stdout
+    );
 
     // Later runs keep it without the flag.
     let (later, _) = w.sync(&[]).await;
@@ -403,7 +462,11 @@ async fn a_semicolon_separator_is_stored_and_off_stops_the_writes() {
     );
     w.garage_invoice_arrives();
     let (after, _) = w.sync(&[]).await;
-    assert_eq!((done(&after, "upload"), done(&after, "index")), (1, 0), "{after}");
+    assert_eq!(
+        (done(&after, "upload"), done(&after, "index")),
+        (1, 0),
+        "{after}"
+    );
     assert_eq!(w.index("2026-10").unwrap(), october, "kept as it was");
     let status = w.json(&["status"]).await;
     assert_eq!(status["index"]["enabled"], false, "{status}");
@@ -417,7 +480,9 @@ async fn an_archive_made_before_the_setting_gains_no_index_until_asked() {
     std::fs::remove_file(w.home.path().join(SETTING_FILE)).unwrap();
     let status = w.run(&["status"]).await;
     assert!(
-        status.stdout.contains("Index:      off (this archive was made before"),
+        status
+            .stdout
+            .contains("Index:      off (this archive was made before"),
         "{}",
         status.stdout
     );

@@ -24,8 +24,8 @@ use proptest::prelude::*;
 use receipt_sync::http::RetryConfig;
 use receipt_sync::index::{IndexSettings, Separator};
 use receipt_sync::model::EntryKind;
-use receipt_sync::plan::{index_key, plan_indexes};
 use receipt_sync::model::{AccountId, BankAccount, CurrencyCode, ReceiptId, TransactionStatus};
+use receipt_sync::plan::{index_key, plan_indexes};
 use receipt_sync::sink::InMemorySink;
 use receipt_sync::source::InMemorySource;
 use receipt_sync::state::{InMemoryStateStore, StateStore, SyncState};
@@ -724,10 +724,11 @@ impl World<'_> {
             .iter()
             .map(|(p, b)| (p.as_str(), b.as_slice()))
             .collect();
-        let periods: BTreeMap<String, _> = receipt_sync::index::collect(state, &layout, start, false)
-            .into_iter()
-            .map(|(key, period)| (index_key(&key), period))
-            .collect();
+        let periods: BTreeMap<String, _> =
+            receipt_sync::index::collect(state, &layout, start, false)
+                .into_iter()
+                .map(|(key, period)| (index_key(&key), period))
+                .collect();
         let paths = state.snapshot.path_index();
         for (key, record) in &state.indexes {
             let (Some(period), Some(folder)) = (periods.get(key), record.path.parent()) else {
@@ -736,7 +737,9 @@ impl World<'_> {
             // Only where the period folder the index was written in is still there,
             // under the account's folder as the sync knows it (rule 1: without one, the
             // receipts' plan decides first).
-            let account = key.rsplit_once('/').map(|(account, _)| AccountId::new(account));
+            let account = key
+                .rsplit_once('/')
+                .map(|(account, _)| AccountId::new(account));
             let account_folder = account
                 .and_then(|a| state.accounts.get(&a))
                 .and_then(|a| a.folder_id.as_ref())
@@ -799,7 +802,11 @@ impl World<'_> {
     }
 }
 
-async fn run_history(drive: &dyn TestDrive, steps: &[Step], index: bool) -> Result<(), TestCaseError> {
+async fn run_history(
+    drive: &dyn TestDrive,
+    steps: &[Step],
+    index: bool,
+) -> Result<(), TestCaseError> {
     run_history_with(drive, Arc::new(InMemoryStateStore::new()), steps, index).await
 }
 
@@ -1103,7 +1110,9 @@ fn regression_a_cancelled_local_write_lands_after_the_next_scan() {
     ];
     for _ in 0..20 {
         let drive = LocalDrive::new();
-        runtime().block_on(run_history(&drive, &steps, false)).unwrap();
+        runtime()
+            .block_on(run_history(&drive, &steps, false))
+            .unwrap();
     }
 }
 
@@ -1132,5 +1141,7 @@ fn regression_a_period_folder_deleted_after_a_reset_stays_deleted() {
         receipt(0, 1),
     ];
     let drive = InMemorySink::new();
-    runtime().block_on(run_history(&drive, &steps, true)).unwrap();
+    runtime()
+        .block_on(run_history(&drive, &steps, true))
+        .unwrap();
 }

@@ -219,7 +219,11 @@ pub fn is_new_archive(home: &Path) -> Result<bool> {
     let recorded = ["state.bin", "state.json", "state.journal"]
         .iter()
         .map(|name| state.join(name))
-        .chain(["archive-binding.json", "archive-place"].iter().map(|name| home.join(name)));
+        .chain(
+            ["archive-binding.json", "archive-place"]
+                .iter()
+                .map(|name| home.join(name)),
+        );
     for file in recorded {
         match std::fs::symlink_metadata(&file) {
             Ok(_) => return Ok(false),

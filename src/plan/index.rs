@@ -8,7 +8,9 @@
 //! 1. the account folder is not in the archive: nothing (the receipts' plan decides
 //!    about it first);
 //! 2. the period folder is gone (or another folder took its place) while an index
-//!    was written in it: the user deleted the folder, **it stays deleted**;
+//!    was written in it, or while a receipt of the period is tombstoned (a record
+//!    made before a reset knows no folder): the user deleted the folder, **it stays
+//!    deleted**;
 //!    a period folder never made (a period without any receipt) is created;
 //! 3. the index the sync wrote is gone: the user deleted a file of ours, **it is
 //!    written again**;

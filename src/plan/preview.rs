@@ -15,9 +15,7 @@ use super::{Action, IndexPlan, Plan, folder_ids_of, plan_indexes};
 use crate::index::IndexSettings;
 use crate::layout::Layout;
 use crate::model::{ArchivePath, EntryKind, SinkEntry, SinkItemId};
-use crate::state::{
-    ExportRecord, StateChange, SyncState, Tombstone, TombstoneReason,
-};
+use crate::state::{ExportRecord, StateChange, SyncState, Tombstone, TombstoneReason};
 use chrono::{DateTime, NaiveDate};
 
 /// The indexes a pass would write after carrying out `plan` on `state`.
@@ -57,7 +55,9 @@ pub fn as_if_done(state: &SyncState, plan: &Plan) -> SyncState {
                     at,
                 },
             }],
-            Action::RenameFolder { folder, from, to, .. } => {
+            Action::RenameFolder {
+                folder, from, to, ..
+            } => {
                 let Some(entry) = entry(&state, to, folder.clone(), EntryKind::Folder) else {
                     continue;
                 };
@@ -68,12 +68,10 @@ pub fn as_if_done(state: &SyncState, plan: &Plan) -> SyncState {
                     ids_are_paths: false,
                 }]
             }
-            Action::CreateFolder { path } => {
-                entry(&state, path, stand_in(path), EntryKind::Folder)
-                    .map(StateChange::ItemWritten)
-                    .into_iter()
-                    .collect()
-            }
+            Action::CreateFolder { path } => entry(&state, path, stand_in(path), EntryKind::Folder)
+                .map(StateChange::ItemWritten)
+                .into_iter()
+                .collect(),
             Action::Adopt {
                 receipt,
                 path,
@@ -115,7 +113,12 @@ fn stand_in(path: &ArchivePath) -> SinkItemId {
 }
 
 /// The entry of an item at `path`, under its parent folder as the state knows it.
-fn entry(state: &SyncState, path: &ArchivePath, id: SinkItemId, kind: EntryKind) -> Option<SinkEntry> {
+fn entry(
+    state: &SyncState,
+    path: &ArchivePath,
+    id: SinkItemId,
+    kind: EntryKind,
+) -> Option<SinkEntry> {
     let name = path.names().next_back()?.to_owned();
     let parent = match path.parent() {
         None => None,
