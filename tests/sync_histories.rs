@@ -298,16 +298,33 @@ impl<'a> World<'a> {
         self.user_contents.retain(|c| present.contains(c));
     }
 
-    /// Whether the state records a file under `folder` with the folders above it: the
-    /// sync can tell that the user deleted it (after a reset, until a pass records the
-    /// files again, it cannot, and brings the folder back).
+    /// Whether the state records, under `folder`, a receipt archived in its own
+    /// period's folder (not one the user moved there) or an index with its folder: the
+    /// sync can then tell that the user deleted the folder. After a reset, until a pass
+    /// records the files again, it cannot, and brings the folder back.
     async fn records_under(&self, folder: &str) -> bool {
         let Ok(Some(state)) = self.store.load().await else {
             return false;
         };
         let prefix = format!("{folder}/");
         let under = |path: &receipt_sync::model::ArchivePath| path.to_string().starts_with(&prefix);
-        state.exported.values().any(|r| under(&r.path))
+        let layout = self
+            .syncer(Arc::new(self.bank.clone()), self.drive.sink())
+            .layout();
+        let in_its_period = |id: &ReceiptId, path: &receipt_sync::model::ArchivePath| {
+            let period = state
+                .receipts
+                .get(id)
+                .map(|r| layout.period_folder(layout.receipt_day(r)));
+            let parent = path.parent().map(|p| p.to_string());
+            period.is_some_and(|period| {
+                parent.is_some_and(|parent| parent.ends_with(&format!("/{period}")))
+            })
+        };
+        state
+            .exported
+            .iter()
+            .any(|(id, r)| under(&r.path) && in_its_period(id, &r.path))
             || state
                 .indexes
                 .values()
@@ -783,8 +800,22 @@ impl World<'_> {
             }
         }
         // A receipt may bring a deleted folder back (a new one, or a reset), never an
-        // index alone.
+        // index alone. One the bank no longer has may, too: the pass makes its folder
+        // before it finds it gone (then the index goes in the folder the pass made).
+        let removed_periods: BTreeSet<String> = self
+            .removed
+            .iter()
+            .filter_map(|id| state.receipts.get(&ReceiptId::new(id.as_str())))
+            .map(|r| layout.period_folder(layout.receipt_day(r)))
+            .collect();
         for folder in &self.deleted_folders {
+            let name = folder.rsplit('/').next().unwrap_or(folder);
+            let is_period = folder.contains('/');
+            if (is_period && removed_periods.contains(name))
+                || (!is_period && !removed_periods.is_empty())
+            {
+                continue;
+            }
             let prefix = format!("{folder}/");
             let inside: Vec<&str> = files
                 .iter()
