@@ -24,6 +24,8 @@ mod daemon;
 mod disconnect;
 #[path = "qonto_onedrive/doctor.rs"]
 mod doctor;
+#[path = "qonto_onedrive/index_setting.rs"]
+mod index_setting;
 #[path = "qonto_onedrive/login.rs"]
 mod login;
 #[path = "qonto_onedrive/output.rs"]
@@ -41,15 +43,16 @@ mod share;
 #[path = "qonto_onedrive/status.rs"]
 mod status;
 
-use args::{PassArgs, SinceArg};
+use args::{IndexArg, PassArgs, SinceArg};
 use binding::BindMode;
 use chrono::{NaiveDate, NaiveTime};
 use clap::{CommandFactory, Parser, Subcommand};
+use index_setting::{IndexChange, IndexRequest, IndexSetting};
 use receipt_sync::sync::{SyncConfig, SyncReport, Syncer};
 use receipt_sync::{Error, Result};
 use setup::{ArchiveArgs, Env, GraphArgs, HomeArgs, QontoArgs, SignInArgs};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// The command line.
 #[derive(Parser, Debug)]
@@ -156,6 +159,8 @@ struct PlanArgs {
     #[command(flatten)]
     since: SinceArg,
     #[command(flatten)]
+    index: IndexArg,
+    #[command(flatten)]
     qonto: QontoArgs,
     #[command(flatten)]
     archive: ArchiveArgs,
@@ -235,6 +240,20 @@ pub(crate) struct Cli {
     since: Option<NaiveDate>,
     concurrency: usize,
     rebind: bool,
+    /// `--index`, when given.
+    index: Option<IndexRequest>,
+    /// The index setting the pass uses, once resolved, and its change not reported yet.
+    index_used: Mutex<Option<(IndexSetting, Option<IndexChange>)>>,
+}
+
+impl Cli {
+    /// The index setting the passes use, and its change (given once: the first
+    /// pass's report carries it).
+    pub(crate) fn take_index(&self) -> Option<(IndexSetting, Option<IndexChange>)> {
+        let mut used = self.index_used.lock().ok()?;
+        let (setting, change) = used.as_mut()?;
+        Some((*setting, change.take()))
+    }
 }
 
 impl Command {
@@ -261,26 +280,33 @@ impl Command {
             since: None,
             concurrency: PassArgs::DEFAULT_CONCURRENCY,
             rebind: false,
+            index: None,
+            index_used: Mutex::new(None),
         };
         cli.env = match self {
             Command::Login(a) => Env::new(a.home.clone())
                 .with_graph(a.graph.clone())
                 .with_sign_in(a.sign_in.clone()),
             Command::Sync(a) => {
-                (cli.since, cli.concurrency, cli.rebind) =
-                    (a.pass.since.since, a.pass.concurrency, a.rebind);
+                (cli.since, cli.concurrency, cli.rebind, cli.index) = (
+                    a.pass.since.since,
+                    a.pass.concurrency,
+                    a.rebind,
+                    a.pass.index.index,
+                );
                 Env::new(a.home.clone())
                     .with_qonto(a.qonto.clone())
                     .with_archive(a.archive.clone())
             }
             Command::Daemon(a) => {
-                (cli.since, cli.concurrency) = (a.pass.since.since, a.pass.concurrency);
+                (cli.since, cli.concurrency, cli.index) =
+                    (a.pass.since.since, a.pass.concurrency, a.pass.index.index);
                 Env::new(a.home.clone())
                     .with_qonto(a.qonto.clone())
                     .with_archive(a.archive.clone())
             }
             Command::Plan(a) => {
-                cli.since = a.since.since;
+                (cli.since, cli.index) = (a.since.since, a.index.index);
                 Env::new(a.home.clone())
                     .with_qonto(a.qonto.clone())
                     .with_archive(a.archive.clone())
@@ -380,10 +406,23 @@ pub(crate) async fn syncer(cli: &Cli, dry_run: bool) -> Result<Syncer> {
         (false, false) => BindMode::Bind,
         (false, true) => BindMode::Rebind,
     };
+    let home = cli.env.home()?;
+    // Before the binding: binding a new archive records it.
+    let new_archive = index_setting::is_new_archive(&home)?;
     let bound = binding::bind(&cli.env, mode).await?;
+    let (index, change) = index_setting::resolve(&home, cli.index, new_archive, dry_run)?;
+    if let Some(change) = &change
+        && !dry_run
+    {
+        eprintln!("qonto-onedrive: {change}");
+    }
+    if let Ok(mut used) = cli.index_used.lock() {
+        *used = Some((index, change));
+    }
     let config = SyncConfig::default()
         .with_start_date(cli.since)
         .with_concurrency(cli.concurrency)
+        .with_index(index.settings())
         .with_dry_run(dry_run);
     let syncer = Syncer::new(
         Arc::new(cli.env.source()?),
@@ -444,9 +483,16 @@ pub(crate) fn report_pass(cli: &Cli, outcome: Result<SyncReport>) -> u8 {
 /// exit code.
 pub(crate) fn finish(cli: &Cli, report: &SyncReport) -> u8 {
     let (code, reason) = report::code_of(report);
+    let index = cli.take_index();
     if cli.json {
-        output::print(&output::document(cli.command, code, report::json(report)));
+        let mut fields = report::json(report);
+        if let Some((setting, change)) = index {
+            fields["index"] = setting.json();
+            fields["index_change"] = serde_json::json!(change.map(|c| c.json()));
+        }
+        output::print(&output::document(cli.command, code, fields));
     } else {
+        // The change, if any, was said on stderr as the pass began.
         print!("{report}");
     }
     if let Some(reason) = reason {

@@ -76,6 +76,7 @@ fn kill_moments(seed: u64) -> impl Iterator<Item = (u64, Duration)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_at_random_moments_then_a_clean_run_archives_everything_once() {
     let mut world = World::start().await;
+    cli_support::indexcmd::without_indexes(world.home.path());
     cli_support::binary().await;
     // The sign-in's first refresh (which rotates the refresh token the environment gives)
     // is saved by a clean run first: a kill between Microsoft's rotation and the save

@@ -12,6 +12,7 @@ use receipt_sync::testkit::fake_qonto::NewTransaction;
 async fn a_long_app_name_shortens_names_so_paths_stay_within_400() {
     let app_name = format!("Receipts archive {}", "x".repeat(222));
     let w = World::start(&app_name, APP_FOLDER_ONLY).await;
+    cli_support::indexcmd::without_indexes(w.home.path());
     // Long names everywhere: the account's and the labels'.
     let account = w.qonto.add_account(&"Compte courant principal ".repeat(4));
     for i in 0..3 {

@@ -44,7 +44,7 @@ impl World {
             identity,
             login,
             refresh_token,
-            home: tempfile::tempdir().unwrap(),
+            home: cli_support::indexcmd::home_without_indexes(),
         }
     }
 

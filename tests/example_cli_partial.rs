@@ -10,6 +10,7 @@ use receipt_sync::testkit::fake_qonto::Fault;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_unreadable_account_exits_1_and_the_other_is_archived() {
     let world = World::start().await;
+    cli_support::indexcmd::without_indexes(world.home.path());
     // Whichever account asks first gets a login page instead of its transactions.
     world.qonto.inject("GET /v2/transactions", Fault::HtmlPage);
     let (code, stdout, stderr) = world.sync().await;

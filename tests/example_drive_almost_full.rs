@@ -60,7 +60,7 @@ impl World {
             graph,
             login,
             refresh_token,
-            home: tempfile::tempdir().unwrap(),
+            home: cli_support::indexcmd::home_without_indexes(),
             oldest_first: oldest_first.into_iter().map(|(_, b)| b).collect(),
         }
     }

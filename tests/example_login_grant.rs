@@ -12,6 +12,7 @@ const GRANT: &str = "qonto-onedrive login --grant-files-readwrite";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_2026_refusal_then_the_grant_then_a_sync_inside_the_app_folder() {
     let w = World::start("receipt-sync", APP_FOLDER_ONLY).await;
+    cli_support::indexcmd::without_indexes(w.home.path());
     w.graph
         .refuse_app_folder_only_tokens(w.identity.token_scopes());
 
@@ -63,6 +64,7 @@ async fn the_2026_refusal_then_the_grant_then_a_sync_inside_the_app_folder() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_checks_the_drive_and_prints_the_app_folder_address() {
     let w = World::start("receipt-sync", APP_FOLDER_ONLY).await;
+    cli_support::indexcmd::without_indexes(w.home.path());
     let run = w.run(&["login", "--device-code", "--json"], &[], &[]).await;
     assert_eq!(run.code, 0, "{}", run.all());
     let doc: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
@@ -89,6 +91,7 @@ async fn login_checks_the_drive_and_prints_the_app_folder_address() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_refuses_before_signing_in_when_it_cannot_save() {
     let w = World::start("receipt-sync", APP_FOLDER_ONLY).await;
+    cli_support::indexcmd::without_indexes(w.home.path());
     // A home under a file: no folder can be made there, whoever runs the test.
     let file = w.home.path().join("a-file");
     std::fs::write(&file, b"x").unwrap();
@@ -119,6 +122,8 @@ async fn on_a_terminal_login_asks_and_grants_on_yes() {
     use tokio::io::AsyncWriteExt;
 
     let w = World::start("receipt-sync", APP_FOLDER_ONLY).await;
+
+    cli_support::indexcmd::without_indexes(w.home.path());
     w.graph
         .refuse_app_folder_only_tokens(w.identity.token_scopes());
     let binary = cli_support::binary().await.to_str().unwrap().to_owned();

@@ -45,6 +45,7 @@ fn done(doc: &serde_json::Value, kind: &str) -> u64 {
 #[tokio::test]
 async fn a_state_bound_to_a_folder_refuses_onedrive_until_rebound() {
     let world = World::start().await;
+    cli_support::indexcmd::without_indexes(world.home.path());
     let local = tempfile::tempdir().unwrap();
     let dir = local.path().to_str().unwrap();
     let (code, doc, stderr) = sync(&world, &["--local", dir]).await;
@@ -90,6 +91,7 @@ async fn a_state_bound_to_a_folder_refuses_onedrive_until_rebound() {
 #[tokio::test]
 async fn a_rebind_adopts_what_the_new_archive_already_holds() {
     let world = World::start().await;
+    cli_support::indexcmd::without_indexes(world.home.path());
     let first = tempfile::tempdir().unwrap();
     let second = tempfile::tempdir().unwrap();
     let (code, _, stderr) = sync(&world, &["--local", first.path().to_str().unwrap()]).await;
@@ -111,6 +113,7 @@ async fn a_rebind_adopts_what_the_new_archive_already_holds() {
 #[tokio::test]
 async fn a_home_of_the_previous_release_keeps_syncing() {
     let mut world = World::start().await;
+    cli_support::indexcmd::without_indexes(world.home.path());
     let (code, _, stderr) = sync(&world, &[]).await;
     assert_eq!(code, 0, "{stderr}");
     // The home as the previous release left it: the sentence, no binding.
@@ -151,6 +154,7 @@ async fn a_home_of_the_previous_release_keeps_syncing() {
 #[tokio::test]
 async fn deleting_the_whole_app_folder_follows_the_deletion_rules() {
     let world = World::start().await;
+    cli_support::indexcmd::without_indexes(world.home.path());
     let (code, _, stderr) = sync(&world, &[]).await;
     assert_eq!(code, 0, "{stderr}");
     // The app folder is deleted with every account folder in it; OneDrive makes a new

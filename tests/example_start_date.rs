@@ -54,7 +54,7 @@ impl World {
             graph,
             login,
             refresh_token,
-            home: tempfile::tempdir().unwrap(),
+            home: cli_support::indexcmd::home_without_indexes(),
         }
     }
 

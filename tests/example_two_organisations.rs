@@ -60,7 +60,7 @@ impl World {
             Organisation {
                 name,
                 fake,
-                home: tempfile::tempdir().unwrap(),
+                home: cli_support::indexcmd::home_without_indexes(),
                 refresh_token,
             }
         };

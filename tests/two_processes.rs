@@ -39,6 +39,7 @@ async fn running_sync(world: &World) -> tokio::process::Child {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_sync_on_the_same_home_refuses_to_run() {
     let world = World::start().await;
+    cli_support::indexcmd::without_indexes(world.home.path());
     // Slow enough that the first sync is still running when the second starts.
     world
         .graph
@@ -75,6 +76,7 @@ async fn a_second_sync_on_the_same_home_refuses_to_run() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_holder_releases_the_lock() {
     let world = World::start().await;
+    cli_support::indexcmd::without_indexes(world.home.path());
     let mut first = running_sync(&world).await;
     // `start_kill` sends SIGKILL on Unix: no destructor runs, the kernel drops the lock.
     first.start_kill().unwrap();

@@ -1,5 +1,6 @@
 //! The flags of a sync pass, and the parsers that check a value before any work.
 
+use crate::index_setting::{IndexRequest, parse_index};
 use chrono::NaiveDate;
 
 /// `--since`, for the commands that read the stored start date.
@@ -13,11 +14,25 @@ pub struct SinceArg {
     pub since: Option<NaiveDate>,
 }
 
+/// `--index`, for the commands that read the stored index setting.
+#[derive(clap::Args, Debug, Clone)]
+pub struct IndexArg {
+    /// The accountant's `index.csv` in each period folder: `on`, `off`, or its separator
+    /// `,` or `;` (`;` for spreadsheets set up for French; either turns it on). When
+    /// omitted: the stored setting; a new archive has it on with `,`, an archive made
+    /// before the setting existed has it off. A different value changes the stored one;
+    /// `off` stops writing indexes (those written stay).
+    #[arg(long, value_name = "on|off|,|;", value_parser = parse_index)]
+    pub index: Option<IndexRequest>,
+}
+
 /// The flags of a pass that writes.
 #[derive(clap::Args, Debug, Clone)]
 pub struct PassArgs {
     #[command(flatten)]
     pub since: SinceArg,
+    #[command(flatten)]
+    pub index: IndexArg,
     /// Uploads in flight at once.
     #[arg(long, default_value_t = PassArgs::DEFAULT_CONCURRENCY)]
     pub concurrency: usize,

@@ -120,6 +120,10 @@ fn log_pass(cli: &Cli, pass: &Pass, tz: Tz, code: u8, stops: bool) {
                 .map(|next| next.at.with_timezone(&tz).to_rfc3339())
         );
         fields["retry"] = serde_json::json!(pass.next.and_then(|next| next.retry));
+        if let Some((setting, change)) = cli.take_index() {
+            fields["index"] = setting.json();
+            fields["index_change"] = serde_json::json!(change.map(|c| c.json()));
+        }
         output::print(&output::document("daemon", code, fields));
     }
 }

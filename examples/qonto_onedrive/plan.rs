@@ -4,13 +4,18 @@
 //! start date) are counted apart as "excluded". A sync asks the bank for neither, so
 //! only those the state already knows are in the plan; `--show-excluded` also reads
 //! the bank in full (declined included) to list every one.
+//!
+//! The accountant's indexes the sync would write after the receipts, and those it
+//! would leave alone (an index the user edited, a deleted period folder), follow, each
+//! with its reason.
 
+use crate::index_setting::IndexSetting;
 use crate::{Cli, output, report, syncer};
 use futures::StreamExt;
 use receipt_sync::Result;
 use receipt_sync::layout::{Layout, NameLimits};
 use receipt_sync::model::{Receipt, ReceiptId, TransactionStatus};
-use receipt_sync::plan::{Action, Plan, SkipReason};
+use receipt_sync::plan::{Action, IndexPlan, IndexReason, Plan, SkipReason};
 use receipt_sync::source::{ReceiptQuery, ReceiptSource, SourceEvent};
 use receipt_sync::state::{StateSettings, StateStore, SyncState};
 use std::collections::BTreeMap;
@@ -50,6 +55,8 @@ pub async fn plan(cli: &Cli, show_excluded: bool) -> Result<u8> {
     let change = report.settings_change.as_ref().map(report::settings_change);
     let settings = report.settings.clone();
     let full = report.plan.unwrap_or_default();
+    let indexes = report.index_plan.unwrap_or_default();
+    let index = cli.take_index();
     let state = cli.env.state_store()?.load().await?.unwrap_or_default();
     let (plan, mut excluded) = split_excluded(full, &state);
     if show_excluded && let Some(settings) = &settings {
@@ -90,6 +97,9 @@ pub async fn plan(cli: &Cli, show_excluded: bool) -> Result<u8> {
                 "bank_read_in_full": show_excluded,
                 "receipts": excluded_list,
             },
+            "index": index.map(|(setting, _)| setting.json()),
+            "index_change": index.and_then(|(_, change)| change).map(|c| c.json()),
+            "index_actions": index_actions(&indexes),
         });
         output::print(&output::document("plan", report::OK, fields));
         return Ok(report::OK);
@@ -105,7 +115,53 @@ pub async fn plan(cli: &Cli, show_excluded: bool) -> Result<u8> {
             println!("  {}", e.line());
         }
     }
+    if let Some((setting, change)) = index {
+        print_indexes(&setting, change.is_some(), &indexes);
+    }
     Ok(report::OK)
+}
+
+/// The index setting and what it would write, for a person.
+fn print_indexes(setting: &IndexSetting, changed: bool, indexes: &IndexPlan) {
+    let stored = if changed {
+        " (not stored yet: the next `sync` stores it)"
+    } else {
+        ""
+    };
+    println!("Index:      {setting}{stored}");
+    if !setting.enabled {
+        return;
+    }
+    if indexes.writes.is_empty() && indexes.left_alone.is_empty() {
+        println!("  no index to write: every one is up to date");
+    }
+    // Each line with its reason: `index write <path> (<why>)`.
+    print!("{indexes}");
+}
+
+/// The index writes and the periods left alone, machine-readable.
+fn index_actions(indexes: &IndexPlan) -> Vec<serde_json::Value> {
+    let writes = indexes.writes.iter().map(|w| {
+        serde_json::json!({
+            "action": if w.replace.is_some() { "replace" } else { "write" },
+            "path": w.path.to_string(),
+            "folder": w.folder.to_string(),
+            "create_folder": w.create_folder,
+            "beside": w.reason == IndexReason::WrittenBeside,
+            "reason": w.reason.to_string(),
+        })
+    });
+    let left_alone = indexes.left_alone.iter().map(|(folder, why)| {
+        serde_json::json!({
+            "action": "skip",
+            "path": serde_json::Value::Null,
+            "folder": folder.to_string(),
+            "create_folder": false,
+            "beside": false,
+            "reason": why.to_string(),
+        })
+    });
+    writes.chain(left_alone).collect()
 }
 
 /// The plan without the receipts the settings exclude, and those receipts.

@@ -1,8 +1,9 @@
-//! `status`: where the archive goes, the start date, what the state says is archived,
+//! `status`: where the archive goes, the start date, the accountant's index, what the state says is archived,
 //! tombstoned and pending, the last run, and the space left. Times are local, in the
 //! zone of `--tz` (Europe/Paris unless told, like the daemon).
 
 use crate::binding::ArchiveBinding;
+use crate::index_setting::{self, IndexSetting};
 use crate::{Cli, output, report};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -29,7 +30,9 @@ pub struct Pending {
 
 pub async fn status(cli: &Cli, tz: Tz) -> Result<u8> {
     let state = cli.env.state_store()?.load().await?.unwrap_or_default();
-    let archive = bound_archive(&cli.env.home()?)?;
+    let home = cli.env.home()?;
+    let archive = bound_archive(&home)?;
+    let index = index_setting::read(&home)?;
     let archived = state.exported.len();
     let tombstoned = state.tombstones.len();
     let sink = cli.env.sink().ok();
@@ -49,11 +52,17 @@ pub async fn status(cli: &Cli, tz: Tz) -> Result<u8> {
         None => None,
     };
     let last = state.last_run.as_ref();
-    let missing = missing_receipts(&state);
+    // Listed only while indexes are on: the sync keeps receipt-less transactions then.
+    let missing = if index.is_some_and(|i| i.enabled) {
+        missing_receipts(&state)
+    } else {
+        Vec::new()
+    };
     if cli.json {
         let fields = serde_json::json!({
             "archive": archive,
             "start_date": state.settings.as_ref().and_then(|s| s.start_date).map(|d| d.to_string()),
+            "index": index.map(|i| i.json()),
             "archived": archived, "tombstoned": tombstoned,
             "pending": pending.to_adopt + pending.to_upload,
             "to_adopt": pending.to_adopt, "to_upload": pending.to_upload,
@@ -74,6 +83,7 @@ pub async fn status(cli: &Cli, tz: Tz) -> Result<u8> {
             .unwrap_or("not chosen yet (the first sync stores it)")
     );
     println!("Start date: {}", stored_start_date(&state));
+    println!("Index:      {}", stored_index(index, &home)?);
     println!("Archived:   {archived}");
     println!(
         "Tombstoned: {tombstoned} (deleted with their folder; `reset --yes` brings them back)"
@@ -221,6 +231,20 @@ pub fn local_time(at: DateTime<Utc>, tz: Tz) -> String {
     at.with_timezone(&tz)
         .format("%Y-%m-%d %H:%M %Z")
         .to_string()
+}
+
+/// The stored index setting, for a person; before it is stored, what the next sync
+/// chooses.
+pub fn stored_index(index: Option<IndexSetting>, home: &Path) -> Result<String> {
+    Ok(match index {
+        Some(index) => index.to_string(),
+        None if index_setting::is_new_archive(home)? => {
+            "not set yet (the first sync turns it on, with `,`; `--index off` keeps it off)"
+                .to_owned()
+        }
+        None => "off (this archive was made before the setting; `sync --index on` turns it on)"
+            .to_owned(),
+    })
 }
 
 /// The stored start date, for a person.

@@ -8,7 +8,9 @@
 //! 1. the account folder is not in the archive: nothing (the receipts' plan decides
 //!    about it first);
 //! 2. the period folder is gone (or another folder took its place) while an index
-//!    was written in it: the user deleted the folder, **it stays deleted**;
+//!    was written in it, or while a receipt of the period is tombstoned (a record
+//!    made before a reset knows no folder): the user deleted the folder, **it stays
+//!    deleted**;
 //!    a period folder never made (a period without any receipt) is created;
 //! 3. the index the sync wrote is gone: the user deleted a file of ours, **it is
 //!    written again**;
@@ -179,8 +181,8 @@ pub fn plan_indexes(
         return plan;
     }
     let paths = state.snapshot.path_index();
-    // Periods holding a tombstoned receipt: the user deleted their folder before any
-    // index was recorded there.
+    // Periods holding a tombstoned receipt: the user deleted their folder (before any
+    // index was recorded there, or since a reset made the record forget its folder).
     let tombstoned: HashSet<String> = state
         .tombstones
         .keys()
@@ -226,8 +228,10 @@ pub fn plan_indexes(
                 continue;
             }
             None => {
-                let deleted = record.is_some_and(|r| r.folder_id.is_some())
-                    || (record.is_none() && tombstoned.contains(&key));
+                // A record made before a reset knows no folder id until its index is
+                // written again: a tombstone of the period says the folder was deleted.
+                let deleted =
+                    record.is_some_and(|r| r.folder_id.is_some()) || tombstoned.contains(&key);
                 if deleted {
                     plan.left_alone
                         .push((folder, IndexLeftAlone::FolderDeletedByUser));

@@ -22,6 +22,7 @@ pub mod fit;
 pub mod index;
 mod lookup;
 pub mod organisation;
+pub mod preview;
 pub mod reconcile;
 pub mod settings;
 mod settle;
@@ -29,6 +30,7 @@ mod settle;
 pub use action::{AccountFolder, Action, Plan, SkipReason, UploadReason, skip_reason_name};
 pub use fit::{Fitted, fit_to_space};
 pub use index::{IndexPlan, IndexReason, IndexWrite, index_key, plan_indexes};
+pub use preview::preview_indexes;
 pub use settings::{RequestedSettings, SettingsChange, resolve_settings, resolve_state_settings};
 pub use settle::settle_renames;
 

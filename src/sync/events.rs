@@ -175,6 +175,9 @@ pub struct SyncReport {
     pub stopped: Option<Error>,
     /// The plan, for a dry run.
     pub plan: Option<Plan>,
+    /// The accountant's indexes a dry run would write once its plan is carried out
+    /// ([`crate::plan::preview_indexes`]); `None` for a pass that writes.
+    pub index_plan: Option<crate::plan::IndexPlan>,
     /// The placement settings the run used (stored, or just changed).
     pub settings: Option<crate::state::StateSettings>,
     /// The explicit change of the stored settings this run made, if any (never silent:

@@ -57,7 +57,8 @@ use crate::http::RetryConfig;
 use crate::index::IndexSettings;
 use crate::layout::{Layout, LayoutSettings, NameLimits};
 use crate::plan::{
-    PlanOptions, RequestedSettings, SettingsChange, plan, plan_indexes, resolve_state_settings,
+    PlanOptions, RequestedSettings, SettingsChange, plan, plan_indexes, preview_indexes,
+    resolve_state_settings,
 };
 use crate::sink::ArchiveSink;
 use crate::source::ReceiptSource;
@@ -409,6 +410,14 @@ impl Syncer {
                     counts: report.planned.clone(),
                     bytes: plan.bytes_to_write(),
                 });
+                report.index_plan = Some(preview_indexes(
+                    &state,
+                    &plan,
+                    &layout,
+                    settings.start_date,
+                    self.config.include_declined,
+                    &self.config.index,
+                ));
                 report.plan = Some(plan);
             } else {
                 match self.free_space(plan.bytes_to_write()).await {

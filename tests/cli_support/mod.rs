@@ -184,3 +184,4 @@ pub fn assert_archived_once(world: &World) {
     assert!(found == expected, "the bytes are the bank's");
 }
 pub mod grant;
+pub mod indexcmd;

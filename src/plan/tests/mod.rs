@@ -2,6 +2,7 @@
 //! properties over random histories.
 
 mod pinned;
+mod preview;
 mod sim;
 
 use super::*;
