@@ -12,7 +12,8 @@ use receipt_sync::fleet::{
     Assignment, Connectors, Fleet, Keyring, NewOrganization, OrganizationFactory, RunOutcome,
     Worker,
 };
-use receipt_sync::sink::InMemorySink;
+use receipt_sync::model::{ArchivePath, Body, ScanCursor, ScanUpdate, SinkEntry, SinkItemId};
+use receipt_sync::sink::{ArchiveSink, InMemorySink, Quota, SinkCapabilities};
 use receipt_sync::source::InMemorySource;
 use receipt_sync::source::qonto::{QontoRateLimit, SharedQontoRateLimiter};
 use receipt_sync::state::PgDatabase;
@@ -522,4 +523,261 @@ async fn a_run_cut_short_by_a_stopping_worker_is_due_again_at_once() {
         1,
         "{org:?}"
     );
+}
+
+/// An archive whose file writes each take `delay`: a pass as long as the test needs.
+#[derive(Debug)]
+struct SlowSink {
+    inner: InMemorySink,
+    delay: std::time::Duration,
+    /// Receipts written (`.pdf` files; not folders nor indexes).
+    receipts: std::sync::atomic::AtomicU64,
+}
+
+#[async_trait]
+impl ArchiveSink for SlowSink {
+    fn capabilities(&self) -> SinkCapabilities {
+        self.inner.capabilities()
+    }
+    async fn scan(&self, cursor: Option<&ScanCursor>) -> Result<ScanUpdate> {
+        self.inner.scan(cursor).await
+    }
+    async fn create_folder(&self, path: &ArchivePath) -> Result<SinkEntry> {
+        self.inner.create_folder(path).await
+    }
+    async fn write_file(&self, path: &ArchivePath, body: Body) -> Result<SinkEntry> {
+        tokio::time::sleep(self.delay).await;
+        let written = self.inner.write_file(path, body).await?;
+        if path.to_string().ends_with(".pdf") {
+            self.receipts
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(written)
+    }
+    async fn rename_folder(
+        &self,
+        id: &SinkItemId,
+        path: &ArchivePath,
+        new_name: &str,
+    ) -> Result<SinkEntry> {
+        self.inner.rename_folder(id, path, new_name).await
+    }
+    async fn quota(&self) -> Result<Option<Quota>> {
+        self.inner.quota().await
+    }
+}
+
+/// Organisations of `receipts` receipts each, archived into a [`SlowSink`]; counts
+/// the builds and the files written.
+struct SlowFactory {
+    receipts: usize,
+    delay: std::time::Duration,
+    built: Mutex<Vec<String>>,
+    sinks: Mutex<Vec<Arc<SlowSink>>>,
+}
+
+impl SlowFactory {
+    fn new(receipts: usize, delay: std::time::Duration) -> Arc<Self> {
+        Arc::new(Self {
+            receipts,
+            delay,
+            built: Mutex::default(),
+            sinks: Mutex::default(),
+        })
+    }
+
+    fn files_written(&self) -> u64 {
+        self.sinks
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|s| s.receipts.load(std::sync::atomic::Ordering::SeqCst))
+            .sum()
+    }
+}
+
+#[async_trait]
+impl OrganizationFactory for SlowFactory {
+    async fn connectors(&self, assignment: Assignment<'_>) -> Result<Connectors> {
+        let org = assignment.claim.organization.clone();
+        self.built.lock().unwrap().push(org.clone());
+        let source = InMemorySource::new();
+        let account = source.add_account_named("acc-1", "Main");
+        let day = NaiveDate::from_ymd_opt(2026, 2, 3).unwrap();
+        for n in 0..self.receipts {
+            let id = format!("{org}-r{n}");
+            source.add_receipt(
+                InMemorySource::receipt(&id, &account, day, "Supplier", -1200),
+                format!("%PDF {id}").into_bytes(),
+            );
+        }
+        let sink = Arc::new(SlowSink {
+            inner: InMemorySink::new(),
+            delay: self.delay,
+            receipts: Default::default(),
+        });
+        self.sinks.lock().unwrap().push(sink.clone());
+        Ok(Connectors {
+            source: Arc::new(source),
+            sink,
+        })
+    }
+}
+
+fn slow_worker(fleet: &Fleet, factory: Arc<SlowFactory>, id: &str) -> Worker {
+    Worker::new(
+        fleet.clone(),
+        factory,
+        id,
+        2,
+        SharedQontoRateLimiter::new(QontoRateLimit::unlimited()),
+        // One upload at a time: the pass's length is the receipts times the delay.
+        UploadBudget::new(1),
+    )
+    .with_poll_interval(std::time::Duration::from_millis(100))
+}
+
+/// `(run_id, worker_id, outcome, uploaded)` of every run of `org`, oldest first.
+async fn runs_of(url: &str, org: &str) -> Vec<(i64, String, Option<String>, Option<i64>)> {
+    admin(url)
+        .await
+        .query(
+            "SELECT run_id, worker_id, outcome, uploaded FROM fleet_runs
+             WHERE org_id = $1 ORDER BY run_id",
+            &[&org],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_three_times_longer_than_the_lease_is_claimed_once_and_finishes_once() {
+    let Some((fleet, url)) = fleet().await else {
+        return;
+    };
+    let lease = std::time::Duration::from_secs(1);
+    let fleet = fleet.with_lease(lease);
+    register_due(&fleet, &["org-long".to_owned()]).await;
+    let other = Fleet::new(PgDatabase::connect(&url).await.unwrap(), keyring()).with_lease(lease);
+    // One receipt whose upload takes 3.5 leases.
+    let factory = SlowFactory::new(1, std::time::Duration::from_millis(3500));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let workers = [
+        slow_worker(&fleet, factory.clone(), "w1").with_cancellation(stop.clone()),
+        slow_worker(&other, factory.clone(), "w2").with_cancellation(stop.clone()),
+    ]
+    .map(|w| tokio::spawn(async move { w.run().await }));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let status = fleet.status(5).await.unwrap();
+        if status.next_runs[0].last_result.is_some() {
+            assert_eq!(
+                status.next_runs[0].last_result.as_deref(),
+                Some("complete"),
+                "{status:?}"
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    stop.cancel();
+    for worker in workers {
+        worker.await.unwrap().unwrap();
+    }
+    let runs = runs_of(&url, "org-long").await;
+    assert_eq!(runs.len(), 1, "claimed more than once: {runs:?}");
+    assert_eq!(runs[0].2.as_deref(), Some("complete"), "{runs:?}");
+    assert_eq!(runs[0].3, Some(1), "{runs:?}");
+    assert_eq!(factory.built.lock().unwrap().len(), 1);
+    assert_eq!(factory.files_written(), 1);
+}
+
+/// Starts a pass of 20 slow uploads of `org` on a worker, waits until it uploads,
+/// then calls `take_away` and returns how long the pass ran on after that, and the
+/// files it wrote.
+async fn pass_after_losing_its_claim<F, Fut>(
+    fleet: &Fleet,
+    org: &str,
+    take_away: F,
+) -> (std::time::Duration, u64)
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let fleet = fleet.clone().with_lease(std::time::Duration::from_secs(1));
+    register_due(&fleet, &[org.to_owned()]).await;
+    let factory = SlowFactory::new(20, std::time::Duration::from_millis(300));
+    let worker = slow_worker(&fleet, factory.clone(), "old");
+    let pass = tokio::spawn(async move { worker.run_once().await });
+    while factory.files_written() < 2 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let lost_at = std::time::Instant::now();
+    take_away().await;
+    assert_eq!(pass.await.unwrap().unwrap(), 1);
+    (lost_at.elapsed(), factory.files_written())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_taken_over_cancels_the_old_pass_and_keeps_the_newer_claim() {
+    let Some((fleet, url)) = fleet().await else {
+        return;
+    };
+    // Another run takes the organisation, as after a lease that ran out while the old
+    // worker was paused.
+    let take_over = || async {
+        admin(&url)
+            .await
+            .execute(
+                "WITH run AS (
+                     INSERT INTO fleet_runs (org_id, worker_id, started_at)
+                     VALUES ('org-taken', 'new', now()) RETURNING run_id
+                 )
+                 UPDATE organizations SET claimed_by = 'new',
+                     claimed_run = (SELECT run_id FROM run),
+                     lease_until = now() + interval '1 hour'
+                 WHERE org_id = 'org-taken'",
+                &[],
+            )
+            .await
+            .unwrap();
+    };
+    let (ran_on, written) = pass_after_losing_its_claim(&fleet, "org-taken", take_over).await;
+    // Noticed at the next renewal (a third of the lease), after the upload in flight.
+    assert!(
+        ran_on < std::time::Duration::from_secs(2),
+        "the old pass ran on for {ran_on:?}"
+    );
+    assert!(written < 20, "the old pass uploaded everything");
+    let runs = runs_of(&url, "org-taken").await;
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_eq!(runs[0].2.as_deref(), Some("stopped"), "{runs:?}");
+    // The newer claim is untouched: still running, nothing recorded over it.
+    let status = fleet.status(5).await.unwrap();
+    let org = &status.next_runs[0];
+    assert_eq!(org.running_on.as_deref(), Some("new"), "{org:?}");
+    assert_eq!(org.last_result, None, "{org:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabling_an_organisation_stops_its_pass() {
+    let Some((fleet, url)) = fleet().await else {
+        return;
+    };
+    let disable = || async {
+        fleet.set_enabled("org-off", false).await.unwrap();
+    };
+    let (ran_on, written) = pass_after_losing_its_claim(&fleet, "org-off", disable).await;
+    assert!(
+        ran_on < std::time::Duration::from_secs(2),
+        "the pass ran on for {ran_on:?}"
+    );
+    assert!(written < 20, "the pass uploaded everything");
+    let runs = runs_of(&url, "org-off").await;
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].2.as_deref(), Some("stopped"), "{runs:?}");
 }

@@ -416,6 +416,30 @@ impl Fleet {
             .collect()
     }
 
+    /// Extends `claim`'s lease to `now() + lease` (the database's clock), if the
+    /// organisation is still claimed by that run and still enabled. `Ok(false)`: the
+    /// claim is lost (its lease ran out and another run took it, or the organisation
+    /// was disabled) and the run should stop. One statement.
+    pub async fn renew(&self, claim: &Claim) -> Result<bool> {
+        let operation = "renewing a claim";
+        let lease = self.lease.as_secs_f64();
+        let client = self.client(operation).await?;
+        let renewed = client
+            .execute(
+                "UPDATE organizations SET lease_until = now() + make_interval(secs => $3)
+                 WHERE org_id = $1 AND claimed_run = $2 AND enabled",
+                &[&claim.organization, &claim.run_id, &lease],
+            )
+            .await
+            .map_err(self.pg(operation))?;
+        Ok(renewed == 1)
+    }
+
+    /// How long a claim lasts without being renewed.
+    pub fn lease(&self) -> Duration {
+        self.lease
+    }
+
     /// Records how `claim`'s run ended, in `fleet_runs` and on the organisation, and
     /// schedules its next run with [`next_pass`]: the daily time, or an early retry
     /// when the run stopped for a passing reason, or at once when it was cancelled
