@@ -903,3 +903,50 @@ async fn a_database_restart_mid_fleet_converges_without_duplicate_uploads() {
         assert_eq!((*written, *files), (10, 10), "{org}: {archived:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_lock_lost_in_a_restart_is_taken_again_before_the_next_write() {
+    use receipt_sync::state::{StateStore, SyncState};
+    let Some(cluster) = TestCluster::start() else {
+        return;
+    };
+    let cluster = Arc::new(cluster);
+    let url = cluster.fresh_database().await;
+    let database = PgDatabase::connect(&url).await.unwrap();
+    let store = database.store("org-lock");
+    let lock = store.lock().await.unwrap();
+    store.save(&SyncState::default()).await.unwrap();
+    let restarting = cluster.clone();
+    tokio::task::spawn_blocking(move || restarting.restart(std::time::Duration::from_millis(500)))
+        .await
+        .unwrap();
+    // The restart released the lock with its connection. The first write after it
+    // may still meet a connection not yet known to be gone; a write that succeeds has
+    // the lock again.
+    let mut saved = false;
+    for _ in 0..50 {
+        if store.save(&SyncState::default()).await.is_ok() {
+            saved = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(saved, "no write went through after the restart");
+    let elsewhere = PgDatabase::connect(&url).await.unwrap();
+    let refused = elsewhere.store("org-lock").lock().await.unwrap_err();
+    assert!(
+        matches!(refused, Error::AlreadyRunning { .. }),
+        "{refused:?}"
+    );
+    // Released as usual, for the next holder.
+    drop(lock);
+    let mut taken = false;
+    for _ in 0..50 {
+        if elsewhere.store("org-lock").lock().await.is_ok() {
+            taken = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(taken, "the lock was not released");
+}
