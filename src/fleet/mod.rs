@@ -7,10 +7,12 @@
 //! ([`SharedQontoRateLimiter`](crate::source::qonto::SharedQontoRateLimiter)) and one
 //! cap on uploads in flight ([`UploadBudget`](crate::sync::UploadBudget)).
 
+mod factory;
 mod registry;
 pub mod seal;
 mod worker;
 
+pub use factory::{QontoCredentials, QontoOneDriveFactory};
 pub use registry::{
     Claim, Credentials, DEFAULT_LEASE, Fleet, FleetStatus, NewOrganization, OrganizationStatus,
     RunOutcome,
