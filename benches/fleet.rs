@@ -28,7 +28,7 @@ use receipt_sync::fleet::{
 use receipt_sync::http::RetryConfig;
 use receipt_sync::source::qonto::{QontoRateLimit, SharedQontoRateLimiter};
 use receipt_sync::state::PgDatabase;
-use receipt_sync::sync::UploadBudget;
+use receipt_sync::sync::{SyncConfig, UploadBudget};
 use receipt_sync::testkit::fake_graph::FakeGraph;
 use receipt_sync::testkit::fake_identity::{FakeIdentity, FakeIdentityConfig};
 use receipt_sync::testkit::fake_qonto::{FakeQonto, NewTransaction};
@@ -49,6 +49,9 @@ const WORKER_VAR: &str = "FLEET_BENCH_WORKER";
 const CONCURRENCY: usize = 16;
 /// Uploads each worker has in flight at most.
 const UPLOAD_BUDGET: usize = CONCURRENCY * 4;
+/// Transfers one pass has in flight at most: more than its share of the budget, so
+/// that the last passes of a fleet, running alone, still fill it.
+const PASS_CONCURRENCY: usize = 16;
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -102,6 +105,7 @@ async fn worker_main() {
         SharedQontoRateLimiter::new(QontoRateLimit::unlimited()),
         UploadBudget::new(UPLOAD_BUDGET),
     )
+    .with_config(SyncConfig::default().with_concurrency(PASS_CONCURRENCY))
     .with_poll_interval(Duration::from_millis(100))
     .with_cancellation(stop.clone());
     // Standard input closing (the bench done with it) stops the worker.
@@ -525,10 +529,12 @@ async fn export(cluster: &TestCluster, count: usize, receipts: usize, figures: &
     stop(workers);
     let (qonto, graph, tokens) = world.requests();
     let requests = qonto + graph + tokens - tokens_before;
-    // The floor: every request waits the latency, and at most `in_flight` wait at once
-    // (two workers, each with `UPLOAD_BUDGET` uploads in flight, the binding limit of
-    // the write phase); the reading before it and the server's own time are extra.
-    let in_flight = 2 * UPLOAD_BUDGET as u64;
+    // The floor: every request waits the latency, and at most `in_flight` wait at once:
+    // a pass has at most `PASS_CONCURRENCY` transfers in flight, a worker runs
+    // `CONCURRENCY` passes and `UPLOAD_BUDGET` uploads at once. The reading before the
+    // uploads, one request at a time, and every CPU cost are above it.
+    let passes = count.min(2 * CONCURRENCY) as u64;
+    let in_flight = (passes * PASS_CONCURRENCY as u64).min(2 * UPLOAD_BUDGET as u64);
     let floor = LATENCY.mul_f64(requests as f64 / in_flight as f64);
     figures.push(row(&scenario, "wall", format!("{wall:.1?}"), ""));
     figures.push(row(
