@@ -299,23 +299,29 @@ impl Fleet {
     ) -> Result<()> {
         let context = SealContext::new(organization, purpose);
         let sealed = self.keyring.seal(&context, secret.expose())?;
+        // A rotated token is saved during every pass: one round trip (typed, no
+        // prepare).
         let sql = if purpose == QONTO_PURPOSE {
             "UPDATE organizations SET qonto_credentials = $2, qonto_key_id = $3, updated_at = now()
-             WHERE org_id = $1"
+             WHERE org_id = $1 RETURNING 1"
         } else {
             "UPDATE organizations SET microsoft_refresh_token = $2, microsoft_key_id = $3,
-             updated_at = now() WHERE org_id = $1"
+             updated_at = now() WHERE org_id = $1 RETURNING 1"
         };
         let operation = "saving sealed credentials";
         let client = self.client(operation).await?;
         let changed = client
-            .execute(
+            .query_typed(
                 sql,
-                &[&organization, &sealed.as_str(), &sealed.key_id().as_str()],
+                &[
+                    (&organization, Type::TEXT),
+                    (&sealed.as_str(), Type::TEXT),
+                    (&sealed.key_id().as_str(), Type::TEXT),
+                ],
             )
             .await
             .map_err(self.pg(operation))?;
-        if changed == 0 {
+        if changed.is_empty() {
             return Err(unknown(organization));
         }
         Ok(())
