@@ -567,6 +567,9 @@ impl ArchiveSink for SlowSink {
     }
 }
 
+/// An organisation's bank and archive.
+type Archive = (String, Arc<InMemorySource>, Arc<SlowSink>);
+
 /// Organisations of `receipts` receipts each, archived into a [`SlowSink`]; counts
 /// the builds and the receipts written. A lasting factory gives an organisation the
 /// same bank and archive at every build, as the real services are.
@@ -575,7 +578,7 @@ struct SlowFactory {
     delay: std::time::Duration,
     lasting: bool,
     built: Mutex<Vec<String>>,
-    archives: Mutex<Vec<(String, Arc<InMemorySource>, Arc<SlowSink>)>>,
+    archives: Mutex<Vec<Archive>>,
 }
 
 impl SlowFactory {
