@@ -852,7 +852,7 @@ async fn a_database_restart_mid_fleet_converges_without_duplicate_uploads() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let restarting = cluster.clone();
-    tokio::task::spawn_blocking(move || restarting.restart(std::time::Duration::from_secs(3)))
+    tokio::task::spawn_blocking(move || restarting.restart(std::time::Duration::from_secs(2)))
         .await
         .unwrap();
     // Well before the five minutes of an early retry: the passes the outage cut

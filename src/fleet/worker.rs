@@ -279,12 +279,13 @@ impl PassRun {
     }
 }
 
-/// Passes run again at most this many times in all when the database fails them.
-const DATABASE_ATTEMPTS: u32 = 4;
+/// Attempts of a pass in all when the database fails it: the pauses between them
+/// (0.5, 1, 2, 4 and 8 s) outlast a restart or a failover of a few seconds.
+const DATABASE_ATTEMPTS: u32 = 6;
 /// The pause before the second attempt; doubled before each next one.
 const DATABASE_PAUSE: Duration = Duration::from_millis(500);
-/// Tries at recording a run's result.
-const RECORD_ATTEMPTS: u32 = 5;
+/// Tries at recording a run's result, with the same pauses.
+const RECORD_ATTEMPTS: u32 = 6;
 
 /// Whether the pass ended on a passing failure of the state database.
 fn failed_on_the_database(report: &Result<SyncReport>) -> bool {
