@@ -3,9 +3,11 @@
 //!
 //! Claiming is `FOR UPDATE SKIP LOCKED` plus a lease: two workers asking at once get
 //! disjoint organisations, and a claimed organisation is not handed out again until
-//! its run finishes or its lease runs out (its worker died). The lease only spreads the
-//! work; the organisation's state lock ([`PgStateStore`](crate::state::PgStateStore)'s
-//! advisory lock) is what keeps two syncs of one organisation apart.
+//! its run finishes or its lease runs out (its worker died). A running pass renews its
+//! lease ([`Fleet::renew`]), so a pass longer than the lease keeps its claim, and a pass
+//! whose claim was lost stops. The organisation's state lock
+//! ([`PgStateStore`](crate::state::PgStateStore)'s advisory lock) is what keeps two
+//! syncs of one organisation apart whatever the leases say.
 
 use super::seal::{Keyring, SealContext, SealedSecret};
 use crate::auth::SecretString;
@@ -175,7 +177,8 @@ impl Fleet {
     }
 
     /// Claims last `lease` (at least a second): a worker that dies leaves its
-    /// organisations claimed that long at most.
+    /// organisations claimed that long at most. A worker renews the claims of its
+    /// passes every third of it.
     pub fn with_lease(mut self, lease: Duration) -> Self {
         self.lease = lease.max(Duration::from_secs(1));
         self

@@ -50,6 +50,13 @@ pub trait OrganizationFactory: Send + Sync {
 /// database. Organisations' passes run on tasks of the current (multi-threaded)
 /// runtime, at most `concurrency` at once, sharing one Qonto limiter and one cap on
 /// uploads in flight.
+///
+/// While a pass runs, its claim is renewed every third of the fleet's lease; a claim
+/// found lost (taken by another run after it ran out, or the organisation disabled),
+/// or not renewed for a whole lease, cancels the pass, whose result then goes to its
+/// own run's row only. A pass the database failed for a passing reason (a restart, a
+/// lost connection) runs again within its claim after a pause (0.5 s, doubled each
+/// time, six attempts), and its result is recorded with the same patience.
 pub struct Worker {
     fleet: Fleet,
     factory: Arc<dyn OrganizationFactory>,
