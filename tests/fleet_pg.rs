@@ -1,5 +1,6 @@
 //! The fleet against a real PostgreSQL (a throwaway cluster, or `DATABASE_URL`):
-//! claiming, scheduling, sealed credentials, workers. Without PostgreSQL they say they
+//! claiming, scheduling, sealed credentials, workers, claims renewed while a pass
+//! runs, and a database restart mid-run. Without PostgreSQL they say they
 //! did not run, unless `RECEIPT_SYNC_REQUIRE_POSTGRES=1`.
 #![cfg(all(feature = "testkit", feature = "fleet"))]
 
