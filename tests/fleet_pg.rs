@@ -1,5 +1,6 @@
 //! The fleet against a real PostgreSQL (a throwaway cluster, or `DATABASE_URL`):
-//! claiming, scheduling, sealed credentials, workers. Without PostgreSQL they say they
+//! claiming, scheduling, sealed credentials, workers, claims renewed while a pass
+//! runs, and a database restart mid-run. Without PostgreSQL they say they
 //! did not run, unless `RECEIPT_SYNC_REQUIRE_POSTGRES=1`.
 #![cfg(all(feature = "testkit", feature = "fleet"))]
 
@@ -12,7 +13,8 @@ use receipt_sync::fleet::{
     Assignment, Connectors, Fleet, Keyring, NewOrganization, OrganizationFactory, RunOutcome,
     Worker,
 };
-use receipt_sync::sink::InMemorySink;
+use receipt_sync::model::{ArchivePath, Body, ScanCursor, ScanUpdate, SinkEntry, SinkItemId};
+use receipt_sync::sink::{ArchiveSink, InMemorySink, Quota, SinkCapabilities};
 use receipt_sync::source::InMemorySource;
 use receipt_sync::source::qonto::{QontoRateLimit, SharedQontoRateLimiter};
 use receipt_sync::state::PgDatabase;
@@ -522,4 +524,433 @@ async fn a_run_cut_short_by_a_stopping_worker_is_due_again_at_once() {
         1,
         "{org:?}"
     );
+}
+
+/// An archive whose file writes each take `delay`: a pass as long as the test needs.
+#[derive(Debug)]
+struct SlowSink {
+    inner: InMemorySink,
+    delay: std::time::Duration,
+    /// Receipts written (`.pdf` files; not folders nor indexes).
+    receipts: std::sync::atomic::AtomicU64,
+}
+
+#[async_trait]
+impl ArchiveSink for SlowSink {
+    fn capabilities(&self) -> SinkCapabilities {
+        self.inner.capabilities()
+    }
+    async fn scan(&self, cursor: Option<&ScanCursor>) -> Result<ScanUpdate> {
+        self.inner.scan(cursor).await
+    }
+    async fn create_folder(&self, path: &ArchivePath) -> Result<SinkEntry> {
+        self.inner.create_folder(path).await
+    }
+    async fn write_file(&self, path: &ArchivePath, body: Body) -> Result<SinkEntry> {
+        tokio::time::sleep(self.delay).await;
+        let written = self.inner.write_file(path, body).await?;
+        if path.to_string().ends_with(".pdf") {
+            self.receipts
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(written)
+    }
+    async fn rename_folder(
+        &self,
+        id: &SinkItemId,
+        path: &ArchivePath,
+        new_name: &str,
+    ) -> Result<SinkEntry> {
+        self.inner.rename_folder(id, path, new_name).await
+    }
+    async fn quota(&self) -> Result<Option<Quota>> {
+        self.inner.quota().await
+    }
+}
+
+/// An organisation's bank and archive.
+type Archive = (String, Arc<InMemorySource>, Arc<SlowSink>);
+
+/// Organisations of `receipts` receipts each, archived into a [`SlowSink`]; counts
+/// the builds and the receipts written. A lasting factory gives an organisation the
+/// same bank and archive at every build, as the real services are.
+struct SlowFactory {
+    receipts: usize,
+    delay: std::time::Duration,
+    lasting: bool,
+    built: Mutex<Vec<String>>,
+    archives: Mutex<Vec<Archive>>,
+}
+
+impl SlowFactory {
+    fn new(receipts: usize, delay: std::time::Duration) -> Arc<Self> {
+        Arc::new(Self {
+            receipts,
+            delay,
+            lasting: false,
+            built: Mutex::default(),
+            archives: Mutex::default(),
+        })
+    }
+
+    fn lasting(receipts: usize, delay: std::time::Duration) -> Arc<Self> {
+        Arc::new(Self {
+            lasting: true,
+            ..Arc::into_inner(Self::new(receipts, delay)).unwrap()
+        })
+    }
+
+    fn files_written(&self) -> u64 {
+        self.archives
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, _, sink)| sink.receipts.load(std::sync::atomic::Ordering::SeqCst))
+            .sum()
+    }
+
+    /// For each organisation: receipts written, and `.pdf` files in its archive.
+    fn archived(&self) -> Vec<(String, u64, usize)> {
+        let mut archived: Vec<_> = self
+            .archives
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(org, _, sink)| {
+                let files = sink
+                    .inner
+                    .files()
+                    .iter()
+                    .filter(|(p, _)| p.to_string().ends_with(".pdf"))
+                    .count();
+                let written = sink.receipts.load(std::sync::atomic::Ordering::SeqCst);
+                (org.clone(), written, files)
+            })
+            .collect();
+        archived.sort();
+        archived
+    }
+
+    fn build(&self, org: &str) -> (Arc<InMemorySource>, Arc<SlowSink>) {
+        let mut archives = self.archives.lock().unwrap();
+        if self.lasting
+            && let Some((_, source, sink)) = archives.iter().find(|(o, _, _)| o == org)
+        {
+            return (source.clone(), sink.clone());
+        }
+        let source = InMemorySource::new();
+        let account = source.add_account_named("acc-1", "Main");
+        let day = NaiveDate::from_ymd_opt(2026, 2, 3).unwrap();
+        for n in 0..self.receipts {
+            let id = format!("{org}-r{n}");
+            source.add_receipt(
+                InMemorySource::receipt(&id, &account, day, "Supplier", -1200),
+                format!("%PDF {id}").into_bytes(),
+            );
+        }
+        let source = Arc::new(source);
+        let sink = Arc::new(SlowSink {
+            inner: InMemorySink::new(),
+            delay: self.delay,
+            receipts: Default::default(),
+        });
+        archives.push((org.to_owned(), source.clone(), sink.clone()));
+        (source, sink)
+    }
+}
+
+#[async_trait]
+impl OrganizationFactory for SlowFactory {
+    async fn connectors(&self, assignment: Assignment<'_>) -> Result<Connectors> {
+        let org = assignment.claim.organization.clone();
+        self.built.lock().unwrap().push(org.clone());
+        let (source, sink) = self.build(&org);
+        Ok(Connectors { source, sink })
+    }
+}
+
+fn slow_worker(fleet: &Fleet, factory: Arc<SlowFactory>, id: &str) -> Worker {
+    Worker::new(
+        fleet.clone(),
+        factory,
+        id,
+        2,
+        SharedQontoRateLimiter::new(QontoRateLimit::unlimited()),
+        // One upload at a time: the pass's length is the receipts times the delay.
+        UploadBudget::new(1),
+    )
+    .with_poll_interval(std::time::Duration::from_millis(100))
+}
+
+/// `(run_id, worker_id, outcome, uploaded)` of every run of `org`, oldest first.
+async fn runs_of(url: &str, org: &str) -> Vec<(i64, String, Option<String>, Option<i64>)> {
+    admin(url)
+        .await
+        .query(
+            "SELECT run_id, worker_id, outcome, uploaded FROM fleet_runs
+             WHERE org_id = $1 ORDER BY run_id",
+            &[&org],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_three_times_longer_than_the_lease_is_claimed_once_and_finishes_once() {
+    let Some((fleet, url)) = fleet().await else {
+        return;
+    };
+    let lease = std::time::Duration::from_secs(1);
+    let fleet = fleet.with_lease(lease);
+    register_due(&fleet, &["org-long".to_owned()]).await;
+    let other = Fleet::new(PgDatabase::connect(&url).await.unwrap(), keyring()).with_lease(lease);
+    // One receipt whose upload takes 3.5 leases.
+    let factory = SlowFactory::new(1, std::time::Duration::from_millis(3500));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let workers = [
+        slow_worker(&fleet, factory.clone(), "w1").with_cancellation(stop.clone()),
+        slow_worker(&other, factory.clone(), "w2").with_cancellation(stop.clone()),
+    ]
+    .map(|w| tokio::spawn(async move { w.run().await }));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let status = fleet.status(5).await.unwrap();
+        if status.next_runs[0].last_result.is_some() {
+            assert_eq!(
+                status.next_runs[0].last_result.as_deref(),
+                Some("complete"),
+                "{status:?}"
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    stop.cancel();
+    for worker in workers {
+        worker.await.unwrap().unwrap();
+    }
+    let runs = runs_of(&url, "org-long").await;
+    assert_eq!(runs.len(), 1, "claimed more than once: {runs:?}");
+    assert_eq!(runs[0].2.as_deref(), Some("complete"), "{runs:?}");
+    assert_eq!(runs[0].3, Some(1), "{runs:?}");
+    assert_eq!(factory.built.lock().unwrap().len(), 1);
+    assert_eq!(factory.files_written(), 1);
+}
+
+/// Starts a pass of 20 slow uploads of `org` on a worker, waits until it uploads,
+/// then calls `take_away` and returns how long the pass ran on after that, and the
+/// files it wrote.
+async fn pass_after_losing_its_claim<F, Fut>(
+    fleet: &Fleet,
+    org: &str,
+    take_away: F,
+) -> (std::time::Duration, u64)
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let fleet = fleet.clone().with_lease(std::time::Duration::from_secs(1));
+    register_due(&fleet, &[org.to_owned()]).await;
+    let factory = SlowFactory::new(20, std::time::Duration::from_millis(300));
+    let worker = slow_worker(&fleet, factory.clone(), "old");
+    let pass = tokio::spawn(async move { worker.run_once().await });
+    while factory.files_written() < 2 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let lost_at = std::time::Instant::now();
+    take_away().await;
+    assert_eq!(pass.await.unwrap().unwrap(), 1);
+    (lost_at.elapsed(), factory.files_written())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_taken_over_cancels_the_old_pass_and_keeps_the_newer_claim() {
+    let Some((fleet, url)) = fleet().await else {
+        return;
+    };
+    // Another run takes the organisation, as after a lease that ran out while the old
+    // worker was paused.
+    let take_over = || async {
+        admin(&url)
+            .await
+            .execute(
+                "WITH run AS (
+                     INSERT INTO fleet_runs (org_id, worker_id, started_at)
+                     VALUES ('org-taken', 'new', now()) RETURNING run_id
+                 )
+                 UPDATE organizations SET claimed_by = 'new',
+                     claimed_run = (SELECT run_id FROM run),
+                     lease_until = now() + interval '1 hour'
+                 WHERE org_id = 'org-taken'",
+                &[],
+            )
+            .await
+            .unwrap();
+    };
+    let (ran_on, written) = pass_after_losing_its_claim(&fleet, "org-taken", take_over).await;
+    // Noticed at the next renewal (a third of the lease), after the upload in flight.
+    assert!(
+        ran_on < std::time::Duration::from_secs(2),
+        "the old pass ran on for {ran_on:?}"
+    );
+    assert!(written < 20, "the old pass uploaded everything");
+    let runs = runs_of(&url, "org-taken").await;
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_eq!(runs[0].2.as_deref(), Some("stopped"), "{runs:?}");
+    // The newer claim is untouched: still running, nothing recorded over it.
+    let status = fleet.status(5).await.unwrap();
+    let org = &status.next_runs[0];
+    assert_eq!(org.running_on.as_deref(), Some("new"), "{org:?}");
+    assert_eq!(org.last_result, None, "{org:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabling_an_organisation_stops_its_pass() {
+    let Some((fleet, url)) = fleet().await else {
+        return;
+    };
+    let disable = || async {
+        fleet.set_enabled("org-off", false).await.unwrap();
+    };
+    let (ran_on, written) = pass_after_losing_its_claim(&fleet, "org-off", disable).await;
+    assert!(
+        ran_on < std::time::Duration::from_secs(2),
+        "the pass ran on for {ran_on:?}"
+    );
+    assert!(written < 20, "the pass uploaded everything");
+    let runs = runs_of(&url, "org-off").await;
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].2.as_deref(), Some("stopped"), "{runs:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_restart_mid_fleet_converges_without_duplicate_uploads() {
+    // A cluster of its own: the others' tests share theirs.
+    let Some(cluster) = TestCluster::start() else {
+        return;
+    };
+    let cluster = Arc::new(cluster);
+    let url = cluster.fresh_database().await;
+    // Longer than the test: an organisation left claimed by a run that failed to record
+    // its result would not be taken up again in time.
+    let lease = std::time::Duration::from_secs(120);
+    let fleet = Fleet::new(PgDatabase::connect(&url).await.unwrap(), keyring()).with_lease(lease);
+    let other = Fleet::new(PgDatabase::connect(&url).await.unwrap(), keyring()).with_lease(lease);
+    let ids: Vec<String> = (0..12).map(|n| format!("org-{n:02}")).collect();
+    register_due(&fleet, &ids).await;
+    let factory = SlowFactory::lasting(10, std::time::Duration::from_millis(100));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let workers = [
+        slow_worker(&fleet, factory.clone(), "w1").with_cancellation(stop.clone()),
+        slow_worker(&other, factory.clone(), "w2").with_cancellation(stop.clone()),
+    ]
+    .map(|w| tokio::spawn(async move { w.run().await }));
+    while factory.files_written() < 15 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let restarting = cluster.clone();
+    tokio::task::spawn_blocking(move || restarting.restart(std::time::Duration::from_secs(2)))
+        .await
+        .unwrap();
+    // Well before the five minutes of an early retry: the passes the outage cut
+    // short run again at once.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    loop {
+        // The status is read through the pool that lived through the restart too.
+        if let Ok(status) = fleet.status(20).await
+            && status
+                .next_runs
+                .iter()
+                .all(|o| o.last_result.as_deref() == Some("complete"))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?} {:?}",
+            fleet.status(20).await,
+            factory.archived()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    stop.cancel();
+    for worker in workers {
+        worker.await.unwrap().unwrap();
+    }
+    let outcomes: Vec<(String, Option<String>, Option<String>)> = admin(&url)
+        .await
+        .query(
+            "SELECT org_id, outcome, error FROM fleet_runs ORDER BY run_id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    // The outage was absorbed inside each run: one run per organisation, recorded.
+    assert_eq!(outcomes.len(), ids.len(), "{outcomes:?}");
+    assert!(
+        outcomes
+            .iter()
+            .all(|(_, outcome, _)| outcome.as_deref() == Some("complete")),
+        "{outcomes:?}"
+    );
+    // Every receipt archived once: none uploaded twice, none missing.
+    let archived = factory.archived();
+    assert_eq!(archived.len(), ids.len());
+    for (org, written, files) in &archived {
+        assert_eq!((*written, *files), (10, 10), "{org}: {archived:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_lock_lost_in_a_restart_is_taken_again_before_the_next_write() {
+    use receipt_sync::state::{StateStore, SyncState};
+    let Some(cluster) = TestCluster::start() else {
+        return;
+    };
+    let cluster = Arc::new(cluster);
+    let url = cluster.fresh_database().await;
+    let database = PgDatabase::connect(&url).await.unwrap();
+    let store = database.store("org-lock");
+    let lock = store.lock().await.unwrap();
+    store.save(&SyncState::default()).await.unwrap();
+    let restarting = cluster.clone();
+    tokio::task::spawn_blocking(move || restarting.restart(std::time::Duration::from_millis(500)))
+        .await
+        .unwrap();
+    // The restart released the lock with its connection. The first write after it
+    // may still meet a connection not yet known to be gone; a write that succeeds has
+    // the lock again.
+    let mut saved = false;
+    for _ in 0..50 {
+        if store.save(&SyncState::default()).await.is_ok() {
+            saved = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(saved, "no write went through after the restart");
+    let elsewhere = PgDatabase::connect(&url).await.unwrap();
+    let refused = elsewhere.store("org-lock").lock().await.unwrap_err();
+    assert!(
+        matches!(refused, Error::AlreadyRunning { .. }),
+        "{refused:?}"
+    );
+    // Released as usual, for the next holder.
+    drop(lock);
+    let mut taken = false;
+    for _ in 0..50 {
+        if elsewhere.store("org-lock").lock().await.is_ok() {
+            taken = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(taken, "the lock was not released");
 }

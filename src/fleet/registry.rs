@@ -3,9 +3,11 @@
 //!
 //! Claiming is `FOR UPDATE SKIP LOCKED` plus a lease: two workers asking at once get
 //! disjoint organisations, and a claimed organisation is not handed out again until
-//! its run finishes or its lease runs out (its worker died). The lease only spreads the
-//! work; the organisation's state lock ([`PgStateStore`](crate::state::PgStateStore)'s
-//! advisory lock) is what keeps two syncs of one organisation apart.
+//! its run finishes or its lease runs out (its worker died). A running pass renews its
+//! lease ([`Fleet::renew`]), so a pass longer than the lease keeps its claim, and a pass
+//! whose claim was lost stops. The organisation's state lock
+//! ([`PgStateStore`](crate::state::PgStateStore)'s advisory lock) is what keeps two
+//! syncs of one organisation apart whatever the leases say.
 
 use super::seal::{Keyring, SealContext, SealedSecret};
 use crate::auth::SecretString;
@@ -19,6 +21,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 use std::fmt;
 use std::time::Duration;
+use tokio_postgres::types::Type;
 
 /// How long a claim lasts unless told otherwise: longer than any pass should take.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60 * 60);
@@ -174,7 +177,8 @@ impl Fleet {
     }
 
     /// Claims last `lease` (at least a second): a worker that dies leaves its
-    /// organisations claimed that long at most.
+    /// organisations claimed that long at most. A worker renews the claims of its
+    /// passes every third of it.
     pub fn with_lease(mut self, lease: Duration) -> Self {
         self.lease = lease.max(Duration::from_secs(1));
         self
@@ -298,23 +302,29 @@ impl Fleet {
     ) -> Result<()> {
         let context = SealContext::new(organization, purpose);
         let sealed = self.keyring.seal(&context, secret.expose())?;
+        // A rotated token is saved during every pass: one round trip (typed, no
+        // prepare).
         let sql = if purpose == QONTO_PURPOSE {
             "UPDATE organizations SET qonto_credentials = $2, qonto_key_id = $3, updated_at = now()
-             WHERE org_id = $1"
+             WHERE org_id = $1 RETURNING 1"
         } else {
             "UPDATE organizations SET microsoft_refresh_token = $2, microsoft_key_id = $3,
-             updated_at = now() WHERE org_id = $1"
+             updated_at = now() WHERE org_id = $1 RETURNING 1"
         };
         let operation = "saving sealed credentials";
         let client = self.client(operation).await?;
         let changed = client
-            .execute(
+            .query_typed(
                 sql,
-                &[&organization, &sealed.as_str(), &sealed.key_id().as_str()],
+                &[
+                    (&organization, Type::TEXT),
+                    (&sealed.as_str(), Type::TEXT),
+                    (&sealed.key_id().as_str(), Type::TEXT),
+                ],
             )
             .await
             .map_err(self.pg(operation))?;
-        if changed == 0 {
+        if changed.is_empty() {
             return Err(unknown(organization));
         }
         Ok(())
@@ -326,13 +336,15 @@ impl Fleet {
         let operation = "reading sealed credentials";
         let client = self.client(operation).await?;
         let row = client
-            .query_opt(
+            .query_typed(
                 "SELECT qonto_credentials, microsoft_refresh_token FROM organizations
                  WHERE org_id = $1",
-                &[&organization],
+                &[(&organization, Type::TEXT)],
             )
             .await
             .map_err(self.pg(operation))?
+            .into_iter()
+            .next()
             .ok_or_else(|| unknown(organization))?;
         drop(client);
         let mut credentials = Credentials::default();
@@ -366,7 +378,7 @@ impl Fleet {
         let lease = self.lease.as_secs_f64();
         let client = self.client(operation).await?;
         let rows = client
-            .query(
+            .query_typed(
                 "WITH due AS (
                      SELECT org_id FROM organizations
                      WHERE enabled AND next_run_at <= now()
@@ -387,7 +399,11 @@ impl Fleet {
                  FROM runs WHERE o.org_id = runs.org_id
                  RETURNING runs.run_id, o.org_id, o.display_name, o.time_zone, o.daily_time,
                            o.start_date, o.failures_in_a_row",
-                &[&worker, &limit, &lease],
+                &[
+                    (&worker, Type::TEXT),
+                    (&limit, Type::INT8),
+                    (&lease, Type::FLOAT8),
+                ],
             )
             .await
             .map_err(self.pg(operation))?;
@@ -416,12 +432,41 @@ impl Fleet {
             .collect()
     }
 
+    /// Extends `claim`'s lease to `now() + lease` (the database's clock), if the
+    /// organisation is still claimed by that run and still enabled. `Ok(false)`: the
+    /// claim is lost (its lease ran out and another run took it, or the organisation
+    /// was disabled) and the run should stop. One statement.
+    pub async fn renew(&self, claim: &Claim) -> Result<bool> {
+        let operation = "renewing a claim";
+        let lease = self.lease.as_secs_f64();
+        let client = self.client(operation).await?;
+        let renewed = client
+            .query_typed(
+                "UPDATE organizations SET lease_until = now() + make_interval(secs => $3)
+                 WHERE org_id = $1 AND claimed_run = $2 AND enabled
+                 RETURNING 1",
+                &[
+                    (&claim.organization, Type::TEXT),
+                    (&claim.run_id, Type::INT8),
+                    (&lease, Type::FLOAT8),
+                ],
+            )
+            .await
+            .map_err(self.pg(operation))?;
+        Ok(renewed.len() == 1)
+    }
+
+    /// How long a claim lasts without being renewed.
+    pub fn lease(&self) -> Duration {
+        self.lease
+    }
+
     /// Records how `claim`'s run ended, in `fleet_runs` and on the organisation, and
     /// schedules its next run with [`next_pass`]: the daily time, or an early retry
     /// when the run stopped for a passing reason, or at once when it was cancelled
     /// (its worker stopping). A claim whose lease ran out and was
     /// claimed again by another run only records its history: the newer run owns the
-    /// schedule. One transaction.
+    /// schedule. One statement.
     pub async fn finish(&self, claim: &Claim, outcome: &RunOutcome) -> Result<()> {
         let operation = "recording a run";
         let complete = matches!(&outcome.report, Ok(r) if r.is_complete());
@@ -471,44 +516,36 @@ impl Fleet {
             Err(_) => (0, 0, 0),
         };
         let failures_stored = i32::try_from(failures).unwrap_or(i32::MAX);
-        let mut client = self.client(operation).await?;
-        let pg = self.pg(operation);
-        let tx = client.transaction().await.map_err(&pg)?;
-        tx.execute(
-            "UPDATE fleet_runs SET finished_at = $2, outcome = $3, error = $4,
-                 receipts_read = $5, uploaded = $6, failures = $7
-             WHERE run_id = $1",
-            &[
-                &claim.run_id,
-                &outcome.finished_at,
-                &word,
-                &error,
-                &read,
-                &uploaded,
-                &failed,
-            ],
-        )
-        .await
-        .map_err(&pg)?;
-        tx.execute(
-            "UPDATE organizations SET
-                 next_run_at = $3, last_result = $4, last_error = $5, last_finished_at = $6,
-                 failures_in_a_row = $7, claimed_by = NULL, claimed_run = NULL,
-                 lease_until = NULL, updated_at = now()
-             WHERE org_id = $1 AND claimed_run = $2",
-            &[
-                &claim.organization,
-                &claim.run_id,
-                &next_at,
-                &word,
-                &error,
-                &outcome.finished_at,
-                &failures_stored,
-            ],
-        )
-        .await
-        .map_err(&pg)?;
-        tx.commit().await.map_err(&pg)
+        // One statement, so one round trip and atomic without a transaction block.
+        let client = self.client(operation).await?;
+        client
+            .query_typed(
+                "WITH run AS (
+                     UPDATE fleet_runs SET finished_at = $3, outcome = $4, error = $5,
+                         receipts_read = $6, uploaded = $7, failures = $8
+                     WHERE run_id = $2
+                 )
+                 UPDATE organizations SET
+                     next_run_at = $9, last_result = $4, last_error = $5,
+                     last_finished_at = $3, failures_in_a_row = $10, claimed_by = NULL,
+                     claimed_run = NULL, lease_until = NULL, updated_at = now()
+                 WHERE org_id = $1 AND claimed_run = $2",
+                &[
+                    (&claim.organization, Type::TEXT),
+                    (&claim.run_id, Type::INT8),
+                    (&outcome.finished_at, Type::TIMESTAMPTZ),
+                    (&word, Type::TEXT),
+                    (&error, Type::TEXT),
+                    (&read, Type::INT8),
+                    (&uploaded, Type::INT8),
+                    (&failed, Type::INT8),
+                    (&next_at, Type::TIMESTAMPTZ),
+                    (&failures_stored, Type::INT4),
+                ],
+            )
+            .await
+            .map_err(self.pg(operation))?;
+        Ok(())
     }
 
     /// The fleet at a glance, with the `limit` enabled organisations that run soonest.

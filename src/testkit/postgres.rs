@@ -27,6 +27,8 @@ struct Managed {
     dir: tempfile::TempDir,
     pg_ctl: PathBuf,
     as_postgres: bool,
+    /// The server's options (`pg_ctl start -o`), to start it again on the same port.
+    options: String,
     watchdog: Option<Child>,
 }
 
@@ -103,6 +105,35 @@ impl TestCluster {
             .unwrap_or_else(|e| panic!("DATABASE_URL must be a postgresql:// URL here: {e}"));
         url.set_path(&name);
         url.to_string()
+    }
+}
+
+impl TestCluster {
+    /// Stops the server (`pg_ctl stop -m fast`: every connection is ended, as in a
+    /// database restart or failover), waits `down`, and starts it again on the same
+    /// port. A server this process did not start (`DATABASE_URL`) cannot be restarted.
+    ///
+    /// # Panics
+    /// When the server is not one this process started, or does not stop or start.
+    pub fn restart(&self, down: std::time::Duration) {
+        let managed = self
+            .managed
+            .as_ref()
+            .unwrap_or_else(|| panic!("only a cluster this process started can be restarted"));
+        let data = managed.dir.path().join("data");
+        let mut stop = command(&managed.pg_ctl, managed.as_postgres);
+        stop.args(["stop", "-m", "fast", "-w", "-t", "60", "-D"])
+            .arg(&data);
+        run(stop, "pg_ctl stop").unwrap_or_else(|e| panic!("{e}"));
+        std::thread::sleep(down);
+        let mut start = command(&managed.pg_ctl, managed.as_postgres);
+        start
+            .args(["start", "-w", "-t", "60", "-D"])
+            .arg(&data)
+            .arg("-l")
+            .arg(managed.dir.path().join("log"))
+            .args(["-o", &managed.options]);
+        run(start, "pg_ctl start").unwrap_or_else(|e| panic!("{e}"));
     }
 }
 
@@ -276,6 +307,7 @@ fn start_cluster(bin: &Path) -> Result<TestCluster, String> {
                         dir,
                         pg_ctl,
                         as_postgres,
+                        options,
                         watchdog,
                     }),
                 });

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use tokio_postgres::error::SqlState;
 
 /// The name the errors of this store carry as their service.
-pub(super) const SERVICE: &str = "postgresql";
+pub(crate) const SERVICE: &str = "postgresql";
 
 /// A driver error met while doing `operation`, classified: a lost connection, a
 /// serialization failure or a server shutting down is retryable; refused credentials

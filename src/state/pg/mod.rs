@@ -39,6 +39,7 @@ struct Database {
     /// keeps its connection out of the pool until it is released.
     locks: Pool,
     releasing: lock::Releasing,
+    held: lock::Held,
     config: tokio_postgres::Config,
 }
 
@@ -89,6 +90,7 @@ impl PgDatabase {
                 // A worker holds at most as many locks as it runs syncs at once.
                 locks: pool(pool_size.saturating_mul(4))?,
                 releasing: lock::Releasing::default(),
+                held: lock::Held::default(),
                 config,
             }),
         };
@@ -162,7 +164,9 @@ impl fmt::Debug for PgDatabase {
 /// - `save` replaces the organisation's rows in one transaction;
 /// - `checkpoint` does nothing: the rows are the state, there is no journal to fold;
 /// - `lock` is a session advisory lock on a connection of its own, released by
-///   PostgreSQL when that connection ends, the holder's death included.
+///   PostgreSQL when that connection ends, the holder's death included; should that
+///   connection end while the holder runs on (a server restart), `record` and `save`
+///   take the lock again before writing, or fail.
 pub struct PgStateStore {
     database: PgDatabase,
     organisation: String,
@@ -222,6 +226,16 @@ impl Drop for Checkout {
 }
 
 impl PgStateStore {
+    fn locks(&self) -> lock::Locks<'_> {
+        let inner = &self.database.inner;
+        lock::Locks {
+            pool: &inner.locks,
+            password: self.database.password(),
+            releasing: &inner.releasing,
+            held: &inner.held,
+        }
+    }
+
     async fn checkout(&self, operation: &str) -> Result<Checkout> {
         Ok(Checkout {
             client: Some(self.database.client(operation).await?),
@@ -243,6 +257,7 @@ impl StateStore for PgStateStore {
         let mut steps = vec![pipeline::Step::Simple("BEGIN")];
         steps.extend(rows::save(scope, state)?);
         steps.push(pipeline::Step::Simple("COMMIT"));
+        lock::ensure_held(self.locks(), &self.organisation).await?;
         let client = self.checkout("saving the sync state").await?;
         let operation = format!("saving the sync state (organisation {:?})", scope.org);
         pipeline::run(&client, &operation, scope.password, &steps).await?;
@@ -254,6 +269,7 @@ impl StateStore for PgStateStore {
         if changes.is_empty() {
             return Ok(());
         }
+        lock::ensure_held(self.locks(), &self.organisation).await?;
         let client = self.checkout("recording sync progress").await?;
         changes::record(&client, self.scope(), changes).await?;
         client.done();
@@ -267,13 +283,6 @@ impl StateStore for PgStateStore {
     }
 
     async fn lock(&self) -> Result<StateLock> {
-        let inner = &self.database.inner;
-        lock::acquire(
-            &inner.locks,
-            self.database.password(),
-            &self.organisation,
-            &inner.releasing,
-        )
-        .await
+        lock::acquire(self.locks(), &self.organisation).await
     }
 }
