@@ -336,7 +336,8 @@ async fn check(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    // 256 cases by default; CI sets PROPTEST_CASES=1000.
+    #![proptest_config(ProptestConfig::default())]
 
     #[test]
     fn every_index_lists_exactly_its_periods_eligible_transactions_with_their_files(
