@@ -225,10 +225,22 @@ fn sample_changes() -> Vec<StateChange> {
                 at: at(),
             },
         },
-        StateChange::FolderRenameStarted(PendingRename {
-            folder: SinkItemId::new("f1"),
+        // A rename moves what was recorded below the folder: exports and indexes.
+        StateChange::FolderRenamed {
             from: p("Main"),
             to: p("Business"),
+            entry: SinkEntry {
+                id: SinkItemId::new("f1"),
+                parent: None,
+                name: "Business".into(),
+                kind: EntryKind::Folder,
+            },
+            ids_are_paths: false,
+        },
+        StateChange::FolderRenameStarted(PendingRename {
+            folder: SinkItemId::new("f1"),
+            from: p("Business"),
+            to: p("Company"),
             ids_are_paths: false,
         }),
     ]

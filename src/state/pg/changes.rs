@@ -224,8 +224,8 @@ pub(super) async fn record(
     send(opening).await
 }
 
-/// Gathers the row writes that turn `before` into `after` (the tables a change
-/// applied on a whole state may touch), to send with the batch.
+/// Gathers the row writes that turn `before` into `after` (every table of the state:
+/// a change applied on a whole state may touch any), to send with the batch.
 fn write_diff(
     batch: &mut Batch,
     scope: Scope<'_>,
@@ -271,6 +271,23 @@ fn write_diff(
         &before.watermarks,
         &after.watermarks,
         |k| k.as_str(),
+    )?;
+    diff_map(
+        batch,
+        scope,
+        TRANSACTIONS,
+        &before.transactions,
+        &after.transactions,
+        |k| k.as_str(),
+    )?;
+    // A folder rename moves the indexes written below it.
+    diff_map(
+        batch,
+        scope,
+        INDEXES,
+        &before.indexes,
+        &after.indexes,
+        String::as_str,
     )?;
     write_snapshot_diff(batch, scope, &before.snapshot, &after.snapshot)?;
     let table = "sync_state";
