@@ -953,6 +953,30 @@ proptest! {
     }
 }
 
+#[cfg(feature = "postgres")]
+proptest! {
+    // OneDrive over HTTP and a real PostgreSQL: the slowest pairing, so the fewest cases.
+    #![proptest_config(cases(16))]
+    #[test]
+    fn histories_against_onedrive_on_the_fake_graph_with_the_postgres_store(
+        steps in proptest::collection::vec(step(), 0..25),
+        index in any::<bool>(),
+    ) {
+        use receipt_sync::testkit::postgres::{TestCluster, unique_name};
+        let Some(cluster) = TestCluster::shared() else {
+            return Ok(());
+        };
+        runtime().block_on(async {
+            let drive = GraphDrive::new().await;
+            let database = receipt_sync::state::PgDatabase::connect(cluster.url())
+                .await
+                .unwrap();
+            let store = Arc::new(database.store(unique_name("org")));
+            run_history_with(&drive, store, &steps, index).await
+        })?;
+    }
+}
+
 #[test]
 fn a_full_drive_stops_the_sync_cleanly_and_loses_nothing() {
     runtime().block_on(async {
