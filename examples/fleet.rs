@@ -18,7 +18,7 @@
 //!
 //! ```sh
 //! QONTO_CREDENTIALS=login:secret-key ONEDRIVE_REFRESH_TOKEN=… \
-//!   cargo run --example fleet --features fleet -- add acme --name "ACME SAS" --at 02:00
+//!   cargo run --example fleet --features fleet -- add acme --name "ACME SAS" --at 23:30
 //! cargo run --example fleet --features fleet -- disable acme     # or enable
 //! cargo run --example fleet --features fleet -- run-now acme
 //! MS_CLIENT_ID=… cargo run --example fleet --features fleet -- workers   # until SIGTERM
@@ -114,7 +114,7 @@ struct AddArgs {
     #[arg(long, default_value = "Europe/Paris")]
     tz: chrono_tz::Tz,
     /// Its daily time, on that zone's clock.
-    #[arg(long, default_value = "02:00")]
+    #[arg(long, default_value = "23:30")]
     at: NaiveTime,
     /// The first day archived.
     #[arg(long)]

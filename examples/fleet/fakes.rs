@@ -14,7 +14,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// Registers every organisation of `fakes`, with its credentials, due at once.
 pub async fn register_all(fleet: &Fleet, fakes: &FakesInfo) -> Result<()> {
-    let at = NaiveTime::from_hms_opt(2, 0, 0).unwrap_or_default();
+    // The daily time the crate uses everywhere: 23:30, on the organisation's clock.
+    let at = NaiveTime::from_hms_opt(23, 30, 0).unwrap_or_default();
     for org in &fakes.organisations {
         let mut registration = Registration::new(
             &org.id,
