@@ -32,15 +32,15 @@ use receipt_sync::sync::{SyncConfig, UploadBudget};
 use receipt_sync::testkit::fake_graph::FakeGraph;
 use receipt_sync::testkit::fake_identity::{FakeIdentity, FakeIdentityConfig};
 use receipt_sync::testkit::fake_qonto::{FakeQonto, NewTransaction};
-use receipt_sync::testkit::postgres::TestCluster;
+use receipt_sync::testkit::postgres::{TestCluster, counting_relay};
 use receipt_sync::testkit::server::FakeServer;
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncBufReadExt;
 
 const LATENCY: Duration = Duration::from_millis(30);
 const CLIENT_ID: &str = "fleet-bench-client";
@@ -290,7 +290,7 @@ impl Stage {
                 .expect("an address"),
             relayed.port().unwrap_or(5432),
         );
-        let (port, trips) = counting_relay(server).await;
+        let (port, trips) = counting_relay(server).await.expect("a relay");
         relayed.set_port(Some(port)).expect("port");
         Self {
             admin,
@@ -630,50 +630,4 @@ async fn killed_worker(cluster: &TestCluster, count: usize, figures: &mut Vec<Fi
         format!("{after:.1?}"),
         "",
     ));
-}
-
-/// A TCP relay to the server that counts round trips: each time a client sends after
-/// the server last spoke on that connection is one more wait for the network.
-async fn counting_relay(server: std::net::SocketAddr) -> (u16, Arc<AtomicU64>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("relay");
-    let port = listener.local_addr().expect("relay address").port();
-    let trips = Arc::new(AtomicU64::new(0));
-    let counter = trips.clone();
-    tokio::spawn(async move {
-        while let Ok((client, _)) = listener.accept().await {
-            let Ok(upstream) = tokio::net::TcpStream::connect(server).await else {
-                continue;
-            };
-            let _ = client.set_nodelay(true);
-            let _ = upstream.set_nodelay(true);
-            let (mut client_read, mut client_write) = client.into_split();
-            let (mut server_read, mut server_write) = upstream.into_split();
-            // 0: the server spoke last (or nobody yet); 1: the client did.
-            let last = Arc::new(AtomicU8::new(0));
-            let (up_last, trips) = (last.clone(), counter.clone());
-            tokio::spawn(async move {
-                let mut buf = vec![0; 64 * 1024];
-                while let Ok(n @ 1..) = client_read.read(&mut buf).await {
-                    if up_last.swap(1, Ordering::SeqCst) == 0 {
-                        trips.fetch_add(1, Ordering::SeqCst);
-                    }
-                    if server_write.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
-                }
-            });
-            tokio::spawn(async move {
-                let mut buf = vec![0; 64 * 1024];
-                while let Ok(n @ 1..) = server_read.read(&mut buf).await {
-                    last.store(0, Ordering::SeqCst);
-                    if client_write.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    (port, trips)
 }

@@ -9,52 +9,9 @@ use receipt_sync::sink::InMemorySink;
 use receipt_sync::source::InMemorySource;
 use receipt_sync::state::PgDatabase;
 use receipt_sync::sync::{SyncConfig, Syncer};
-use receipt_sync::testkit::postgres::{TestCluster, unique_name};
+use receipt_sync::testkit::postgres::{TestCluster, counting_relay, unique_name};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// A TCP relay to the server that counts round trips: each time a client sends after
-/// the server last spoke on that connection is one more wait for the network.
-async fn counting_relay(server: std::net::SocketAddr) -> (u16, Arc<AtomicU64>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let trips = Arc::new(AtomicU64::new(0));
-    let counter = trips.clone();
-    tokio::spawn(async move {
-        while let Ok((client, _)) = listener.accept().await {
-            let Ok(upstream) = tokio::net::TcpStream::connect(server).await else {
-                continue;
-            };
-            let (mut client_read, mut client_write) = client.into_split();
-            let (mut server_read, mut server_write) = upstream.into_split();
-            // 0: the server spoke last (or nobody yet); 1: the client did.
-            let last = Arc::new(AtomicU8::new(0));
-            let (up_last, trips) = (last.clone(), counter.clone());
-            tokio::spawn(async move {
-                let mut buf = vec![0; 64 * 1024];
-                while let Ok(n @ 1..) = client_read.read(&mut buf).await {
-                    if up_last.swap(1, Ordering::SeqCst) == 0 {
-                        trips.fetch_add(1, Ordering::SeqCst);
-                    }
-                    if server_write.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
-                }
-            });
-            tokio::spawn(async move {
-                let mut buf = vec![0; 64 * 1024];
-                while let Ok(n @ 1..) = server_read.read(&mut buf).await {
-                    last.store(0, Ordering::SeqCst);
-                    if client_write.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    (port, trips)
-}
+use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
 struct Cost {
@@ -121,7 +78,7 @@ async fn an_export_writes_a_row_per_record_and_a_quiet_day_a_handful() {
     .unwrap()
     .next()
     .unwrap();
-    let (port, trips) = counting_relay(server).await;
+    let (port, trips) = counting_relay(server).await.expect("a relay");
     relayed.set_port(Some(port)).unwrap();
     let database = PgDatabase::connect(relayed.as_str()).await.unwrap();
     let store = Arc::new(database.store(unique_name("org")));

@@ -344,3 +344,58 @@ fn spawn_watchdog(pg_ctl: &Path, as_postgres: bool, data: &Path, dir: &Path) -> 
         .spawn()
         .ok()
 }
+
+/// A TCP relay in front of a database server that counts round trips, for figures
+/// that must not depend on the driver's own accounting: each time a client sends after
+/// the server last spoke on that connection is one more wait for the network. Returns
+/// the relay's port on 127.0.0.1 and the running count.
+///
+/// # Errors
+/// When no local port can be bound.
+pub async fn counting_relay(
+    server: std::net::SocketAddr,
+) -> std::io::Result<(u16, std::sync::Arc<std::sync::atomic::AtomicU64>)> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let trips = Arc::new(AtomicU64::new(0));
+    let counter = trips.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(upstream) = tokio::net::TcpStream::connect(server).await else {
+                continue;
+            };
+            let _ = client.set_nodelay(true);
+            let _ = upstream.set_nodelay(true);
+            let (mut client_read, mut client_write) = client.into_split();
+            let (mut server_read, mut server_write) = upstream.into_split();
+            // 0: the server spoke last (or nobody yet); 1: the client did.
+            let last = Arc::new(AtomicU8::new(0));
+            let (client_last, trips) = (last.clone(), counter.clone());
+            tokio::spawn(async move {
+                let mut buf = vec![0; 64 * 1024];
+                while let Ok(n @ 1..) = client_read.read(&mut buf).await {
+                    if client_last.swap(1, Ordering::SeqCst) == 0 {
+                        trips.fetch_add(1, Ordering::SeqCst);
+                    }
+                    if server_write.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            tokio::spawn(async move {
+                let mut buf = vec![0; 64 * 1024];
+                while let Ok(n @ 1..) = server_read.read(&mut buf).await {
+                    last.store(0, Ordering::SeqCst);
+                    if client_write.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    Ok((port, trips))
+}
