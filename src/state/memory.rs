@@ -1,6 +1,6 @@
 //! A state store in memory, for tests and for embedders that persist elsewhere.
 
-use super::{STATE_VERSION, StateChange, StateLock, StateStore, SyncState};
+use super::{STATE_VERSION, Settled, StateChange, StateLock, StateStore, SyncState};
 use crate::error::{Error, Result};
 use async_trait::async_trait;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,6 +15,8 @@ pub struct InMemoryStateStore {
 #[derive(Debug, Default)]
 struct Inner {
     state: Mutex<Option<SyncState>>,
+    /// The summary of `state`, forgotten by every save and record.
+    settled: Mutex<Option<Settled>>,
     saves: std::sync::atomic::AtomicU64,
     locked: Arc<AtomicBool>,
 }
@@ -42,6 +44,14 @@ impl InMemoryStateStore {
             .clone()
     }
 
+    fn forget_settled(&self) {
+        *self
+            .inner
+            .settled
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
     /// How many times [`StateStore::save`] was called.
     pub fn saves(&self) -> u64 {
         self.inner.saves.load(Ordering::SeqCst)
@@ -55,6 +65,7 @@ impl StateStore for InMemoryStateStore {
     }
 
     async fn save(&self, state: &SyncState) -> Result<()> {
+        self.forget_settled();
         *self
             .inner
             .state
@@ -65,6 +76,7 @@ impl StateStore for InMemoryStateStore {
     }
 
     async fn record(&self, changes: &[StateChange]) -> Result<()> {
+        self.forget_settled();
         let mut guard = self
             .inner
             .state
@@ -83,6 +95,24 @@ impl StateStore for InMemoryStateStore {
 
     /// Nothing to fold: recorded changes are applied to the state as they come.
     async fn checkpoint(&self, _state: &SyncState) -> Result<()> {
+        Ok(())
+    }
+
+    async fn load_settled(&self) -> Result<Option<Settled>> {
+        Ok(self
+            .inner
+            .settled
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone())
+    }
+
+    async fn save_settled(&self, settled: &Settled) -> Result<()> {
+        *self
+            .inner
+            .settled
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(settled.clone());
         Ok(())
     }
 

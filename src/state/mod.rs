@@ -5,6 +5,7 @@ mod memory;
 #[cfg(feature = "postgres")]
 pub(crate) mod pg;
 mod records;
+mod settled;
 
 pub use file::{DEFAULT_COMPACTION_BYTES, JsonFileStateStore};
 pub use memory::InMemoryStateStore;
@@ -14,6 +15,7 @@ pub use records::{
     AccountRecord, ExportRecord, IndexRecord, IndexedRow, PendingRename, RunSummary, STATE_VERSION,
     StateChange, StateSettings, SyncState, Tombstone, TombstoneReason,
 };
+pub use settled::{CatalogDigest, Settled, SettledKey, StateHead};
 
 use crate::error::Result;
 use async_trait::async_trait;
@@ -60,6 +62,11 @@ impl fmt::Debug for StateLock {
 ///   when it judges that worthwhile, or do nothing: `load` returns the same state
 ///   either way. The default saves the whole state, as a store without a journal of
 ///   its own must.
+/// - [`load_settled`](Self::load_settled) returns the [`Settled`] last given to
+///   [`save_settled`](Self::save_settled) only while nothing was saved or recorded
+///   since: a summary of another state must never be returned. A store may keep none
+///   (the default), and may lose one (a crash just after a record): a pass then loads
+///   the whole state, as it always can.
 /// - [`lock`](Self::lock) takes an exclusive lock, across processes where the store is
 ///   shared; a second holder gets [`crate::Error::AlreadyRunning`] at once, never a wait.
 #[async_trait]
@@ -78,6 +85,20 @@ pub trait StateStore: Send + Sync + fmt::Debug {
     /// so that stores written before it keep working as they did.
     async fn checkpoint(&self, state: &SyncState) -> Result<()> {
         self.save(state).await
+    }
+
+    /// The summary of the stored state saved by [`save_settled`](Self::save_settled),
+    /// if nothing was saved or recorded since; `None` otherwise, or when the store keeps
+    /// none (the default). With it, a quiet day need not [`load`](Self::load) the state.
+    async fn load_settled(&self) -> Result<Option<Settled>> {
+        Ok(None)
+    }
+
+    /// Keeps `settled`, a summary of the state as [`load`](Self::load) would return it
+    /// now, until the next save or record. The default keeps nothing. An error here
+    /// loses nothing: the next pass loads the whole state.
+    async fn save_settled(&self, _settled: &Settled) -> Result<()> {
+        Ok(())
     }
 
     /// Takes the exclusive lock.

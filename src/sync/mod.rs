@@ -41,6 +41,7 @@ mod budget;
 mod events;
 mod execute;
 mod index;
+mod quiet;
 mod read;
 mod report;
 pub mod schedule;
@@ -56,14 +57,18 @@ use crate::error::{Error, Result};
 use crate::http::RetryConfig;
 use crate::index::IndexSettings;
 use crate::layout::{Layout, LayoutSettings, NameLimits};
+use crate::model::ScanUpdate;
 use crate::plan::{
     PlanOptions, RequestedSettings, SettingsChange, plan, plan_indexes, preview_indexes,
     resolve_state_settings,
 };
 use crate::sink::ArchiveSink;
 use crate::source::ReceiptSource;
-use crate::state::{StateChange, StateSettings, StateStore, SyncState};
+use crate::state::{
+    CatalogDigest, Settled, StateChange, StateHead, StateSettings, StateStore, SyncState,
+};
 use chrono::{NaiveDate, Utc};
+use quiet::{Prefetched, Quiet};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -373,6 +378,10 @@ impl Syncer {
             ..SyncReport::default()
         };
         let _lock = self.store.lock().await?;
+        let mut prefetched = match self.quiet_pass(started, &mut report).await? {
+            Quiet::Done => return Ok(report),
+            Quiet::NotQuiet(prefetched) => prefetched,
+        };
         let (mut state, settings, change) = self.load().await?;
         let recorder = execute::Recorder::new(self.store.clone(), self.config.dry_run);
         if let Some(change) = change {
@@ -389,9 +398,17 @@ impl Syncer {
         let prepared = if self.cancel.is_cancelled() {
             Err(Error::Cancelled)
         } else {
-            self.prepare(&mut state, &settings, &recorder, &mut report)
-                .await
+            self.prepare(
+                &mut state,
+                &settings,
+                &recorder,
+                &mut prefetched,
+                &mut report,
+            )
+            .await
         };
+        // Whether this pass leaves a state whose plan is empty (see `quiet`).
+        let mut settles = false;
         if let Err(error) = prepared {
             report.stopped = Some(error);
         } else if self.cancel.is_cancelled() {
@@ -405,6 +422,7 @@ impl Syncer {
                 .with_settings_change(report.settings_change.clone());
             let plan = phase_span("plan").in_scope(|| plan(&state, &layout, &options));
             report.planned = plan.counts();
+            settles = plan.is_noop() && report.settings_change.is_none();
             if self.config.dry_run {
                 self.observer.on_event(&SyncEvent::Planned {
                     counts: report.planned.clone(),
@@ -438,6 +456,12 @@ impl Syncer {
                         self.config.include_declined,
                         &self.config.index,
                     );
+                    // A sink that cannot replace a file leaves an index as written.
+                    let can_replace = self.sink.capabilities().replace;
+                    settles &= indexes
+                        .writes
+                        .iter()
+                        .all(|write| write.replace.is_some() && !can_replace);
                     if let Err(error) = index::write_indexes(
                         indexes,
                         self.sink.as_ref(),
@@ -466,10 +490,20 @@ impl Syncer {
                 stopped: report.stopped.as_ref().map(ToString::to_string),
             };
             let finished = vec![StateChange::RunFinished(summary)];
+            let settled = settles
+                && report.stopped.is_none()
+                && report.failures.is_empty()
+                && report.unread_accounts.is_empty()
+                && state.pending_renames.is_empty();
             match recorder.record(&mut state, finished.clone()).await {
                 // Every change of the run is recorded: the store rewrites the whole
                 // state only when its journal has grown large next to it.
-                Ok(()) => self.store.checkpoint(&state).await?,
+                Ok(()) => {
+                    self.store.checkpoint(&state).await?;
+                    if settled {
+                        self.save_settled(&state, &settings, &report).await;
+                    }
+                }
                 // The journal cannot take the summary (a full disk): a whole new
                 // state, written aside and renamed, may still fit.
                 Err(error) => {
@@ -482,18 +516,35 @@ impl Syncer {
         Ok(report)
     }
 
-    /// Steps 2 and 3: read the source, scan the archive, record both.
+    /// Keeps the summary that lets the next quiet day skip loading `state`, whose plan
+    /// was empty under this pass's options.
+    async fn save_settled(&self, state: &SyncState, settings: &StateSettings, report: &SyncReport) {
+        let settled = Settled {
+            head: StateHead::of(state),
+            key: self.settled_key(settings),
+            skipped: report.planned.clone(),
+            catalog: CatalogDigest::of(state),
+        };
+        if let Err(error) = self.store.save_settled(&settled).await {
+            // Only the next quiet day's shortcut is lost: it loads the whole state.
+            tracing::warn!(%error, "the settled summary could not be saved");
+        }
+    }
+
+    /// Steps 2 and 3: read the source, scan the archive, record both; with what the
+    /// quiet check read already.
     async fn prepare(
         &self,
         state: &mut SyncState,
         settings: &StateSettings,
         recorder: &execute::Recorder,
+        prefetched: &mut Prefetched,
         report: &mut SyncReport,
     ) -> Result<()> {
-        self.read_source(state, settings, recorder, report)
+        self.read_source(state, settings, recorder, prefetched, report)
             .instrument(phase_span("read"))
             .await?;
-        self.scan_archive(state, recorder)
+        self.scan_archive(state, recorder, prefetched.scan.take())
             .instrument(phase_span("scan"))
             .await
     }
@@ -504,10 +555,15 @@ impl Syncer {
         state: &mut SyncState,
         settings: &StateSettings,
         recorder: &execute::Recorder,
+        prefetched: &mut Prefetched,
         report: &mut SyncReport,
     ) -> Result<()> {
         let retry = &self.config.retry;
-        let accounts = match retry.retry(|_| self.source.accounts()).await {
+        let listed = match prefetched.accounts.take() {
+            Some(listed) => listed,
+            None => retry.retry(|_| self.source.accounts()).await,
+        };
+        let accounts = match listed {
             Ok(accounts) => {
                 crate::plan::organisation::check_same_organisation(state, &accounts)?;
                 recorder
@@ -532,7 +588,9 @@ impl Syncer {
             full_read_every: self.config.full_read_every,
             keep_transactions: self.config.index.enabled,
         };
-        report.receipts_read = reader.read_all(&accounts, state, report).await?;
+        report.receipts_read = reader
+            .read_all(&accounts, prefetched.listings.take(), state, report)
+            .await?;
         self.observer.on_event(&SyncEvent::SourceRead {
             receipts: report.receipts_read,
         });
@@ -544,10 +602,18 @@ impl Syncer {
         &self,
         state: &mut SyncState,
         recorder: &execute::Recorder,
+        scanned: Option<Result<ScanUpdate>>,
     ) -> Result<()> {
-        let retry = &self.config.retry;
-        let cursor = state.scan_cursor.clone();
-        let update = retry.retry(|_| self.sink.scan(cursor.as_ref())).await?;
+        let update = match scanned {
+            Some(scanned) => scanned?,
+            None => {
+                let cursor = state.scan_cursor.clone();
+                self.config
+                    .retry
+                    .retry(|_| self.sink.scan(cursor.as_ref()))
+                    .await?
+            }
+        };
         // The snapshot and its cursor go together: one change, one journal line.
         recorder
             .record(

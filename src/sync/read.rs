@@ -86,6 +86,33 @@ fn tagged(index: usize, events: ReceiptStream) -> BoxStream<'static, Tagged> {
         .boxed()
 }
 
+/// `events`, each polled inside `span`.
+pub(super) fn in_span(span: tracing::Span, events: ReceiptStream) -> ReceiptStream {
+    InSpan {
+        span,
+        inner: events,
+    }
+    .boxed()
+}
+
+/// Whether an account is read whole rather than from its watermark: the first time (no
+/// watermark), and then every `every`, in case the source failed to show a change after
+/// the watermark.
+pub(super) fn reads_whole(
+    has_watermark: bool,
+    full_read_at: Option<DateTime<Utc>>,
+    every: Option<TimeDelta>,
+    now: DateTime<Utc>,
+) -> bool {
+    if !has_watermark {
+        return true;
+    }
+    let Some(every) = every else {
+        return false;
+    };
+    full_read_at.is_none_or(|at| now - at >= every)
+}
+
 /// A stream polled inside its span: the listings are merged into one stream, so each
 /// account's requests are followed in its own `sync_account` span this way.
 struct InSpan<T> {
@@ -114,32 +141,40 @@ fn is_refusal(error: &Error) -> bool {
 impl SourceReader<'_> {
     /// Reads every account, all at once (their listings are independent, so their
     /// latencies overlap); returns how many new or changed receipts were read.
+    /// `prefetched`: the accounts' listings from their watermarks, started already
+    /// (one per account, in order; see [`super::quiet`]), instead of new ones.
     pub async fn read_all(
         &self,
         accounts: &[BankAccount],
+        prefetched: Option<Vec<ReceiptStream>>,
         state: &mut SyncState,
         report: &mut SyncReport,
     ) -> Result<u64> {
         let now = Utc::now();
         let mut listings = Vec::with_capacity(accounts.len());
         let mut streams = Vec::with_capacity(accounts.len());
+        let mut prefetched = prefetched.map(Vec::into_iter);
         for (index, account) in accounts.iter().enumerate() {
-            let whole = self.reads_whole(&account.id, state, now);
-            let since = if whole {
-                None
-            } else {
-                state.watermarks.get(&account.id).cloned()
+            let started = prefetched.as_mut().and_then(Iterator::next);
+            // A listing started before is one from the watermark.
+            let whole = started.is_none() && self.reads_whole(&account.id, state, now);
+            let events = match started {
+                Some(events) => events,
+                None => {
+                    let since = if whole {
+                        None
+                    } else {
+                        state.watermarks.get(&account.id).cloned()
+                    };
+                    let query = ReceiptQuery::all()
+                        .since(since)
+                        .start_date(self.start_date)
+                        .include_declined(self.include_declined);
+                    let span = tracing::info_span!("sync_account", account = %account.id);
+                    in_span(span, self.source.receipts(&account.id, &query))
+                }
             };
-            let query = ReceiptQuery::all()
-                .since(since)
-                .start_date(self.start_date)
-                .include_declined(self.include_declined);
-            let span = tracing::info_span!("sync_account", account = %account.id);
-            let events = InSpan {
-                span,
-                inner: self.source.receipts(&account.id, &query),
-            };
-            streams.push(tagged(index, events.boxed()));
+            streams.push(tagged(index, events));
             listings.push(Listing {
                 whole,
                 failures: Vec::new(),
@@ -249,14 +284,12 @@ impl SourceReader<'_> {
     /// Whether to read the account whole: the first time, and then every
     /// `full_read_every`, in case the source failed to show a change after the watermark.
     fn reads_whole(&self, account: &AccountId, state: &SyncState, now: DateTime<Utc>) -> bool {
-        if !state.watermarks.contains_key(account) {
-            return true;
-        }
-        let Some(every) = self.full_read_every else {
-            return false;
-        };
-        let last = state.accounts.get(account).and_then(|r| r.full_read_at);
-        last.is_none_or(|at| now - at >= every)
+        reads_whole(
+            state.watermarks.contains_key(account),
+            state.accounts.get(account).and_then(|r| r.full_read_at),
+            self.full_read_every,
+            now,
+        )
     }
 
     async fn flush(

@@ -159,6 +159,19 @@ pub(super) fn decode(bytes: &[u8]) -> Result<SyncState, Unreadable> {
     })
 }
 
+/// The length and checksum of the body, from the first [`HEADER_LEN`] bytes of a base
+/// file of this format: what names one base file among others without reading it.
+pub(super) fn header_id(header: &[u8]) -> Option<(u64, u32)> {
+    let rest = header.strip_prefix(MAGIC.as_slice())?;
+    let (format, rest) = split_u32(rest)?;
+    let (length, rest) = split_u64((format == STATE_VERSION).then_some(rest)?)?;
+    let (checksum, _) = split_u32(rest)?;
+    Some((length, checksum))
+}
+
+/// How many bytes [`header_id`] reads.
+pub(super) const HEADER_BYTES: usize = HEADER_LEN;
+
 fn split_u32(bytes: &[u8]) -> Option<(u32, &[u8])> {
     let (head, rest) = bytes.split_first_chunk::<4>()?;
     Some((u32::from_le_bytes(*head), rest))

@@ -28,6 +28,12 @@
 //!   [`JsonFileStateStore::with_compaction_bytes`] sets) and past a quarter of the state
 //!   file, or when there is no `state.bin` yet. A quiet day appends a few lines instead
 //!   of rewriting the whole state.
+//! - `state.settled` and `state.catalog` summarise the state when its last pass left
+//!   nothing to do ([`StateStore::save_settled`]): its head and a digest of its catalog,
+//!   so that a quiet day reads a few kilobytes instead of the whole state. The summary
+//!   names the base file and the journal length it describes, and is used only while
+//!   they match; a save removes it first. Both are a cache, written without `fsync`:
+//!   lost or damaged, the next pass loads the whole state (the `settled` module).
 //! - `state.lock` is held with an exclusive [`std::fs::File::try_lock`] for the length of
 //!   a sync, so a second process gets [`Error::AlreadyRunning`].
 //!
@@ -38,8 +44,9 @@
 mod base;
 mod commit;
 mod journal;
+mod settled;
 
-use super::{STATE_VERSION, StateChange, StateLock, StateStore, SyncState};
+use super::{STATE_VERSION, Settled, StateChange, StateLock, StateStore, SyncState};
 use crate::error::{Error, Result};
 use crate::fs_util::{blocking, create_private_dir, open_private, sync_dir, write_error};
 use async_trait::async_trait;
@@ -121,6 +128,16 @@ impl JsonFileStateStore {
         self.dir.join("state.journal")
     }
 
+    /// The summary of a settled state ([`StateStore::save_settled`]).
+    pub fn settled_path(&self) -> PathBuf {
+        self.dir.join("state.settled")
+    }
+
+    /// The digest of the catalog a summary goes with.
+    pub fn catalog_path(&self) -> PathBuf {
+        self.dir.join("state.catalog")
+    }
+
     /// The lock file.
     pub fn lock_path(&self) -> PathBuf {
         self.dir.join("state.lock")
@@ -175,6 +192,8 @@ impl JsonFileStateStore {
 
     fn save_blocking(&self, bytes: &[u8]) -> Result<()> {
         self.ensure_dir()?;
+        // The summary describes the state being replaced: gone before it is.
+        remove_if_present(&self.settled_path())?;
         replace_file(&self.dir, &self.state_path(), bytes)?;
         // The saved state holds every recorded change: the journal can go. A format-1
         // base file gives way to the marker, which stays (written once).
@@ -213,6 +232,74 @@ impl JsonFileStateStore {
             None => journal > 0 || size(&self.legacy_state_path())?.is_some(),
             Some(state) => journal > self.compaction_bytes.max(state / 4),
         })
+    }
+
+    /// The id of the base file, from its header; `None` when there is none of this
+    /// format.
+    fn base_id(&self) -> Result<Option<settled::FileId>> {
+        let header = read_header(&self.state_path())?;
+        Ok(header
+            .and_then(|header| base::header_id(&header))
+            .map(|(len, checksum)| settled::FileId { len, checksum }))
+    }
+
+    fn journal_len(&self) -> Result<u64> {
+        let path = self.journal_path();
+        match fs::metadata(&path) {
+            Ok(metadata) => Ok(metadata.len()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(Error::io("inspect", &path, e)),
+        }
+    }
+
+    fn load_settled_blocking(&self) -> Result<Option<Settled>> {
+        let Some(bytes) = read_if_present(&self.settled_path())? else {
+            return Ok(None);
+        };
+        let Some(summary) = settled::decode_summary(&bytes) else {
+            tracing::debug!("the settled summary cannot be read; loading the whole state");
+            return Ok(None);
+        };
+        if self.base_id()? != Some(summary.base) || self.journal_len()? != summary.journal_len {
+            return Ok(None);
+        }
+        let Some(bytes) = read_if_present(&self.catalog_path())? else {
+            return Ok(None);
+        };
+        match settled::decode_catalog(&bytes) {
+            Some((catalog, id)) if id == summary.catalog => Ok(Some(summary.into_settled(catalog))),
+            _ => Ok(None),
+        }
+    }
+
+    fn save_settled_blocking(&self, settled: &Settled) -> Result<()> {
+        let Some(base) = self.base_id()? else {
+            // Nothing to describe: the state is still in the journal or format 1.
+            return Ok(());
+        };
+        let (catalog_bytes, catalog) =
+            settled::frame(settled::CATALOG_MAGIC, &settled.catalog.to_bytes());
+        let on_disk = read_header(&self.catalog_path())?
+            .and_then(|header| settled::header_id(settled::CATALOG_MAGIC, &header));
+        if on_disk != Some(catalog) {
+            // The summary names the catalog it goes with: gone before the catalog changes.
+            remove_if_present(&self.settled_path())?;
+            write_unsynced(&self.dir, &self.catalog_path(), &catalog_bytes)?;
+        }
+        let summary = settled::Summary {
+            base,
+            journal_len: self.journal_len()?,
+            catalog,
+            head: settled.head.clone(),
+            key: settled.key.clone(),
+            skipped: settled.skipped.clone(),
+        };
+        let body = postcard::to_allocvec(&summary).map_err(|e| Error::State {
+            path: self.settled_path(),
+            detail: format!("cannot encode the settled summary: {e}"),
+        })?;
+        let (bytes, _) = settled::frame(settled::SUMMARY_MAGIC, &body);
+        write_unsynced(&self.dir, &self.settled_path(), &bytes)
     }
 
     fn lock_blocking(&self) -> Result<StateLock> {
@@ -279,6 +366,39 @@ fn replace_file(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
     tmp.persist(path)
         .map_err(|e| write_error("replace", path, e.error))?;
     sync_dir(dir)
+}
+
+/// Writes `path` whole or not at all (a temporary file renamed over it), without
+/// `fsync`: for the settled summary, a cache whose checksum tells a torn file.
+fn write_unsynced(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path.file_name().map_or_else(
+        || "state".into(),
+        |name| name.to_string_lossy().into_owned(),
+    );
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| write_error("create temporary file in", dir, e))?;
+    tmp.write_all(bytes)
+        .map_err(|e| write_error("write", path, e))?;
+    tmp.persist(path)
+        .map_err(|e| write_error("replace", path, e.error))?;
+    Ok(())
+}
+
+/// The first bytes of a framed file (its header), or `None` if it does not exist.
+fn read_header(path: &Path) -> Result<Option<Vec<u8>>> {
+    let file = match open_private(OpenOptions::new().read(true), path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("read", path, e)),
+    };
+    let mut header = Vec::with_capacity(base::HEADER_BYTES);
+    file.take(base::HEADER_BYTES as u64)
+        .read_to_end(&mut header)
+        .map_err(|e| Error::io("read", path, e))?;
+    Ok(Some(header))
 }
 
 /// Left as it is: the error says what to do.
@@ -392,6 +512,21 @@ impl StateStore for JsonFileStateStore {
             self.save(state).await?;
         }
         Ok(())
+    }
+
+    async fn load_settled(&self) -> Result<Option<Settled>> {
+        let this = self.clone();
+        blocking(move || this.load_settled_blocking()).await
+    }
+
+    async fn save_settled(&self, settled: &Settled) -> Result<()> {
+        // Records still waiting are written first: the summary names the journal's length.
+        let journal = self.commit.quiesce().await;
+        let this = self.clone();
+        let settled = settled.clone();
+        let saved = blocking(move || this.save_settled_blocking(&settled)).await;
+        drop(journal);
+        saved
     }
 
     async fn lock(&self) -> Result<StateLock> {
