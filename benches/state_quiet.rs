@@ -218,6 +218,8 @@ struct QuietDay {
     state_dir_bytes_before: u64,
     baseline_rss: u64,
     peak_rss: u64,
+    /// Whether the day started from the settled summary (reading no whole state).
+    from_summary: bool,
 }
 
 impl QuietDay {
@@ -230,6 +232,7 @@ impl QuietDay {
             "baseline_rss_bytes": self.baseline_rss,
             "peak_rss_bytes": self.peak_rss,
             "bytes_per_receipt": self.peak_rss.saturating_sub(self.baseline_rss) as f64 / count as f64,
+            "from_summary": self.from_summary,
         })
     }
 }
@@ -245,6 +248,8 @@ async fn quiet_day(
     let before = write_bytes();
     let state_dir_bytes_before = dir_bytes(state_dir);
     let store = JsonFileStateStore::new(state_dir);
+    let from_summary = store.load_settled().await.expect("summary").is_some();
+    reset_peak();
     perf_control("quiet", "enable");
     let (started, cpu) = (Instant::now(), cpu_secs());
     let report = syncer(source, sink, &store).run().await.expect("quiet day");
@@ -260,6 +265,7 @@ async fn quiet_day(
         state_dir_bytes_before,
         baseline_rss,
         peak_rss,
+        from_summary,
     }
 }
 

@@ -233,6 +233,16 @@ impl ArchiveSnapshot {
         })
     }
 
+    /// The item as an entry, if it is in the archive.
+    pub fn entry(&self, id: &SinkItemId) -> Option<SinkEntry> {
+        self.items.get(id).map(|item| SinkEntry {
+            id: id.clone(),
+            parent: item.parent.clone(),
+            name: item.name.clone(),
+            kind: item.kind,
+        })
+    }
+
     /// The item's kind, if it is in the archive.
     pub fn kind(&self, id: &SinkItemId) -> Option<EntryKind> {
         self.items.get(id).map(|item| item.kind)

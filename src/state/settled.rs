@@ -11,13 +11,15 @@
 //!   options plans again;
 //! - what the catalog holds ([`CatalogDigest`]): a source read from a watermark re-reads
 //!   the last receipts it showed (the positions overlap), and those must be told apart
-//!   from new or changed ones without the catalog itself.
+//!   from new or changed ones without the catalog itself;
+//! - what the last pass wrote (its echoes): the change feed reports the pass's own
+//!   writes back once, and those change nothing.
 //!
 //! A store keeps a `Settled` next to the state only for as long as nothing else is
 //! saved or recorded ([`super::StateStore::load_settled`]).
 
 use super::records::{AccountRecord, RunSummary, StateSettings, SyncState};
-use crate::model::{AccountId, Receipt, ScanCursor};
+use crate::model::{AccountId, Receipt, ScanCursor, SinkEntry};
 use crate::source::{BankTransaction, Watermark};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -182,6 +184,10 @@ pub struct Settled {
     pub skipped: BTreeMap<String, usize>,
     /// The catalog's digest.
     pub catalog: CatalogDigest,
+    /// Items the state holds exactly so, written by the pass that made the summary (and
+    /// their folders), which the archive's change feed has not reported back yet: such
+    /// a report changes nothing. Sorted by id.
+    pub echoes: Vec<SinkEntry>,
 }
 
 #[cfg(test)]

@@ -29,11 +29,26 @@ const RECORD_BATCH: usize = 256;
 pub(super) struct Recorder {
     store: Arc<dyn StateStore>,
     dry_run: bool,
+    /// The items the pass wrote (created, uploaded, renamed), in order: the archive's
+    /// change feed reports them back next time (see `super::quiet`).
+    written: std::sync::Mutex<Vec<SinkItemId>>,
 }
 
 impl Recorder {
     pub fn new(store: Arc<dyn StateStore>, dry_run: bool) -> Self {
-        Self { store, dry_run }
+        Self {
+            store,
+            dry_run,
+            written: std::sync::Mutex::default(),
+        }
+    }
+
+    /// The items the pass wrote so far.
+    pub fn written(&self) -> Vec<SinkItemId> {
+        self.written
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     pub async fn record(&self, state: &mut SyncState, changes: Vec<StateChange>) -> Result<()> {
@@ -42,6 +57,16 @@ impl Recorder {
         }
         if !self.dry_run {
             self.store.record(&changes).await?;
+            let mut written = self
+                .written
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            written.extend(changes.iter().filter_map(|change| match change {
+                StateChange::ItemWritten(entry) | StateChange::FolderRenamed { entry, .. } => {
+                    Some(entry.id.clone())
+                }
+                _ => None,
+            }));
         }
         for change in &changes {
             state.apply(change);

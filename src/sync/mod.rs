@@ -407,8 +407,9 @@ impl Syncer {
             )
             .await
         };
-        // Whether this pass leaves a state whose plan is empty (see `quiet`).
-        let mut settles = false;
+        // The counts of this pass's plan when it was empty and nothing was written: the
+        // plan of the state it leaves is the same (see `quiet`).
+        let mut planned_nothing = None;
         if let Err(error) = prepared {
             report.stopped = Some(error);
         } else if self.cancel.is_cancelled() {
@@ -422,7 +423,9 @@ impl Syncer {
                 .with_settings_change(report.settings_change.clone());
             let plan = phase_span("plan").in_scope(|| plan(&state, &layout, &options));
             report.planned = plan.counts();
-            settles = plan.is_noop() && report.settings_change.is_none();
+            if plan.is_noop() && report.settings_change.is_none() {
+                planned_nothing = Some(report.planned.clone());
+            }
             if self.config.dry_run {
                 self.observer.on_event(&SyncEvent::Planned {
                     counts: report.planned.clone(),
@@ -456,12 +459,9 @@ impl Syncer {
                         self.config.include_declined,
                         &self.config.index,
                     );
-                    // A sink that cannot replace a file leaves an index as written.
-                    let can_replace = self.sink.capabilities().replace;
-                    settles &= indexes
-                        .writes
-                        .iter()
-                        .all(|write| write.replace.is_some() && !can_replace);
+                    if !self.writes_no_index(&indexes) {
+                        planned_nothing = None;
+                    }
                     if let Err(error) = index::write_indexes(
                         indexes,
                         self.sink.as_ref(),
@@ -490,8 +490,7 @@ impl Syncer {
                 stopped: report.stopped.as_ref().map(ToString::to_string),
             };
             let finished = vec![StateChange::RunFinished(summary)];
-            let settled = settles
-                && report.stopped.is_none()
+            let complete = report.stopped.is_none()
                 && report.failures.is_empty()
                 && report.unread_accounts.is_empty()
                 && state.pending_renames.is_empty();
@@ -500,8 +499,9 @@ impl Syncer {
                 // state only when its journal has grown large next to it.
                 Ok(()) => {
                     self.store.checkpoint(&state).await?;
-                    if settled {
-                        self.save_settled(&state, &settings, &report).await;
+                    if complete {
+                        self.settle(&state, &settings, planned_nothing, &recorder)
+                            .await;
                     }
                 }
                 // The journal cannot take the summary (a full disk): a whole new
@@ -516,14 +516,54 @@ impl Syncer {
         Ok(report)
     }
 
-    /// Keeps the summary that lets the next quiet day skip loading `state`, whose plan
-    /// was empty under this pass's options.
-    async fn save_settled(&self, state: &SyncState, settings: &StateSettings, report: &SyncReport) {
+    /// Whether an index plan writes nothing (a sink that cannot replace a file leaves an
+    /// index as written).
+    fn writes_no_index(&self, indexes: &crate::plan::IndexPlan) -> bool {
+        let can_replace = self.sink.capabilities().replace;
+        indexes
+            .writes
+            .iter()
+            .all(|write| write.replace.is_some() && !can_replace)
+    }
+
+    /// Keeps the summary that lets the next quiet day skip loading `state`, when the
+    /// plan of `state` is empty: `planned_nothing` when this pass already knows it
+    /// (its own plan was, and it wrote nothing), else planned again here, which costs
+    /// one plan on a day that wrote something.
+    async fn settle(
+        &self,
+        state: &SyncState,
+        settings: &StateSettings,
+        planned_nothing: Option<std::collections::BTreeMap<String, usize>>,
+        recorder: &execute::Recorder,
+    ) {
+        let skipped = match planned_nothing {
+            Some(skipped) => skipped,
+            None => {
+                let layout = self.layout_for(settings.layout);
+                let options = PlanOptions::default()
+                    .with_start_date(settings.start_date)
+                    .with_include_declined(self.config.include_declined);
+                let next = plan(state, &layout, &options);
+                let indexes = plan_indexes(
+                    state,
+                    &layout,
+                    settings.start_date,
+                    self.config.include_declined,
+                    &self.config.index,
+                );
+                if !next.is_noop() || !self.writes_no_index(&indexes) {
+                    return;
+                }
+                next.counts()
+            }
+        };
         let settled = Settled {
             head: StateHead::of(state),
             key: self.settled_key(settings),
-            skipped: report.planned.clone(),
+            skipped,
             catalog: CatalogDigest::of(state),
+            echoes: echoes_of(&state.snapshot, recorder.written()),
         };
         if let Err(error) = self.store.save_settled(&settled).await {
             // Only the next quiet day's shortcut is lost: it loads the whole state.
@@ -656,6 +696,29 @@ impl Syncer {
         state.rebind();
         self.store.save(&state).await
     }
+}
+
+/// The entries of the items `written`, and of their folders, as `snapshot` holds them
+/// now, sorted by id: what the archive's change feed will report back of this pass.
+fn echoes_of(
+    snapshot: &crate::model::ArchiveSnapshot,
+    written: Vec<crate::model::SinkItemId>,
+) -> Vec<crate::model::SinkEntry> {
+    let mut echoes = std::collections::BTreeMap::new();
+    for id in written {
+        let mut next = Some(id);
+        while let Some(id) = next.take() {
+            if echoes.contains_key(&id) {
+                break;
+            }
+            let Some(entry) = snapshot.entry(&id) else {
+                break;
+            };
+            next = entry.parent.clone();
+            echoes.insert(id, entry);
+        }
+    }
+    echoes.into_values().collect()
 }
 
 #[cfg(test)]

@@ -7,7 +7,8 @@
 //! 2. the source lists the same accounts, none is due for a whole read, and every
 //!    receipt and transaction read from the watermarks is one the catalog already holds
 //!    (the reads overlap: the last receipts come back each day);
-//! 3. the archive's change feed has nothing to report.
+//! 3. the archive's change feed reports nothing, or only the last pass's own writes,
+//!    exactly as the state holds them.
 //!
 //! Then the state is the one the last plan was made from, so the plan is empty again:
 //! the pass records the new read positions, the scan cursor and its summary, and
@@ -18,7 +19,7 @@
 use super::events::{SyncEvent, SyncReport};
 use super::{Syncer, read};
 use crate::error::Result;
-use crate::model::{BankAccount, ScanUpdate};
+use crate::model::{BankAccount, ScanUpdate, SinkChange, SinkEntry, SinkItemId};
 use crate::plan::{RequestedSettings, resolve_state_settings};
 use crate::source::{ReceiptQuery, ReceiptStream, SourceEvent, Watermark};
 use crate::state::{
@@ -26,6 +27,7 @@ use crate::state::{
 };
 use chrono::Utc;
 use futures::{StreamExt, future, stream};
+use std::collections::HashSet;
 
 /// What a pass read while finding out whether the day is quiet; the whole pass uses it
 /// instead of asking again.
@@ -105,6 +107,27 @@ async fn probe(mut listing: ReceiptStream, catalog: &CatalogDigest, transactions
         rest: None,
         quiet: true,
     }
+}
+
+/// The ids of `changes` when every one is the report of an item the last pass wrote,
+/// exactly as the state holds it, mentioned once (`echoes` sorted by id): changes that
+/// change nothing, as [`StateChange::archive_scanned`] would find. `None` otherwise.
+fn echoes_only(changes: &[SinkChange], echoes: &[SinkEntry]) -> Option<HashSet<SinkItemId>> {
+    let mut echoed = HashSet::with_capacity(changes.len());
+    for change in changes {
+        let SinkChange::Upsert(entry) = change else {
+            return None;
+        };
+        let expected = echoes
+            .binary_search_by(|echo| echo.id.cmp(&entry.id))
+            .ok()
+            .and_then(|at| echoes.get(at));
+        // Mentioned twice, an item may have changed and changed back.
+        if expected != Some(entry) || !echoed.insert(entry.id.clone()) {
+            return None;
+        }
+    }
+    Some(echoed)
 }
 
 impl Syncer {
@@ -211,21 +234,26 @@ impl Syncer {
             .retry
             .retry(|_| self.sink.scan(cursor.as_ref()))
             .await;
-        let next_cursor = match &scanned {
-            Ok(ScanUpdate::Changes { changes, cursor }) if changes.is_empty() => cursor.clone(),
-            _ => {
-                return Ok(Quiet::NotQuiet(Prefetched {
-                    accounts: Some(listed),
-                    listings: Some(probes.into_iter().map(Probed::into_stream).collect()),
-                    scan: Some(scanned),
-                }));
+        let echoed = match &scanned {
+            Ok(ScanUpdate::Changes { changes, cursor }) => {
+                echoes_only(changes, &settled.echoes).map(|echoed| (echoed, cursor.clone()))
             }
+            Ok(ScanUpdate::Full { .. }) | Err(_) => None,
+        };
+        let Some((echoed, next_cursor)) = echoed else {
+            return Ok(Quiet::NotQuiet(Prefetched {
+                accounts: Some(listed),
+                listings: Some(probes.into_iter().map(Probed::into_stream).collect()),
+                scan: Some(scanned),
+            }));
         };
 
         // Quiet: the state is the one the last (empty) plan was made from.
         self.observer
             .on_event(&SyncEvent::SourceRead { receipts: 0 });
         let mut settled = settled.clone();
+        // Reported back: not to be expected again.
+        settled.echoes.retain(|entry| !echoed.contains(&entry.id));
         let mut changes = Vec::new();
         for (account, probed) in accounts.iter().zip(&probes) {
             if let Some(watermark) = probed.last_watermark()

@@ -293,6 +293,7 @@ impl JsonFileStateStore {
             head: settled.head.clone(),
             key: settled.key.clone(),
             skipped: settled.skipped.clone(),
+            echoes: settled.echoes.clone(),
         };
         let body = postcard::to_allocvec(&summary).map_err(|e| Error::State {
             path: self.settled_path(),

@@ -21,6 +21,7 @@
 //! archive while the summary does not: a quiet day rewrites the summary (its head moved)
 //! and leaves the catalog as it is.
 
+use crate::model::SinkEntry;
 use crate::state::{CatalogDigest, Settled, SettledKey, StateHead};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -52,6 +53,7 @@ pub(super) struct Summary {
     pub head: StateHead,
     pub key: SettledKey,
     pub skipped: BTreeMap<String, usize>,
+    pub echoes: Vec<SinkEntry>,
 }
 
 impl Summary {
@@ -62,6 +64,7 @@ impl Summary {
             key: self.key,
             skipped: self.skipped,
             catalog,
+            echoes: self.echoes,
         }
     }
 }
@@ -137,6 +140,7 @@ mod tests {
             head: StateHead::default(),
             key: SettledKey::of(&("options", 1)),
             skipped: BTreeMap::from([("skip: declined".to_owned(), 2)]),
+            echoes: Vec::new(),
         }
     }
 
