@@ -347,3 +347,82 @@ async fn the_day_after_an_export_reads_no_state() {
     assert_eq!(fourth.count("upload"), 1);
     assert_eq!(world.store.loads.load(Ordering::SeqCst), loads + 1);
 }
+
+mod common;
+
+/// On OneDrive (the fake Graph, its delta feed reporting folders with their files):
+/// the day after an export is read from the summary; a file the user deletes is put
+/// back by a whole pass, and the day after that is read from the summary again; a
+/// folder the user deletes stays deleted.
+#[tokio::test]
+async fn on_onedrive_the_deletion_rules_hold_around_quiet_days() {
+    use common::drives::{GraphDrive, TestDrive};
+    let drive = GraphDrive::new().await;
+    let world = World::new(false);
+    for i in 0..12u8 {
+        let day = NaiveDate::from_ymd_opt(2025, u32::from(1 + i % 2), 10).unwrap();
+        let account = AccountId::new(format!("acc-{}", i % 2));
+        let id = format!("g{i}");
+        let receipt = InMemorySource::receipt(&id, &account, day, "Shop", -500);
+        world.bank.add_receipt(receipt, format!("bytes of {id}"));
+    }
+    let syncer = || {
+        Syncer::new(
+            Arc::new(world.bank.clone()),
+            drive.sink(),
+            world.store.clone(),
+            SyncConfig::default(),
+        )
+    };
+    let loads = || world.store.loads.load(Ordering::SeqCst);
+    assert_eq!(syncer().run().await.unwrap().count("upload"), 12);
+    let after_export = loads();
+
+    let quiet = syncer().run().await.unwrap();
+    assert!(quiet.is_complete(), "{quiet:?}");
+    assert_eq!(
+        loads(),
+        after_export,
+        "the day after the export reads no state"
+    );
+
+    let files = drive.files();
+    let (deleted, bytes) = files.first().unwrap().clone();
+    drive.delete(&deleted);
+    let put_back = syncer().run().await.unwrap();
+    assert_eq!(
+        put_back.planned.get("upload: put back"),
+        Some(&1),
+        "{put_back:?}"
+    );
+    assert_eq!(put_back.count("upload"), 1);
+    assert_eq!(loads(), after_export + 1);
+    assert!(drive.files().contains(&(deleted.clone(), bytes)));
+    syncer().run().await.unwrap();
+    assert_eq!(loads(), after_export + 1, "quiet again the day after");
+
+    let folder = deleted.rsplit_once('/').unwrap().0.to_owned();
+    let held = drive
+        .files()
+        .iter()
+        .filter(|(path, _)| path.starts_with(&format!("{folder}/")))
+        .count();
+    drive.delete(&folder);
+    let tombstoned = syncer().run().await.unwrap();
+    assert_eq!(tombstoned.count("tombstone"), held, "{tombstoned:?}");
+    for _ in 0..2 {
+        let quiet = syncer().run().await.unwrap();
+        assert!(
+            quiet.is_complete() && quiet.count("upload") == 0,
+            "{quiet:?}"
+        );
+    }
+    assert_eq!(loads(), after_export + 2, "quiet days after the deletion");
+    assert!(
+        !drive
+            .files()
+            .iter()
+            .any(|(path, _)| path.starts_with(&format!("{folder}/"))),
+        "a folder the user deleted stays deleted"
+    );
+}

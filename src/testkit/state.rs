@@ -9,8 +9,9 @@ use crate::model::{
 };
 use crate::source::{BankTransaction, InMemorySource, Watermark};
 use crate::state::{
-    AccountRecord, ExportRecord, IndexRecord, IndexedRow, PendingRename, StateChange,
-    StateSettings, StateStore, SyncState, Tombstone, TombstoneReason,
+    AccountRecord, CatalogDigest, ExportRecord, IndexRecord, IndexedRow, PendingRename, Settled,
+    SettledKey, StateChange, StateHead, StateSettings, StateStore, SyncState, Tombstone,
+    TombstoneReason,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -110,6 +111,44 @@ pub async fn run_all(store: &dyn StateStore) -> SuiteReport {
         Some(&expected),
         ok(c, "load()", store.load().await).as_ref(),
     );
+    report.pass(c);
+
+    let c = "settled_summary_only_while_current";
+    let settled = Settled {
+        head: StateHead::of(&expected),
+        key: SettledKey::of(&"conformance"),
+        skipped: [("skip: declined".to_owned(), 1)].into(),
+        catalog: CatalogDigest::of(&expected),
+        echoes: expected.snapshot.entries(),
+    };
+    ok(c, "save_settled()", store.save_settled(&settled).await);
+    // A store may keep none; one that keeps it gives it back whole, and only while it
+    // describes the stored state.
+    if let Some(kept) = ok(c, "load_settled()", store.load_settled().await) {
+        eq(c, "load_settled() after save_settled()", &settled, &kept);
+        eq(
+            c,
+            "load() after save_settled() (the state is not changed)",
+            Some(&expected),
+            ok(c, "load()", store.load().await).as_ref(),
+        );
+        ok(c, "record()", store.record(&changes[..1]).await);
+        expected.apply(&changes[0]);
+        eq(
+            c,
+            "load_settled() after record()",
+            None,
+            ok(c, "load_settled()", store.load_settled().await),
+        );
+        ok(c, "save_settled()", store.save_settled(&settled).await);
+        ok(c, "save()", store.save(&expected).await);
+        eq(
+            c,
+            "load_settled() after save()",
+            None,
+            ok(c, "load_settled()", store.load_settled().await),
+        );
+    }
     report.pass(c);
 
     drop(held);
