@@ -348,6 +348,8 @@ async fn the_day_after_an_export_reads_no_state() {
     assert_eq!(world.store.loads.load(Ordering::SeqCst), loads + 1);
 }
 
+// The drives' other helpers serve other tests.
+#[allow(dead_code)]
 mod common;
 
 /// On OneDrive (the fake Graph, its delta feed reporting folders with their files):
