@@ -152,6 +152,17 @@ impl CatalogDigest {
         self.sorted.is_empty()
     }
 
+    /// What names this digest among others: the SHA-256 of its bytes. Equal ids mean
+    /// equal digests, so a store can tell whether the digest it keeps is this one
+    /// without comparing them whole.
+    pub fn id(&self) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        for digest in &self.sorted {
+            hasher.update(digest);
+        }
+        hasher.finalize().into()
+    }
+
     /// Its bytes, as [`from_bytes`](Self::from_bytes) reads them.
     pub fn to_bytes(&self) -> Vec<u8> {
         self.sorted.concat()

@@ -237,7 +237,7 @@ impl JsonFileStateStore {
     /// The id of the base file, from its header; `None` when there is none of this
     /// format.
     fn base_id(&self) -> Result<Option<settled::FileId>> {
-        let header = read_header(&self.state_path())?;
+        let header = read_prefix(&self.state_path(), base::HEADER_BYTES)?;
         Ok(header
             .and_then(|header| base::header_id(&header))
             .map(|(len, checksum)| settled::FileId { len, checksum }))
@@ -277,14 +277,14 @@ impl JsonFileStateStore {
             // Nothing to describe: the state is still in the journal or format 1.
             return Ok(());
         };
-        let (catalog_bytes, catalog) =
-            settled::frame(settled::CATALOG_MAGIC, &settled.catalog.to_bytes());
-        let on_disk = read_header(&self.catalog_path())?
-            .and_then(|header| settled::header_id(settled::CATALOG_MAGIC, &header));
+        let catalog = settled.catalog.id();
+        let on_disk = read_prefix(&self.catalog_path(), settled::CATALOG_PREFIX_LEN)?
+            .and_then(|prefix| settled::catalog_id(&prefix));
         if on_disk != Some(catalog) {
             // The summary names the catalog it goes with: gone before the catalog changes.
             remove_if_present(&self.settled_path())?;
-            write_unsynced(&self.dir, &self.catalog_path(), &catalog_bytes)?;
+            let bytes = settled::encode_catalog(&settled.catalog);
+            write_unsynced(&self.dir, &self.catalog_path(), &bytes)?;
         }
         let summary = settled::Summary {
             base,
@@ -388,18 +388,19 @@ fn write_unsynced(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// The first bytes of a framed file (its header), or `None` if it does not exist.
-fn read_header(path: &Path) -> Result<Option<Vec<u8>>> {
+/// The first `len` bytes of a file (fewer if it is shorter), or `None` if it does not
+/// exist.
+fn read_prefix(path: &Path, len: usize) -> Result<Option<Vec<u8>>> {
     let file = match open_private(OpenOptions::new().read(true), path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io("read", path, e)),
     };
-    let mut header = Vec::with_capacity(base::HEADER_BYTES);
-    file.take(base::HEADER_BYTES as u64)
-        .read_to_end(&mut header)
+    let mut prefix = Vec::with_capacity(len);
+    file.take(len as u64)
+        .read_to_end(&mut prefix)
         .map_err(|e| Error::io("read", path, e))?;
-    Ok(Some(header))
+    Ok(Some(prefix))
 }
 
 /// Left as it is: the error says what to do.

@@ -5,12 +5,15 @@
 //! format     u32 LE   1
 //! length     u64 LE   bytes of the body
 //! checksum   u32 LE   CRC-32 of the body
-//! body       state.settled: postcard of `Summary`; state.catalog: the digests
+//! body       state.settled: postcard of `Summary`;
+//!            state.catalog: the catalog's id (32 bytes, `CatalogDigest::id`), then the
+//!            digests
 //! ```
 //!
 //! A summary names the files it describes: the base file by its length and checksum
-//! (from its header), the journal by its length, the catalog by its length and
-//! checksum. It is used only while all three still match, so a record (the journal
+//! (from its header), the journal by its length, the catalog by its id (a SHA-256, so
+//! that a changed catalog is never taken for the one kept). It is used only while all
+//! three still match, so a record (the journal
 //! grows) or a save (the base file changes, and the summary is removed first) makes it
 //! stale at once. Both files are a cache: anything wrong with them (missing, cut,
 //! damaged, of another format) means "no summary", and the pass loads the whole state.
@@ -48,8 +51,8 @@ pub(super) struct Summary {
     pub base: FileId,
     /// The journal's length then, in bytes (0: none).
     pub journal_len: u64,
-    /// The catalog file it goes with.
-    pub catalog: FileId,
+    /// The id of the catalog it goes with.
+    pub catalog: [u8; 32],
     pub head: StateHead,
     pub key: SettledKey,
     pub skipped: BTreeMap<String, usize>,
@@ -116,10 +119,31 @@ pub(super) fn decode_summary(bytes: &[u8]) -> Option<Summary> {
     }
 }
 
-/// The digests a `state.catalog` file holds, if it is whole, and its id.
-pub(super) fn decode_catalog(bytes: &[u8]) -> Option<(CatalogDigest, FileId)> {
-    let (body, id) = unframe(CATALOG_MAGIC, bytes)?;
-    Some((CatalogDigest::from_bytes(body)?, id))
+/// The length of a catalog file's id.
+const CATALOG_ID_LEN: usize = 32;
+
+/// How many bytes of a catalog file hold its header and its id.
+pub(super) const CATALOG_PREFIX_LEN: usize = HEADER_LEN + CATALOG_ID_LEN;
+
+/// A `state.catalog` file holding `catalog`.
+pub(super) fn encode_catalog(catalog: &CatalogDigest) -> Vec<u8> {
+    let mut body = catalog.id().to_vec();
+    body.extend_from_slice(&catalog.to_bytes());
+    frame(CATALOG_MAGIC, &body).0
+}
+
+/// The id a catalog file says it holds, from its first [`CATALOG_PREFIX_LEN`] bytes
+/// (not checked against the digests: [`decode_catalog`] does that).
+pub(super) fn catalog_id(prefix: &[u8]) -> Option<[u8; 32]> {
+    header_id(CATALOG_MAGIC, prefix)?;
+    prefix.get(HEADER_LEN..CATALOG_PREFIX_LEN)?.try_into().ok()
+}
+
+/// The digests a `state.catalog` file holds, if it is whole, and their id.
+pub(super) fn decode_catalog(bytes: &[u8]) -> Option<(CatalogDigest, [u8; 32])> {
+    let (body, _) = unframe(CATALOG_MAGIC, bytes)?;
+    let (id, digests) = body.split_first_chunk::<CATALOG_ID_LEN>()?;
+    Some((CatalogDigest::from_bytes(digests)?, *id))
 }
 
 #[cfg(test)]
@@ -133,10 +157,7 @@ mod tests {
                 checksum: 7,
             },
             journal_len: 3,
-            catalog: FileId {
-                len: 0,
-                checksum: 0,
-            },
+            catalog: [7; 32],
             head: StateHead::default(),
             key: SettledKey::of(&("options", 1)),
             skipped: BTreeMap::from([("skip: declined".to_owned(), 2)]),
@@ -161,5 +182,20 @@ mod tests {
         }
         let (catalog, _) = frame(CATALOG_MAGIC, &body);
         assert!(decode_summary(&catalog).is_none(), "another file");
+    }
+
+    #[test]
+    fn a_catalog_reads_back_under_its_id() {
+        let catalog = CatalogDigest::from_bytes(&[[1u8; 16], [2; 16]].concat()).unwrap();
+        let bytes = encode_catalog(&catalog);
+        assert_eq!(catalog_id(&bytes[..CATALOG_PREFIX_LEN]), Some(catalog.id()));
+        assert_eq!(
+            decode_catalog(&bytes),
+            Some((catalog.clone(), catalog.id()))
+        );
+        assert_ne!(catalog.id(), CatalogDigest::default().id());
+        let mut damaged = bytes.clone();
+        *damaged.last_mut().unwrap() ^= 1;
+        assert_eq!(decode_catalog(&damaged), None);
     }
 }
