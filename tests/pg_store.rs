@@ -50,6 +50,7 @@ async fn the_store_passes_the_state_conformance_suite() {
         "record_load",
         "save_supersedes_journal",
         "checkpoint_keeps_the_state",
+        "settled_summary_only_while_current",
     ] {
         assert!(report.ran(check), "{check} did not run: {report}");
     }
@@ -437,4 +438,97 @@ async fn a_lock_dropped_can_be_taken_again_at_once_by_any_store_of_the_database(
         let lock = database.store(&org).lock().await;
         assert!(lock.is_ok(), "run {run}: {lock:?}");
     }
+}
+
+/// Counts whole loads of the store it wraps.
+#[derive(Debug)]
+struct CountingLoads {
+    inner: PgStateStore,
+    loads: std::sync::atomic::AtomicU64,
+}
+
+#[async_trait::async_trait]
+impl StateStore for CountingLoads {
+    async fn load(&self) -> receipt_sync::Result<Option<SyncState>> {
+        self.loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.load().await
+    }
+    async fn save(&self, state: &SyncState) -> receipt_sync::Result<()> {
+        self.inner.save(state).await
+    }
+    async fn record(&self, changes: &[StateChange]) -> receipt_sync::Result<()> {
+        self.inner.record(changes).await
+    }
+    async fn load_settled(&self) -> receipt_sync::Result<Option<receipt_sync::state::Settled>> {
+        self.inner.load_settled().await
+    }
+    async fn save_settled(
+        &self,
+        settled: &receipt_sync::state::Settled,
+    ) -> receipt_sync::Result<()> {
+        self.inner.save_settled(settled).await
+    }
+    async fn lock(&self) -> receipt_sync::Result<receipt_sync::state::StateLock> {
+        self.inner.lock().await
+    }
+}
+
+/// A quiet day of an organisation reads its settled summary, not its rows; a new
+/// receipt makes the next day a whole pass, which archives it, and the day after is
+/// quiet again with a summary of the new rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_day_reads_the_organisations_summary_not_its_rows() {
+    use receipt_sync::sink::InMemorySink;
+    use receipt_sync::source::InMemorySource;
+    use receipt_sync::sync::{SyncConfig, Syncer};
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+    let Some(cluster) = TestCluster::shared() else {
+        return;
+    };
+    let database = PgDatabase::connect(cluster.url()).await.unwrap();
+    let store = Arc::new(CountingLoads {
+        inner: database.store(unique_name("org")),
+        loads: Default::default(),
+    });
+    let bank = InMemorySource::new();
+    let account = bank.add_account_named("acc", "Main");
+    let add = |id: &str| {
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 2, 3).unwrap();
+        bank.add_receipt(
+            InMemorySource::receipt(id, &account, day, "Shop", -700),
+            format!("bytes of {id}"),
+        );
+    };
+    for i in 0..5 {
+        add(&format!("r{i}"));
+    }
+    let drive = InMemorySink::new();
+    let syncer = || {
+        Syncer::new(
+            Arc::new(bank.clone()),
+            Arc::new(drive.clone()),
+            store.clone(),
+            SyncConfig::default(),
+        )
+    };
+    assert_eq!(syncer().run().await.unwrap().count("upload"), 5);
+    let loads = store.loads.load(Ordering::SeqCst);
+    let quiet = syncer().run().await.unwrap();
+    assert!(quiet.is_complete(), "{quiet:?}");
+    assert_eq!(store.loads.load(Ordering::SeqCst), loads, "no rows loaded");
+
+    add("r5");
+    assert_eq!(syncer().run().await.unwrap().count("upload"), 1);
+    assert_eq!(store.loads.load(Ordering::SeqCst), loads + 1);
+    let quiet = syncer().run().await.unwrap();
+    assert!(
+        quiet.is_complete() && quiet.count("upload") == 0,
+        "{quiet:?}"
+    );
+    assert_eq!(store.loads.load(Ordering::SeqCst), loads + 1, "quiet again");
+    // What the quiet days recorded is in the rows.
+    let state = store.inner.load().await.unwrap().unwrap();
+    assert_eq!(state.exported.len(), 6);
+    assert!(state.last_run.unwrap().finished_at.is_some());
 }

@@ -15,6 +15,7 @@ pub use records::{
     AccountRecord, ExportRecord, IndexRecord, IndexedRow, PendingRename, RunSummary, STATE_VERSION,
     StateChange, StateSettings, SyncState, Tombstone, TombstoneReason,
 };
+pub(crate) use settled::SettledMeta;
 pub use settled::{CatalogDigest, Settled, SettledKey, StateHead};
 
 use crate::error::Result;

@@ -201,6 +201,39 @@ pub struct Settled {
     pub echoes: Vec<SinkEntry>,
 }
 
+/// A [`Settled`] without its catalog, as stores keep it (the catalog apart, since it
+/// grows with the archive and changes less often).
+#[derive(Serialize, Deserialize)]
+pub(crate) struct SettledMeta {
+    pub head: StateHead,
+    pub key: SettledKey,
+    pub skipped: BTreeMap<String, usize>,
+    pub echoes: Vec<SinkEntry>,
+}
+
+impl SettledMeta {
+    /// All of `settled` but its catalog.
+    pub fn of(settled: &Settled) -> Self {
+        Self {
+            head: settled.head.clone(),
+            key: settled.key.clone(),
+            skipped: settled.skipped.clone(),
+            echoes: settled.echoes.clone(),
+        }
+    }
+
+    /// The settled state with `catalog`.
+    pub fn with_catalog(self, catalog: CatalogDigest) -> Settled {
+        Settled {
+            head: self.head,
+            key: self.key,
+            skipped: self.skipped,
+            catalog,
+            echoes: self.echoes,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

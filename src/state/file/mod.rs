@@ -46,7 +46,7 @@ mod commit;
 mod journal;
 mod settled;
 
-use super::{STATE_VERSION, Settled, StateChange, StateLock, StateStore, SyncState};
+use super::{STATE_VERSION, Settled, SettledMeta, StateChange, StateLock, StateStore, SyncState};
 use crate::error::{Error, Result};
 use crate::fs_util::{blocking, create_private_dir, open_private, sync_dir, write_error};
 use async_trait::async_trait;
@@ -267,7 +267,9 @@ impl JsonFileStateStore {
             return Ok(None);
         };
         match settled::decode_catalog(&bytes) {
-            Some((catalog, id)) if id == summary.catalog => Ok(Some(summary.into_settled(catalog))),
+            Some((catalog, id)) if id == summary.catalog => {
+                Ok(Some(summary.meta.with_catalog(catalog)))
+            }
             _ => Ok(None),
         }
     }
@@ -290,10 +292,7 @@ impl JsonFileStateStore {
             base,
             journal_len: self.journal_len()?,
             catalog,
-            head: settled.head.clone(),
-            key: settled.key.clone(),
-            skipped: settled.skipped.clone(),
-            echoes: settled.echoes.clone(),
+            meta: SettledMeta::of(settled),
         };
         let body = postcard::to_allocvec(&summary).map_err(|e| Error::State {
             path: self.settled_path(),

@@ -24,10 +24,8 @@
 //! archive while the summary does not: a quiet day rewrites the summary (its head moved)
 //! and leaves the catalog as it is.
 
-use crate::model::SinkEntry;
-use crate::state::{CatalogDigest, Settled, SettledKey, StateHead};
+use crate::state::{CatalogDigest, SettledMeta};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// The first bytes of `state.settled`.
 pub(super) const SUMMARY_MAGIC: &[u8; 8] = b"RSSETTL\n";
@@ -53,23 +51,8 @@ pub(super) struct Summary {
     pub journal_len: u64,
     /// The id of the catalog it goes with.
     pub catalog: [u8; 32],
-    pub head: StateHead,
-    pub key: SettledKey,
-    pub skipped: BTreeMap<String, usize>,
-    pub echoes: Vec<SinkEntry>,
-}
-
-impl Summary {
-    /// The settled state it describes, with its catalog.
-    pub fn into_settled(self, catalog: CatalogDigest) -> Settled {
-        Settled {
-            head: self.head,
-            key: self.key,
-            skipped: self.skipped,
-            catalog,
-            echoes: self.echoes,
-        }
-    }
+    /// The rest of the settled state.
+    pub meta: SettledMeta,
 }
 
 /// `body` framed under `magic`, and the id of the body.
@@ -149,6 +132,8 @@ pub(super) fn decode_catalog(bytes: &[u8]) -> Option<(CatalogDigest, [u8; 32])> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::{SettledKey, StateHead};
+    use std::collections::BTreeMap;
 
     fn summary() -> Summary {
         Summary {
@@ -158,10 +143,12 @@ mod tests {
             },
             journal_len: 3,
             catalog: [7; 32],
-            head: StateHead::default(),
-            key: SettledKey::of(&("options", 1)),
-            skipped: BTreeMap::from([("skip: declined".to_owned(), 2)]),
-            echoes: Vec::new(),
+            meta: SettledMeta {
+                head: StateHead::default(),
+                key: SettledKey::of(&("options", 1)),
+                skipped: BTreeMap::from([("skip: declined".to_owned(), 2)]),
+                echoes: Vec::new(),
+            },
         }
     }
 
@@ -171,7 +158,7 @@ mod tests {
         let (bytes, _) = frame(SUMMARY_MAGIC, &body);
         let read = decode_summary(&bytes).expect("whole");
         assert_eq!(read.base, summary().base);
-        assert_eq!(read.skipped, summary().skipped);
+        assert_eq!(read.meta.skipped, summary().meta.skipped);
         for len in 0..bytes.len() {
             assert!(decode_summary(&bytes[..len]).is_none(), "cut at {len}");
         }

@@ -8,11 +8,12 @@ mod lock;
 mod pipeline;
 mod rows;
 mod schema;
+mod settled;
 
 pub use schema::SCHEMA_VERSION;
 
 use crate::error::{Error, Result};
-use crate::state::{StateChange, StateLock, StateStore, SyncState};
+use crate::state::{Settled, StateChange, StateLock, StateStore, SyncState};
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use rows::Scope;
@@ -163,6 +164,9 @@ impl fmt::Debug for PgDatabase {
 ///   touches, nothing more (see `docs/service.md`);
 /// - `save` replaces the organisation's rows in one transaction;
 /// - `checkpoint` does nothing: the rows are the state, there is no journal to fold;
+/// - `load_settled` and `save_settled` keep a quiet day's summary in one row, valid
+///   only while the organisation's rows are at the generation it names (every write
+///   transaction moves it on);
 /// - `lock` is a session advisory lock on a connection of its own, released by
 ///   PostgreSQL when that connection ends, the holder's death included; should that
 ///   connection end while the holder runs on (a server restart), `record` and `save`
@@ -279,6 +283,22 @@ impl StateStore for PgStateStore {
     /// Nothing to do: each change was written into the rows it changes, so the rows
     /// already are the state `load` returns; there is no journal to fold.
     async fn checkpoint(&self, _state: &SyncState) -> Result<()> {
+        Ok(())
+    }
+
+    async fn load_settled(&self) -> Result<Option<Settled>> {
+        let client = self.checkout("reading the settled summary").await?;
+        let settled = settled::load(&client, self.scope()).await?;
+        client.done();
+        Ok(settled)
+    }
+
+    async fn save_settled(&self, summary: &Settled) -> Result<()> {
+        // Written under the lock, as the rows it describes: nobody moves them meanwhile.
+        lock::ensure_held(self.locks(), &self.organisation).await?;
+        let client = self.checkout("saving the settled summary").await?;
+        settled::save(&client, self.scope(), summary).await?;
+        client.done();
         Ok(())
     }
 

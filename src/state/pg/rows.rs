@@ -189,10 +189,12 @@ pub(super) fn delete_keys(scope: Scope<'_>, keyed: Keyed, keys: Vec<String>) -> 
 }
 
 /// Creates the organisation's head row if there is none, as a first `record` must
-/// (an empty state of the current format).
+/// (an empty state of the current format), and moves its generation on: every write
+/// transaction starts with it, so a settled summary of the rows before is stale.
 pub(super) fn ensure_head(scope: Scope<'_>) -> Step {
     Step::execute(
-        "INSERT INTO sync_state (org_id, format) VALUES ($1, $2) ON CONFLICT (org_id) DO NOTHING",
+        "INSERT INTO sync_state (org_id, format) VALUES ($1, $2) \
+         ON CONFLICT (org_id) DO UPDATE SET generation = nextval('sync_generation')",
         vec![scope.org(), Box::new(STATE_VERSION as i32)],
     )
 }
@@ -356,7 +358,7 @@ fn write_head(scope: Scope<'_>, state_: &SyncState) -> Result<Step> {
          VALUES ($1, $2, $3::text::json, $4::text::json, $5::text::json, $6::text::json) \
          ON CONFLICT (org_id) DO UPDATE SET format = excluded.format, settings = excluded.settings, \
          scan_cursor = excluded.scan_cursor, last_run = excluded.last_run, \
-         pending_renames = excluded.pending_renames",
+         pending_renames = excluded.pending_renames, generation = nextval('sync_generation')",
         vec![
             scope.org(),
             Box::new(format),

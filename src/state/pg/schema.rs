@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 /// The schema version this release reads and writes. A database whose schema is newer
 /// is refused: its rows may mean something this release does not know.
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// Serializes migrations across every process on the database
 /// (`pg_advisory_xact_lock` takes a `bigint`; this is "receipt-sync schema" hashed once).
@@ -138,6 +138,22 @@ CREATE TABLE fleet_runs (
     failures bigint
 );
 CREATE INDEX fleet_runs_by_org ON fleet_runs (org_id, started_at DESC);
+",
+    // The settled summary of an organisation's state (`StateStore::save_settled`): it
+    // describes the rows as they were at `generation`, which every write transaction
+    // moves on (from a sequence, so a number is never given twice), and is used only
+    // while the head row still has it. The catalog's digests are a column of their
+    // own, named by their SHA-256, so that a quiet day rewrites only the summary.
+    "
+CREATE SEQUENCE sync_generation;
+ALTER TABLE sync_state ADD COLUMN generation bigint NOT NULL DEFAULT nextval('sync_generation');
+CREATE TABLE sync_settled (
+    org_id text PRIMARY KEY,
+    generation bigint NOT NULL,
+    summary bytea NOT NULL,
+    catalog_id bytea NOT NULL,
+    catalog bytea NOT NULL
+);
 ",
 ];
 
