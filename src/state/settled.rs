@@ -91,10 +91,20 @@ impl SettledKey {
 /// changed in any field, or a new one, is not held. Two different records share a
 /// digest with a probability of about 2⁻¹²⁸ (a collision would make a pass take a
 /// changed receipt for a known one).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct CatalogDigest {
     sorted: Vec<[u8; 16]>,
+    /// Its [`id`](Self::id), once computed or read back with it.
+    id: std::sync::OnceLock<[u8; 32]>,
 }
+
+impl PartialEq for CatalogDigest {
+    fn eq(&self, other: &Self) -> bool {
+        self.sorted == other.sorted
+    }
+}
+
+impl Eq for CatalogDigest {}
 
 /// The length of one digest, in bytes.
 const DIGEST_LEN: usize = 16;
@@ -127,7 +137,10 @@ impl CatalogDigest {
         let mut sorted: Vec<[u8; 16]> = receipts.chain(transactions).collect();
         sorted.sort_unstable();
         sorted.dedup();
-        Self { sorted }
+        Self {
+            sorted,
+            id: std::sync::OnceLock::new(),
+        }
     }
 
     /// Whether the catalog holds exactly `receipt`, and it has not vanished.
@@ -156,11 +169,24 @@ impl CatalogDigest {
     /// equal digests, so a store can tell whether the digest it keeps is this one
     /// without comparing them whole.
     pub fn id(&self) -> [u8; 32] {
-        let mut hasher = Sha256::new();
-        for digest in &self.sorted {
-            hasher.update(digest);
+        *self.id.get_or_init(|| {
+            let mut hasher = Sha256::new();
+            for digest in &self.sorted {
+                hasher.update(digest);
+            }
+            hasher.finalize().into()
+        })
+    }
+
+    /// `self`, whose id is known to be `id` (kept with it by a store, whose own
+    /// checksum says it is intact): not computed again.
+    pub(crate) fn with_id(self, id: [u8; 32]) -> Self {
+        let known = std::sync::OnceLock::new();
+        let _ = known.set(id);
+        Self {
+            sorted: self.sorted,
+            id: known,
         }
-        hasher.finalize().into()
     }
 
     /// Its bytes, as [`from_bytes`](Self::from_bytes) reads them.
@@ -179,7 +205,10 @@ impl CatalogDigest {
         sorted
             .windows(2)
             .all(|pair| pair[0] < pair[1])
-            .then_some(Self { sorted })
+            .then_some(Self {
+                sorted,
+                id: std::sync::OnceLock::new(),
+            })
     }
 }
 

@@ -251,7 +251,7 @@ impl Syncer {
         // Quiet: the state is the one the last (empty) plan was made from.
         self.observer
             .on_event(&SyncEvent::SourceRead { receipts: 0 });
-        let mut settled = settled.clone();
+        let mut settled = settled;
         // Reported back: not to be expected again.
         settled.echoes.retain(|entry| !echoed.contains(&entry.id));
         let mut changes = Vec::new();

@@ -126,7 +126,7 @@ pub(super) fn catalog_id(prefix: &[u8]) -> Option<[u8; 32]> {
 pub(super) fn decode_catalog(bytes: &[u8]) -> Option<(CatalogDigest, [u8; 32])> {
     let (body, _) = unframe(CATALOG_MAGIC, bytes)?;
     let (id, digests) = body.split_first_chunk::<CATALOG_ID_LEN>()?;
-    Some((CatalogDigest::from_bytes(digests)?, *id))
+    Some((CatalogDigest::from_bytes(digests)?.with_id(*id), *id))
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ pub(super) async fn load(client: &ClientWrapper, scope: Scope<'_>) -> Result<Opt
     let operation = format!("reading the settled summary (organisation {:?})", scope.org);
     let statement = client
         .prepare_cached(
-            "SELECT s.summary, s.catalog FROM sync_settled s \
+            "SELECT s.summary, s.catalog, s.catalog_id FROM sync_settled s \
              JOIN sync_state h ON h.org_id = s.org_id AND h.generation = s.generation \
              WHERE s.org_id = $1",
         )
@@ -36,6 +36,9 @@ pub(super) async fn load(client: &ClientWrapper, scope: Scope<'_>) -> Result<Opt
     let catalog: Vec<u8> = row
         .try_get(1)
         .map_err(|e| from_pg(&operation, &e, scope.password))?;
+    let catalog_id: Vec<u8> = row
+        .try_get(2)
+        .map_err(|e| from_pg(&operation, &e, scope.password))?;
     // A summary this release cannot read is no summary: the pass loads the rows.
     let meta = match postcard::from_bytes::<SettledMeta>(&summary) {
         Ok(meta) => meta,
@@ -47,7 +50,14 @@ pub(super) async fn load(client: &ClientWrapper, scope: Scope<'_>) -> Result<Opt
             return Ok(None);
         }
     };
-    Ok(CatalogDigest::from_bytes(&catalog).map(|catalog| meta.with_catalog(catalog)))
+    let (Some(catalog), Ok(id)) = (
+        CatalogDigest::from_bytes(&catalog),
+        <[u8; 32]>::try_from(catalog_id),
+    ) else {
+        return Ok(None);
+    };
+    // The id was computed from these digests when they were written.
+    Ok(Some(meta.with_catalog(catalog.with_id(id))))
 }
 
 /// Keeps `settled` as the summary of the rows as they are now.
