@@ -8,9 +8,12 @@
 //! (the baseline). It then times, each with a fresh store that reads the folder as a new
 //! process would: loading the state, planning from it, and two whole quiet days (syncs
 //! with nothing new), each with its peak resident set and the bytes written
-//! (`write_bytes` of `/proc/self/io`). The first quiet day after an export also takes in
-//! the export's own uploads, reported back once by the archive's change feed; the second
-//! (`steady_quiet_day`) is what every later day costs. One JSON line per size.
+//! (`write_bytes` of `/proc/self/io`). The first quiet day after an export sees the
+//! export's own uploads reported back by the archive's change feed (its echoes, which the
+//! export's summary expects); the second (`steady_quiet_day`) is what every later day
+//! costs. Then a day with one new receipt,
+//! and the quiet day after it. One JSON line per size. Each day says whether it started
+//! from the settled summary (`from_summary`), reading no whole state.
 //!
 //! `cargo bench --features testkit --bench state_quiet` (Linux). Arguments: the sizes
 //! (default `10000 100000`; `1000000` works, it takes a few minutes). The folder is made
@@ -192,8 +195,16 @@ async fn child(count: usize, dir: &Path) -> serde_json::Value {
 
     // The first quiet day after the export also takes in the export's own uploads, which
     // the archive's change feed reports back once; the second is every later day's cost.
-    let first = quiet_day(&source, &sink, &state_dir).await;
-    let steady = quiet_day(&source, &sink, &state_dir).await;
+    let first = day(&source, &sink, &state_dir, 0).await;
+    let steady = day(&source, &sink, &state_dir, 0).await;
+    // A day with one new receipt loads the whole state (the summary says something
+    // changed); the day after it is quiet again.
+    let account = AccountId::new("acc-0");
+    let day_of = NaiveDate::from_ymd_opt(2025, 6, 15).expect("a day");
+    let receipt = InMemorySource::receipt("new-1", &account, day_of, "New shop", -999);
+    source.add_receipt(receipt, b"new-1".to_vec());
+    let one_new = day(&source, &sink, &state_dir, 1).await;
+    let after_new = day(&source, &sink, &state_dir, 0).await;
     serde_json::json!({
         "receipts": count,
         "first_export_secs": export_secs,
@@ -207,6 +218,8 @@ async fn child(count: usize, dir: &Path) -> serde_json::Value {
         "state_dir_bytes_after": dir_bytes(&state_dir),
         "first_quiet_day": first.json(count),
         "steady_quiet_day": steady.json(count),
+        "one_new_receipt_day": one_new.json(count),
+        "quiet_day_after_it": after_new.json(count),
     })
 }
 
@@ -237,11 +250,13 @@ impl QuietDay {
     }
 }
 
-/// A sync with nothing new, from a fresh store as a new process would start it.
-async fn quiet_day(
+/// A sync that uploads `uploads` receipts (none: a quiet day), from a fresh store as a
+/// new process would start it.
+async fn day(
     source: &Arc<InMemorySource>,
     sink: &Arc<InMemorySink>,
     state_dir: &Path,
+    uploads: usize,
 ) -> QuietDay {
     reset_peak();
     let (baseline_rss, _) = rss();
@@ -257,7 +272,7 @@ async fn quiet_day(
     let cpu_secs = cpu_secs() - cpu;
     perf_control("quiet", "disable");
     let (_, peak_rss) = rss();
-    assert_eq!(report.count("upload"), 0, "{report}");
+    assert_eq!(report.count("upload"), uploads, "{report}");
     QuietDay {
         secs,
         cpu_secs,
