@@ -428,3 +428,56 @@ async fn on_onedrive_the_deletion_rules_hold_around_quiet_days() {
         "a folder the user deleted stays deleted"
     );
 }
+
+/// The summary is a cache: damaged, cut or gone, the pass loads the whole state and
+/// ends as it would have; a later pass keeps a new summary.
+#[tokio::test]
+async fn a_damaged_or_missing_summary_is_no_summary() {
+    let mut world = World::new(false);
+    for _ in 0..6 {
+        world.act(&Step::NewReceipt {
+            account: 1,
+            month: 1,
+        });
+    }
+    let config = SyncConfig::default();
+    world.syncer(config.clone()).run().await.unwrap();
+    let files = [
+        world.store.inner.settled_path(),
+        world.store.inner.catalog_path(),
+    ];
+    for file in &files {
+        let whole = std::fs::read(file).unwrap();
+        let damages: Vec<Vec<u8>> = vec![
+            whole[..whole.len() / 2].to_vec(),
+            {
+                let mut flipped = whole.clone();
+                let last = flipped.len() - 1;
+                flipped[last] ^= 0x40;
+                flipped
+            },
+            Vec::new(),
+        ];
+        for damaged in damages {
+            std::fs::write(file, &damaged).unwrap();
+            assert!(world.store.load_settled().await.unwrap().is_none());
+            let loads = world.store.loads.load(Ordering::SeqCst);
+            let report = world.syncer(config.clone()).run().await.unwrap();
+            assert!(
+                report.is_complete() && report.count("upload") == 0,
+                "{report:?}"
+            );
+            assert_eq!(world.store.loads.load(Ordering::SeqCst), loads + 1);
+            assert!(
+                world.store.load_settled().await.unwrap().is_some(),
+                "kept again after {} bytes of {}",
+                damaged.len(),
+                file.display()
+            );
+        }
+        std::fs::remove_file(file).unwrap();
+        assert!(world.store.load_settled().await.unwrap().is_none());
+        world.syncer(config.clone()).run().await.unwrap();
+        assert!(world.store.load_settled().await.unwrap().is_some());
+    }
+}

@@ -73,6 +73,10 @@ pub struct JsonFileStateStore {
     dir: PathBuf,
     commit: Arc<GroupCommit>,
     compaction_bytes: u64,
+    /// The id of the catalog file this store last read whole (checksum verified) or
+    /// wrote, while it holds the lock: a summary whose catalog it is need not write it
+    /// again. Forgotten when the lock is taken: another process may have written since.
+    catalog_on_disk: Arc<std::sync::Mutex<Option<[u8; 32]>>>,
 }
 
 impl fmt::Debug for JsonFileStateStore {
@@ -94,6 +98,7 @@ impl JsonFileStateStore {
             dir,
             commit,
             compaction_bytes: DEFAULT_COMPACTION_BYTES,
+            catalog_on_disk: Arc::default(),
         }
     }
 
@@ -252,6 +257,20 @@ impl JsonFileStateStore {
         }
     }
 
+    fn set_catalog_on_disk(&self, id: Option<[u8; 32]>) {
+        *self
+            .catalog_on_disk
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = id;
+    }
+
+    fn catalog_on_disk(&self) -> Option<[u8; 32]> {
+        *self
+            .catalog_on_disk
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn load_settled_blocking(&self) -> Result<Option<Settled>> {
         let Some(bytes) = read_if_present(&self.settled_path())? else {
             return Ok(None);
@@ -268,6 +287,7 @@ impl JsonFileStateStore {
         };
         match settled::decode_catalog(&bytes) {
             Some((catalog, id)) if id == summary.catalog => {
+                self.set_catalog_on_disk(Some(id));
                 Ok(Some(summary.meta.with_catalog(catalog)))
             }
             _ => Ok(None),
@@ -280,13 +300,14 @@ impl JsonFileStateStore {
             return Ok(());
         };
         let catalog = settled.catalog.id();
-        let on_disk = read_prefix(&self.catalog_path(), settled::CATALOG_PREFIX_LEN)?
-            .and_then(|prefix| settled::catalog_id(&prefix));
-        if on_disk != Some(catalog) {
+        // Written again unless this store read it whole or wrote it under this lock: a
+        // file cut by a crash may still start with the right id.
+        if self.catalog_on_disk() != Some(catalog) {
             // The summary names the catalog it goes with: gone before the catalog changes.
             remove_if_present(&self.settled_path())?;
             let bytes = settled::encode_catalog(&settled.catalog);
             write_unsynced(&self.dir, &self.catalog_path(), &bytes)?;
+            self.set_catalog_on_disk(Some(catalog));
         }
         let summary = settled::Summary {
             base,
@@ -313,6 +334,7 @@ impl JsonFileStateStore {
         match file.try_lock() {
             Ok(()) => {
                 self.commit.keep_open(true);
+                self.set_catalog_on_disk(None);
                 Ok(StateLock::new(HeldLock {
                     _file: file,
                     commit: self.commit.clone(),

@@ -105,21 +105,11 @@ pub(super) fn decode_summary(bytes: &[u8]) -> Option<Summary> {
 /// The length of a catalog file's id.
 const CATALOG_ID_LEN: usize = 32;
 
-/// How many bytes of a catalog file hold its header and its id.
-pub(super) const CATALOG_PREFIX_LEN: usize = HEADER_LEN + CATALOG_ID_LEN;
-
 /// A `state.catalog` file holding `catalog`.
 pub(super) fn encode_catalog(catalog: &CatalogDigest) -> Vec<u8> {
     let mut body = catalog.id().to_vec();
     body.extend_from_slice(&catalog.to_bytes());
     frame(CATALOG_MAGIC, &body).0
-}
-
-/// The id a catalog file says it holds, from its first [`CATALOG_PREFIX_LEN`] bytes
-/// (not checked against the digests: [`decode_catalog`] does that).
-pub(super) fn catalog_id(prefix: &[u8]) -> Option<[u8; 32]> {
-    header_id(CATALOG_MAGIC, prefix)?;
-    prefix.get(HEADER_LEN..CATALOG_PREFIX_LEN)?.try_into().ok()
 }
 
 /// The digests a `state.catalog` file holds, if it is whole, and their id.
@@ -175,7 +165,6 @@ mod tests {
     fn a_catalog_reads_back_under_its_id() {
         let catalog = CatalogDigest::from_bytes(&[[1u8; 16], [2; 16]].concat()).unwrap();
         let bytes = encode_catalog(&catalog);
-        assert_eq!(catalog_id(&bytes[..CATALOG_PREFIX_LEN]), Some(catalog.id()));
         assert_eq!(
             decode_catalog(&bytes),
             Some((catalog.clone(), catalog.id()))
