@@ -65,7 +65,8 @@ use crate::plan::{
 use crate::sink::ArchiveSink;
 use crate::source::ReceiptSource;
 use crate::state::{
-    CatalogDigest, Settled, StateChange, StateHead, StateSettings, StateStore, SyncState,
+    CatalogDigest, EchoDigest, Settled, StateChange, StateHead, StateSettings, StateStore,
+    SyncState,
 };
 use chrono::{NaiveDate, Utc};
 use quiet::{Prefetched, Quiet};
@@ -563,7 +564,7 @@ impl Syncer {
             key: self.settled_key(settings),
             skipped,
             catalog: CatalogDigest::of(state),
-            echoes: echoes_of(&state.snapshot, recorder.written()),
+            echoes: EchoDigest::of(&echoes_of(&state.snapshot, recorder.written())),
         };
         if let Err(error) = self.store.save_settled(&settled).await {
             // Only the next quiet day's shortcut is lost: it loads the whole state.
@@ -699,7 +700,7 @@ impl Syncer {
 }
 
 /// The entries of the items `written`, and of their folders, as `snapshot` holds them
-/// now, sorted by id: what the archive's change feed will report back of this pass.
+/// now: what the archive's change feed will report back of this pass.
 fn echoes_of(
     snapshot: &crate::model::ArchiveSnapshot,
     written: Vec<crate::model::SinkItemId>,

@@ -19,11 +19,12 @@
 use super::events::{SyncEvent, SyncReport};
 use super::{Syncer, read};
 use crate::error::Result;
-use crate::model::{BankAccount, ScanUpdate, SinkChange, SinkEntry, SinkItemId};
+use crate::model::{BankAccount, ScanUpdate, SinkChange, SinkEntry};
 use crate::plan::{RequestedSettings, resolve_state_settings};
 use crate::source::{ReceiptQuery, ReceiptStream, SourceEvent, Watermark};
 use crate::state::{
-    CatalogDigest, RunSummary, STATE_VERSION, SettledKey, StateChange, StateSettings, SyncState,
+    CatalogDigest, EchoDigest, RunSummary, STATE_VERSION, SettledKey, StateChange, StateSettings,
+    SyncState,
 };
 use chrono::Utc;
 use futures::{StreamExt, future, stream};
@@ -109,23 +110,21 @@ async fn probe(mut listing: ReceiptStream, catalog: &CatalogDigest, transactions
     }
 }
 
-/// The ids of `changes` when every one is the report of an item the last pass wrote,
-/// exactly as the state holds it, mentioned once (`echoes` sorted by id): changes that
-/// change nothing, as [`StateChange::archive_scanned`] would find. `None` otherwise.
-fn echoes_only(changes: &[SinkChange], echoes: &[SinkEntry]) -> Option<HashSet<SinkItemId>> {
-    let mut echoed = HashSet::with_capacity(changes.len());
+/// The entries `changes` report when every one is an item the last pass wrote,
+/// exactly as the state holds it, mentioned once: changes that change nothing, as
+/// [`StateChange::archive_scanned`] would find. `None` otherwise.
+fn echoes_only<'a>(changes: &'a [SinkChange], echoes: &EchoDigest) -> Option<Vec<&'a SinkEntry>> {
+    let mut ids = HashSet::with_capacity(changes.len());
+    let mut echoed = Vec::with_capacity(changes.len());
     for change in changes {
         let SinkChange::Upsert(entry) = change else {
             return None;
         };
-        let expected = echoes
-            .binary_search_by(|echo| echo.id.cmp(&entry.id))
-            .ok()
-            .and_then(|at| echoes.get(at));
         // Mentioned twice, an item may have changed and changed back.
-        if expected != Some(entry) || !echoed.insert(entry.id.clone()) {
+        if !echoes.holds(entry) || !ids.insert(&entry.id) {
             return None;
         }
+        echoed.push(entry);
     }
     Some(echoed)
 }
@@ -253,7 +252,7 @@ impl Syncer {
             .on_event(&SyncEvent::SourceRead { receipts: 0 });
         let mut settled = settled;
         // Reported back: not to be expected again.
-        settled.echoes.retain(|entry| !echoed.contains(&entry.id));
+        settled.echoes.forget(echoed);
         let mut changes = Vec::new();
         for (account, probed) in accounts.iter().zip(&probes) {
             if let Some(watermark) = probed.last_watermark()

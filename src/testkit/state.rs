@@ -9,8 +9,8 @@ use crate::model::{
 };
 use crate::source::{BankTransaction, InMemorySource, Watermark};
 use crate::state::{
-    AccountRecord, CatalogDigest, ExportRecord, IndexRecord, IndexedRow, PendingRename, Settled,
-    SettledKey, StateChange, StateHead, StateSettings, StateStore, SyncState, Tombstone,
+    AccountRecord, CatalogDigest, EchoDigest, ExportRecord, IndexRecord, IndexedRow, PendingRename,
+    Settled, SettledKey, StateChange, StateHead, StateSettings, StateStore, SyncState, Tombstone,
     TombstoneReason,
 };
 use chrono::{DateTime, NaiveDate, Utc};
@@ -119,7 +119,7 @@ pub async fn run_all(store: &dyn StateStore) -> SuiteReport {
         key: SettledKey::of(&"conformance"),
         skipped: [("skip: declined".to_owned(), 1)].into(),
         catalog: CatalogDigest::of(&expected),
-        echoes: expected.snapshot.entries(),
+        echoes: EchoDigest::of(&expected.snapshot.entries()),
     };
     ok(c, "save_settled()", store.save_settled(&settled).await);
     // A store may keep none; one that keeps it gives it back whole, and only while it

@@ -137,7 +137,7 @@ mod tests {
                 head: StateHead::default(),
                 key: SettledKey::of(&("options", 1)),
                 skipped: BTreeMap::from([("skip: declined".to_owned(), 2)]),
-                echoes: Vec::new(),
+                echoes: Default::default(),
             },
         }
     }
