@@ -5,6 +5,8 @@
 
 mod drive;
 #[cfg(test)]
+mod feed_tests;
+#[cfg(test)]
 mod tests;
 mod user;
 
@@ -207,7 +209,7 @@ impl State {
                 Some(p) => Some(self.item_id(p)?),
                 None => None,
             },
-            name: node.name.clone(),
+            name: node.name.to_string(),
             kind: match &node.bytes {
                 None => EntryKind::Folder,
                 Some(b) => EntryKind::File {
