@@ -56,8 +56,9 @@ struct Data {
     accounts: Vec<BankAccount>,
     /// Every receipt ever added, in the order added; `None` once removed.
     receipts: Vec<Option<Stored>>,
-    /// Where each receipt is in `receipts`, by the id it was added under.
-    receipt_slots: HashMap<ReceiptId, Slot>,
+    /// Every receipt under the hash of the id it was added under (`hash`): ids are
+    /// stored once, in the receipts; colliding ids are told apart by comparing them.
+    by_id: BTreeSet<(u64, Slot)>,
     /// Transactions added as such (with or without receipts), in the order added.
     transactions: Vec<Listed>,
     /// Where each of those is in `transactions`, by the id it was added under.
@@ -65,7 +66,7 @@ struct Data {
     /// Per account, every receipt and added transaction under its revision: a
     /// listing since a watermark reads the range after it.
     changes: HashMap<AccountId, BTreeSet<(u64, Item)>>,
-    /// Every receipt under the hash of its transaction's id (`transaction_key`), to
+    /// Every receipt under the hash of its transaction's id (`hash`), to
     /// find a transaction's receipts; colliding ids are told apart by comparing them.
     by_transaction: BTreeSet<(u64, Slot)>,
     hasher: RandomState,
@@ -89,7 +90,7 @@ impl Default for Data {
         Self {
             accounts: Vec::new(),
             receipts: Vec::new(),
-            receipt_slots: HashMap::new(),
+            by_id: BTreeSet::new(),
             transactions: Vec::new(),
             transaction_slots: HashMap::new(),
             changes: HashMap::new(),
@@ -134,7 +135,8 @@ impl Data {
         self.revision
     }
 
-    fn transaction_key(&self, id: &TransactionId) -> u64 {
+    /// Where `by_id` and `by_transaction` file an id.
+    fn hash(&self, id: &str) -> u64 {
         self.hasher.hash_one(id)
     }
 
@@ -143,7 +145,10 @@ impl Data {
     }
 
     fn receipt_slot(&self, id: &ReceiptId) -> Option<Slot> {
-        self.receipt_slots.get(id).copied()
+        let key = self.hash(id.as_str());
+        (self.by_id.range((key, Slot::MIN)..=(key, Slot::MAX)))
+            .map(|&(_, slot)| slot)
+            .find(|&slot| self.stored(slot).is_some_and(|s| s.key() == id))
     }
 
     /// Files receipt `slot` in the indexes, as it is now.
@@ -153,7 +158,7 @@ impl Data {
         };
         let transaction = &stored.receipt.transaction;
         let (account, revision) = (transaction.account_id.clone(), stored.revision);
-        let key = self.transaction_key(&transaction.id);
+        let key = self.hash(transaction.id.as_str());
         self.by_transaction.insert((key, slot));
         let changes = self.changes.entry(account).or_default();
         changes.insert((revision, Item::Receipt(slot)));
@@ -165,7 +170,7 @@ impl Data {
             return;
         };
         let transaction = &stored.receipt.transaction;
-        let key = self.hasher.hash_one(&transaction.id);
+        let key = self.hasher.hash_one(transaction.id.as_str());
         if let Some(changes) = self.changes.get_mut(&transaction.account_id) {
             changes.remove(&(stored.revision, Item::Receipt(slot)));
         }
@@ -208,7 +213,7 @@ impl Data {
 
     /// The receipts whose transaction is `id`, by the id they are filed under.
     fn receipts_of(&self, id: &TransactionId) -> Vec<(&ReceiptId, Slot)> {
-        let key = self.transaction_key(id);
+        let key = self.hash(id.as_str());
         let mut found: Vec<(&ReceiptId, Slot)> = (self.by_transaction)
             .range((key, Slot::MIN)..=(key, Slot::MAX))
             .filter_map(|&(_, slot)| {
@@ -346,7 +351,8 @@ impl InMemorySource {
                 let slot =
                     Slot::try_from(data.receipts.len()).expect("fewer than 4 billion receipts");
                 data.receipts.push(Some(stored));
-                data.receipt_slots.insert(receipt.id.clone(), slot);
+                let key = data.hash(receipt.id.as_str());
+                data.by_id.insert((key, slot));
                 data.index_receipt(slot);
             }
         }
@@ -462,9 +468,11 @@ impl InMemorySource {
     /// [`Error::NotFound`]. Returns whether it existed.
     pub fn remove_receipt(&self, id: &ReceiptId) -> bool {
         let mut data = self.data();
-        let Some(slot) = data.receipt_slots.remove(id) else {
+        let Some(slot) = data.receipt_slot(id) else {
             return false;
         };
+        let key = data.hash(id.as_str());
+        data.by_id.remove(&(key, slot));
         data.unindex_receipt(slot);
         data.receipts[slot as usize] = None;
         true
@@ -479,12 +487,12 @@ impl InMemorySource {
 
     /// How many receipts the source holds.
     pub fn len(&self) -> usize {
-        self.data().receipt_slots.len()
+        self.data().by_id.len()
     }
 
     /// Whether the source holds no receipt.
     pub fn is_empty(&self) -> bool {
-        self.data().receipt_slots.is_empty()
+        self.data().by_id.is_empty()
     }
 
     /// Also yield a [`SourceEvent::Checkpoint`] after every `n` receipts
