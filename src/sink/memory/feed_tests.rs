@@ -218,7 +218,12 @@ fn agree<S: BuildHasher + Default>(ops: &[Op]) -> Result<(), TestCaseError> {
     }
     prop_assert_eq!(drive.seq(), naive.seq);
     for since in 0..=naive.seq {
-        prop_assert_eq!(feed(&drive, since), naive.changes_since(since), "since {}", since);
+        prop_assert_eq!(
+            feed(&drive, since),
+            naive.changes_since(since),
+            "since {}",
+            since
+        );
     }
     Ok(())
 }
@@ -242,7 +247,11 @@ fn a_quiet_feed_costs_nothing_on_a_large_drive() {
     let mut drive: Drive = Drive::default();
     let folder = drive.insert(None, "Main", None);
     for i in 0..200_000 {
-        drive.insert(Some(folder), &format!("r{i}.pdf"), Some(Bytes::from_static(b"x")));
+        drive.insert(
+            Some(folder),
+            &format!("r{i}.pdf"),
+            Some(Bytes::from_static(b"x")),
+        );
     }
     let now = drive.seq();
     let started = Instant::now();
