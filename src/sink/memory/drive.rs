@@ -8,6 +8,7 @@
 
 use crate::model::ArchivePath;
 use bytes::Bytes;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, RandomState};
 
@@ -107,10 +108,11 @@ impl<S: BuildHasher> Drive<S> {
     /// Files item `id` under its name; the caller has checked that the name is free.
     fn file_name(&mut self, id: u64, parent: Option<u64>, name: &str) {
         let key = self.name_key(parent, &name.to_lowercase());
-        if self.names.contains_key(&key) {
-            self.collided.push(id);
-        } else {
-            self.names.insert(key, id);
+        match self.names.entry(key) {
+            Entry::Occupied(_) => self.collided.push(id),
+            Entry::Vacant(free) => {
+                free.insert(id);
+            }
         }
     }
 
