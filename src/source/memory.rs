@@ -11,7 +11,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{NaiveDate, NaiveTime};
 use futures::stream::{self, StreamExt};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -48,23 +49,53 @@ struct Inner {
     opens: AtomicU64,
 }
 
+/// The bank's books, indexed so that a listing costs what it returns: a quiet day
+/// (a read since the latest watermark) looks at nothing.
 #[derive(Debug)]
 struct Data {
     accounts: Vec<BankAccount>,
-    receipts: BTreeMap<ReceiptId, Stored>,
-    /// Transactions added as such (with or without receipts), with their revision.
-    transactions: BTreeMap<TransactionId, (BankTransaction, u64)>,
+    /// Every receipt ever added, in the order added; `None` once removed.
+    receipts: Vec<Option<Stored>>,
+    /// Every receipt under the hash of the id it was added under (`hash`): ids are
+    /// stored once, in the receipts; colliding ids are told apart by comparing them.
+    by_id: BTreeSet<(u64, Slot)>,
+    /// Transactions added as such (with or without receipts), in the order added.
+    transactions: Vec<Listed>,
+    /// Where each of those is in `transactions`, by the id it was added under.
+    transaction_slots: HashMap<TransactionId, Slot>,
+    /// Per account, every receipt and added transaction under its revision: a
+    /// listing since a watermark reads the range after it.
+    changes: HashMap<AccountId, BTreeSet<(u64, Item)>>,
+    /// Every receipt under the hash of its transaction's id (`hash`), to
+    /// find a transaction's receipts; colliding ids are told apart by comparing them.
+    by_transaction: BTreeSet<(u64, Slot)>,
+    hasher: RandomState,
     revision: u64,
     checkpoint_every: Option<usize>,
     chunk_size: usize,
+}
+
+/// A position in `Data::receipts` or `Data::transactions`.
+type Slot = u32;
+
+/// What `Data::changes` files under a revision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Item {
+    Receipt(Slot),
+    Transaction(Slot),
 }
 
 impl Default for Data {
     fn default() -> Self {
         Self {
             accounts: Vec::new(),
-            receipts: BTreeMap::new(),
-            transactions: BTreeMap::new(),
+            receipts: Vec::new(),
+            by_id: BTreeSet::new(),
+            transactions: Vec::new(),
+            transaction_slots: HashMap::new(),
+            changes: HashMap::new(),
+            by_transaction: BTreeSet::new(),
+            hasher: RandomState::new(),
             revision: 0,
             checkpoint_every: None,
             chunk_size: InMemorySource::DEFAULT_CHUNK_SIZE,
@@ -77,12 +108,132 @@ struct Stored {
     receipt: Receipt,
     bytes: Bytes,
     revision: u64,
+    /// The id it was added under, when an edit changed `receipt.id` since: the
+    /// source still finds it, and orders it, by that one.
+    added_as: Option<Box<ReceiptId>>,
+}
+
+impl Stored {
+    /// The id the source files it under.
+    fn key(&self) -> &ReceiptId {
+        self.added_as.as_deref().unwrap_or(&self.receipt.id)
+    }
+}
+
+/// A transaction added as such, with its revision.
+#[derive(Debug)]
+struct Listed {
+    /// The id it was added under (an edit may change the transaction's own).
+    id: TransactionId,
+    transaction: BankTransaction,
+    revision: u64,
 }
 
 impl Data {
     fn bump(&mut self) -> u64 {
         self.revision += 1;
         self.revision
+    }
+
+    /// Where `by_id` and `by_transaction` file an id.
+    fn hash(&self, id: &str) -> u64 {
+        self.hasher.hash_one(id)
+    }
+
+    fn stored(&self, slot: Slot) -> Option<&Stored> {
+        self.receipts.get(slot as usize)?.as_ref()
+    }
+
+    fn receipt_slot(&self, id: &ReceiptId) -> Option<Slot> {
+        let key = self.hash(id.as_str());
+        (self.by_id.range((key, Slot::MIN)..=(key, Slot::MAX)))
+            .map(|&(_, slot)| slot)
+            .find(|&slot| self.stored(slot).is_some_and(|s| s.key() == id))
+    }
+
+    /// Files receipt `slot` in the indexes, as it is now.
+    fn index_receipt(&mut self, slot: Slot) {
+        let Some(stored) = self.stored(slot) else {
+            return;
+        };
+        let transaction = &stored.receipt.transaction;
+        let (account, revision) = (transaction.account_id.clone(), stored.revision);
+        let key = self.hash(transaction.id.as_str());
+        self.by_transaction.insert((key, slot));
+        let changes = self.changes.entry(account).or_default();
+        changes.insert((revision, Item::Receipt(slot)));
+    }
+
+    /// Takes receipt `slot` out of the indexes, before it changes or goes.
+    fn unindex_receipt(&mut self, slot: Slot) {
+        let Some(stored) = self.receipts.get(slot as usize).and_then(Option::as_ref) else {
+            return;
+        };
+        let transaction = &stored.receipt.transaction;
+        let key = self.hasher.hash_one(transaction.id.as_str());
+        if let Some(changes) = self.changes.get_mut(&transaction.account_id) {
+            changes.remove(&(stored.revision, Item::Receipt(slot)));
+        }
+        self.by_transaction.remove(&(key, slot));
+    }
+
+    /// Changes receipt `slot` (kept in the indexes).
+    fn update_receipt(&mut self, slot: Slot, change: impl FnOnce(&mut Stored)) {
+        self.unindex_receipt(slot);
+        if let Some(stored) = self
+            .receipts
+            .get_mut(slot as usize)
+            .and_then(Option::as_mut)
+        {
+            change(stored);
+        }
+        self.index_receipt(slot);
+    }
+
+    /// Changes added transaction `slot` (kept in the indexes).
+    fn update_transaction(&mut self, slot: Slot, change: impl FnOnce(&mut Listed)) {
+        let Some(listed) = self.transactions.get_mut(slot as usize) else {
+            return;
+        };
+        let old = (
+            listed.transaction.transaction.account_id.clone(),
+            listed.revision,
+        );
+        change(listed);
+        let new = (
+            listed.transaction.transaction.account_id.clone(),
+            listed.revision,
+        );
+        if let Some(changes) = self.changes.get_mut(&old.0) {
+            changes.remove(&(old.1, Item::Transaction(slot)));
+        }
+        let changes = self.changes.entry(new.0).or_default();
+        changes.insert((new.1, Item::Transaction(slot)));
+    }
+
+    /// The receipts whose transaction is `id`, by the id they are filed under.
+    fn receipts_of(&self, id: &TransactionId) -> Vec<(&ReceiptId, Slot)> {
+        let key = self.hash(id.as_str());
+        let mut found: Vec<(&ReceiptId, Slot)> = (self.by_transaction)
+            .range((key, Slot::MIN)..=(key, Slot::MAX))
+            .filter_map(|&(_, slot)| {
+                let stored = self.stored(slot)?;
+                (&stored.receipt.transaction.id == id).then(|| (stored.key(), slot))
+            })
+            .collect();
+        found.sort_unstable();
+        found
+    }
+
+    /// Gives every receipt of transaction `id` this version of it, at `revision`.
+    fn retransact(&mut self, id: &TransactionId, transaction: &Transaction, revision: u64) {
+        let slots: Vec<Slot> = self.receipts_of(id).into_iter().map(|(_, s)| s).collect();
+        for slot in slots {
+            self.update_receipt(slot, |stored| {
+                stored.receipt.transaction = transaction.clone();
+                stored.revision = revision;
+            });
+        }
     }
 }
 
@@ -188,14 +339,23 @@ impl InMemorySource {
         receipt.size = bytes.len() as u64;
         let mut data = self.data();
         let revision = data.bump();
-        data.receipts.insert(
-            receipt.id.clone(),
-            Stored {
-                receipt: receipt.clone(),
-                bytes,
-                revision,
-            },
-        );
+        let stored = Stored {
+            receipt: receipt.clone(),
+            bytes,
+            revision,
+            added_as: None,
+        };
+        match data.receipt_slot(&receipt.id) {
+            Some(slot) => data.update_receipt(slot, |old| *old = stored),
+            None => {
+                let slot =
+                    Slot::try_from(data.receipts.len()).expect("fewer than 4 billion receipts");
+                data.receipts.push(Some(stored));
+                let key = data.hash(receipt.id.as_str());
+                data.by_id.insert((key, slot));
+                data.index_receipt(slot);
+            }
+        }
         receipt
     }
 
@@ -205,14 +365,16 @@ impl InMemorySource {
     /// [`Error::NotFound`] when there is no such receipt.
     pub fn edit_receipt(&self, id: &ReceiptId, edit: impl FnOnce(&mut Receipt)) -> Result<()> {
         let mut data = self.data();
-        let revision = data.revision + 1;
-        let stored = data
-            .receipts
-            .get_mut(id)
+        let slot = data
+            .receipt_slot(id)
             .ok_or_else(|| not_found(format!("receipt {id}")))?;
-        edit(&mut stored.receipt);
-        stored.revision = revision;
-        data.revision = revision;
+        let revision = data.bump();
+        data.update_receipt(slot, |stored| {
+            edit(&mut stored.receipt);
+            stored.revision = revision;
+            let added_as = stored.added_as.take().map_or_else(|| id.clone(), |b| *b);
+            stored.added_as = (stored.receipt.id != added_as).then(|| Box::new(added_as));
+        });
         Ok(())
     }
 
@@ -229,22 +391,19 @@ impl InMemorySource {
     ) -> Result<()> {
         let mut data = self.data();
         let mut transaction = data
-            .receipts
-            .get(receipt)
+            .receipt_slot(receipt)
+            .and_then(|slot| data.stored(slot))
             .map(|s| s.receipt.transaction.clone())
             .ok_or_else(|| not_found(format!("receipt {receipt}")))?;
         let old_id = transaction.id.clone();
         edit(&mut transaction);
         let revision = data.bump();
-        for stored in data.receipts.values_mut() {
-            if stored.receipt.transaction.id == old_id {
-                stored.receipt.transaction = transaction.clone();
-                stored.revision = revision;
-            }
-        }
-        if let Some((listed, at)) = data.transactions.get_mut(&old_id) {
-            listed.transaction = transaction;
-            *at = revision;
+        data.retransact(&old_id, &transaction, revision);
+        if let Some(&slot) = data.transaction_slots.get(&old_id) {
+            data.update_transaction(slot, |listed| {
+                listed.transaction.transaction = transaction;
+                listed.revision = revision;
+            });
         }
         Ok(())
     }
@@ -258,8 +417,23 @@ impl InMemorySource {
     pub fn add_transaction(&self, transaction: BankTransaction) {
         let mut data = self.data();
         let revision = data.bump();
-        data.transactions
-            .insert(transaction.transaction.id.clone(), (transaction, revision));
+        let id = transaction.transaction.id.clone();
+        let listed = Listed {
+            id: id.clone(),
+            transaction,
+            revision,
+        };
+        match data.transaction_slots.get(&id) {
+            Some(&slot) => data.update_transaction(slot, |old| *old = listed),
+            None => {
+                let slot = Slot::try_from(data.transactions.len())
+                    .expect("fewer than 4 billion transactions");
+                // Filed under the account before it goes in: `update_transaction` moves it.
+                data.transactions.push(listed);
+                data.transaction_slots.insert(id, slot);
+                data.update_transaction(slot, |_| {});
+            }
+        }
     }
 
     /// Edits a transaction added with [`add_transaction`](Self::add_transaction) (its
@@ -273,20 +447,19 @@ impl InMemorySource {
         edit: impl FnOnce(&mut BankTransaction),
     ) -> Result<()> {
         let mut data = self.data();
-        let revision = data.revision + 1;
-        let (listed, at) = data
-            .transactions
-            .get_mut(id)
+        let slot = *data
+            .transaction_slots
+            .get(id)
             .ok_or_else(|| not_found(format!("transaction {id}")))?;
-        edit(listed);
-        *at = revision;
-        let transaction = listed.transaction.clone();
-        data.revision = revision;
-        for stored in data.receipts.values_mut() {
-            if &stored.receipt.transaction.id == id {
-                stored.receipt.transaction = transaction.clone();
-                stored.revision = revision;
-            }
+        let revision = data.bump();
+        let mut transaction = None;
+        data.update_transaction(slot, |listed| {
+            edit(&mut listed.transaction);
+            listed.revision = revision;
+            transaction = Some(listed.transaction.transaction.clone());
+        });
+        if let Some(transaction) = transaction {
+            data.retransact(id, &transaction, revision);
         }
         Ok(())
     }
@@ -294,22 +467,32 @@ impl InMemorySource {
     /// Removes a receipt: it leaves the listing and [`open`](ReceiptSource::open) answers
     /// [`Error::NotFound`]. Returns whether it existed.
     pub fn remove_receipt(&self, id: &ReceiptId) -> bool {
-        self.data().receipts.remove(id).is_some()
+        let mut data = self.data();
+        let Some(slot) = data.receipt_slot(id) else {
+            return false;
+        };
+        let key = data.hash(id.as_str());
+        data.by_id.remove(&(key, slot));
+        data.unindex_receipt(slot);
+        data.receipts[slot as usize] = None;
+        true
     }
 
     /// The receipt with this id, as currently listed.
     pub fn get(&self, id: &ReceiptId) -> Option<Receipt> {
-        self.data().receipts.get(id).map(|s| s.receipt.clone())
+        let data = self.data();
+        let stored = data.stored(data.receipt_slot(id)?)?;
+        Some(stored.receipt.clone())
     }
 
     /// How many receipts the source holds.
     pub fn len(&self) -> usize {
-        self.data().receipts.len()
+        self.data().by_id.len()
     }
 
     /// Whether the source holds no receipt.
     pub fn is_empty(&self) -> bool {
-        self.data().receipts.is_empty()
+        self.data().by_id.is_empty()
     }
 
     /// Also yield a [`SourceEvent::Checkpoint`] after every `n` receipts
@@ -359,40 +542,64 @@ impl InMemorySource {
                     .is_none_or(|day| t.emitted_at.date_naive() >= day)
                 && (query.include_declined || t.status != TransactionStatus::Declined)
         };
-        // Every event with its revision; a transaction's is the latest of its own and
-        // its receipts', so a receipt arriving lists its transaction again.
-        let mut matching: Vec<(u64, SourceEvent)> = Vec::new();
-        let mut transactions: BTreeMap<&TransactionId, (BankTransaction, u64)> = data
-            .transactions
-            .iter()
-            .filter(|(_, (listed, _))| eligible(&listed.transaction))
-            .map(|(id, (listed, at))| {
-                let mut listed = listed.clone();
-                listed.receipts.clear();
-                (id, (listed, *at))
-            })
-            .collect();
-        for stored in data.receipts.values() {
-            let t = &stored.receipt.transaction;
-            if !eligible(t) {
-                continue;
-            }
-            let (listed, at) = transactions
-                .entry(&t.id)
-                .or_insert_with(|| (BankTransaction::new(t.clone()), 0));
-            listed.receipts.push(stored.receipt.id.clone());
-            *at = (*at).max(stored.revision);
-            if stored.revision > since {
-                matching.push((
-                    stored.revision,
-                    SourceEvent::Receipt(Box::new(stored.receipt.clone())),
-                ));
+        // What changed in the account after the watermark: those receipts, by id, and
+        // the transactions to list again, by the id they are filed under.
+        let mut changed: BTreeMap<&ReceiptId, &Stored> = BTreeMap::new();
+        let mut relisted: BTreeSet<&TransactionId> = BTreeSet::new();
+        let after = (since.saturating_add(1), Item::Receipt(Slot::MIN));
+        for &(_, item) in data
+            .changes
+            .get(account)
+            .into_iter()
+            .flat_map(|c| c.range(after..))
+        {
+            match item {
+                Item::Receipt(slot) => {
+                    let Some(stored) = data.stored(slot) else {
+                        continue;
+                    };
+                    if eligible(&stored.receipt.transaction) {
+                        changed.insert(stored.key(), stored);
+                        relisted.insert(&stored.receipt.transaction.id);
+                    }
+                }
+                Item::Transaction(slot) => {
+                    let Some(listed) = data.transactions.get(slot as usize) else {
+                        continue;
+                    };
+                    if eligible(&listed.transaction.transaction) {
+                        relisted.insert(&listed.id);
+                    }
+                }
             }
         }
-        for (listed, at) in transactions.into_values() {
-            if at > since {
-                matching.push((at, SourceEvent::Transaction(Box::new(listed))));
-            }
+        // Every event with its revision; a transaction's is the latest of its own and
+        // its receipts', so a receipt arriving lists its transaction again.
+        let mut matching: Vec<(u64, SourceEvent)> = changed
+            .values()
+            .map(|s| {
+                (
+                    s.revision,
+                    SourceEvent::Receipt(Box::new(s.receipt.clone())),
+                )
+            })
+            .collect();
+        for id in relisted {
+            let listed = (data.transaction_slots.get(id))
+                .and_then(|&slot| data.transactions.get(slot as usize))
+                .filter(|l| eligible(&l.transaction.transaction));
+            let receipts: Vec<&Stored> = (data.receipts_of(id).into_iter())
+                .filter_map(|(_, slot)| data.stored(slot))
+                .filter(|s| eligible(&s.receipt.transaction))
+                .collect();
+            let (mut event, mut at) = match (listed, receipts.first()) {
+                (Some(listed), _) => (listed.transaction.clone(), listed.revision),
+                (None, Some(first)) => (BankTransaction::new(first.receipt.transaction.clone()), 0),
+                (None, None) => continue,
+            };
+            event.receipts = receipts.iter().map(|s| s.receipt.id.clone()).collect();
+            at = receipts.iter().map(|s| s.revision).fold(at, u64::max);
+            matching.push((at, SourceEvent::Transaction(Box::new(event))));
         }
         // By revision; within one, receipts before transactions, each by id.
         matching.sort_by(|(a, x), (b, y)| a.cmp(b).then_with(|| event_key(x).cmp(&event_key(y))));
@@ -450,9 +657,8 @@ impl ReceiptSource for InMemorySource {
     async fn open(&self, receipt: &Receipt) -> Result<Body> {
         self.inner.opens.fetch_add(1, Ordering::SeqCst);
         let data = self.data();
-        let stored = data
-            .receipts
-            .get(&receipt.id)
+        let stored = (data.receipt_slot(&receipt.id))
+            .and_then(|slot| data.stored(slot))
             .ok_or_else(|| not_found(format!("receipt {}", receipt.id)))?;
         let bytes = stored.bytes.clone();
         let chunk = data.chunk_size;

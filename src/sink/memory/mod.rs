@@ -5,6 +5,8 @@
 
 mod drive;
 #[cfg(test)]
+mod feed_tests;
+#[cfg(test)]
 mod tests;
 mod user;
 
@@ -16,6 +18,7 @@ use crate::model::{
 use async_trait::async_trait;
 use bytes::Bytes;
 use drive::{Change, Drive};
+use futures::stream::{self, StreamExt};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -177,6 +180,30 @@ impl InMemorySink {
     }
 }
 
+/// Reads a whole body, checking its announced length as [`Body::collect`] does. A body
+/// that arrives in one piece is kept as it came, its buffer shared with the sender
+/// rather than copied: a drive full of small files then holds no second copy of them.
+async fn receive(body: Body, what: &str) -> Result<Bytes> {
+    let len = body.len();
+    let mut stream = body.into_stream();
+    let (mut chunks, mut received) = (Vec::new(), 0u64);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        received += chunk.len() as u64;
+        chunks.push(chunk);
+        if received > len {
+            break;
+        }
+    }
+    if let [whole] = &chunks[..]
+        && received == len
+    {
+        return Ok(whole.clone());
+    }
+    let pieces = Body::new(len, stream::iter(chunks.into_iter().map(Ok)).boxed());
+    Ok(Bytes::from(pieces.collect(what).await?))
+}
+
 fn stable_id(id: u64) -> SinkItemId {
     SinkItemId::new(format!("item-{id}"))
 }
@@ -207,7 +234,7 @@ impl State {
                 Some(p) => Some(self.item_id(p)?),
                 None => None,
             },
-            name: node.name.clone(),
+            name: node.name.to_string(),
             kind: match &node.bytes {
                 None => EntryKind::Folder,
                 Some(b) => EntryKind::File {
@@ -315,7 +342,7 @@ impl ArchiveSink for InMemorySink {
             state.check_write(path, len)?;
         }
         // Read the body outside the lock; nothing is stored unless all of it arrives.
-        let bytes = Bytes::from(body.collect(path.as_str()).await?);
+        let bytes = receive(body, path.as_str()).await?;
         let mut state = self.state();
         // Check again: another writer may have taken the name or the space meanwhile.
         let parent = state.check_write(path, len)?;
@@ -333,7 +360,7 @@ impl ArchiveSink for InMemorySink {
         let gone = || Error::NotFound {
             what: format!("file {id} at {path}"),
         };
-        let bytes = Bytes::from(body.collect(path.as_str()).await?);
+        let bytes = receive(body, path.as_str()).await?;
         let mut state = self.state();
         let node = state.find(id).ok_or_else(gone)?;
         let in_place = state.drive.node(node).is_some_and(|n| !n.is_folder())

@@ -177,3 +177,26 @@ async fn expired_or_foreign_cursors_fall_back_to_full() {
     assert_eq!(changes(&sink, &fresh).await.0, vec![]);
     assert_eq!(sink.scans(), 4, "the other sink's scan is its own");
 }
+
+#[tokio::test]
+async fn a_body_in_one_piece_is_kept_without_a_copy() {
+    let sink = InMemorySink::new();
+    let sent = Bytes::from_static(b"%PDF-1.7 one piece");
+    let entry = sink
+        .write_file(&p("r.pdf"), Body::from_bytes(sent.clone()))
+        .await
+        .unwrap();
+    let id = sink.state().find(&entry.id).unwrap();
+    let kept = sink.state().drive.node(id).unwrap().bytes.clone().unwrap();
+    assert_eq!(kept.as_ptr(), sent.as_ptr(), "the sender's buffer, shared");
+
+    // In several pieces it is joined; too long, it is refused like a short one.
+    let pieces = [Ok(Bytes::from_static(b"ab")), Ok(Bytes::from_static(b"cd"))];
+    let joined = Body::new(4, stream::iter(pieces).boxed());
+    sink.write_file(&p("j.pdf"), joined).await.unwrap();
+    assert_eq!(sink.read("j.pdf").unwrap(), b"abcd");
+    let long = Body::new(3, stream::iter([Ok(Bytes::from_static(b"abcd"))]).boxed());
+    let err = sink.write_file(&p("l.pdf"), long).await.unwrap_err();
+    assert!(matches!(err, Error::Integrity { .. }), "{err}");
+    assert!(!sink.exists("l.pdf"));
+}
