@@ -6,7 +6,6 @@ use bytes::Bytes;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
-use std::time::{Duration, Instant};
 
 /// Every name hashes alike, so every lookup goes through the collision path.
 #[derive(Default)]
@@ -240,13 +239,14 @@ proptest! {
     }
 }
 
-/// A reader that is up to date reads nothing, however large the drive: the feed
-/// does not look at the items that did not change.
+/// A reader that is up to date reads nothing from a large drive, then exactly the
+/// one change that follows. (What the feed costs, which used to be a walk of every
+/// item, is measured by `benches/state_quiet.rs`, not here.)
 #[test]
-fn a_quiet_feed_costs_nothing_on_a_large_drive() {
+fn an_up_to_date_reader_of_a_large_drive_reads_only_what_follows() {
     let mut drive: Drive = Drive::default();
     let folder = drive.insert(None, "Main", None);
-    for i in 0..200_000 {
+    for i in 0..10_000 {
         drive.insert(
             Some(folder),
             &format!("r{i}.pdf"),
@@ -254,13 +254,7 @@ fn a_quiet_feed_costs_nothing_on_a_large_drive() {
         );
     }
     let now = drive.seq();
-    let started = Instant::now();
-    for _ in 0..2_000 {
-        assert!(drive.changes_since(now).is_empty());
-    }
-    // Walking the 200 000 items 2 000 times takes seconds even in an optimised build.
-    let took = started.elapsed();
-    assert!(took < Duration::from_millis(500), "{took:?}");
+    assert!(drive.changes_since(now).is_empty());
     drive.replace_bytes(folder + 1, Bytes::from_static(b"y"));
     assert!(matches!(drive.changes_since(now)[..], [Change::Upsert(id)] if id == folder + 1));
 }

@@ -164,13 +164,14 @@ async fn transactions_are_listed_with_or_without_receipts_in_the_same_read() {
     assert_eq!(t.note.as_deref(), Some("ask the supplier"));
 }
 
-/// A quiet read (since the latest watermark) looks at nothing, however many
-/// receipts the bank holds: it used to walk and clone every one of them.
+/// A quiet read (since the latest watermark) of a large bank gives its checkpoint
+/// alone. (What it costs, which used to be a walk and a clone of every receipt, is
+/// measured by `benches/state_quiet.rs`, not here.)
 #[test]
-fn a_quiet_read_costs_nothing_on_a_large_bank() {
+fn a_quiet_read_of_a_large_bank_gives_its_checkpoint_alone() {
     let s = InMemorySource::new();
     let a = s.add_account_named("a", "Main");
-    for i in 0..100_000 {
+    for i in 0..10_000 {
         s.add_receipt(
             InMemorySource::receipt(&format!("r{i}"), &a, day(1), "L", -1),
             "x",
@@ -178,16 +179,10 @@ fn a_quiet_read_costs_nothing_on_a_large_bank() {
     }
     let latest = Some(watermark(s.data().revision));
     let quiet = ReceiptQuery::all().since(latest.clone());
-    let started = std::time::Instant::now();
-    for _ in 0..200 {
-        assert_eq!(
-            s.list(&a, &quiet).unwrap(),
-            [SourceEvent::Checkpoint(latest.clone().unwrap())]
-        );
-    }
-    // Walking the 100 000 receipts 200 times takes seconds even in an optimised build.
-    let took = started.elapsed();
-    assert!(took < std::time::Duration::from_millis(500), "{took:?}");
+    assert_eq!(
+        s.list(&a, &quiet).unwrap(),
+        [SourceEvent::Checkpoint(latest.clone().unwrap())]
+    );
 }
 
 /// The source's contract, computed by walking every receipt and transaction.
