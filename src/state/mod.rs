@@ -16,7 +16,7 @@ pub use records::{
     StateChange, StateSettings, SyncState, Tombstone, TombstoneReason,
 };
 pub(crate) use settled::SettledMeta;
-pub use settled::{CatalogDigest, EchoDigest, Settled, SettledKey, StateHead};
+pub use settled::{CatalogDigest, EchoDigest, HeldEchoes, Settled, SettledKey, StateHead};
 
 use crate::error::Result;
 use async_trait::async_trait;

@@ -111,10 +111,20 @@ const DIGEST_LEN: usize = 16;
 
 fn digest(domain: u8, record: &impl Serialize) -> [u8; 16] {
     let mut hasher = Sha256::new();
-    hasher.update([domain]);
     // The same encoding as the base file: positional, no field skipped, so equal bytes
-    // mean equal records.
-    hasher.update(postcard::to_allocvec(record).unwrap_or_default());
+    // mean equal records. Records are small: encoded on the stack when they fit.
+    let mut buf = [0u8; 512];
+    buf[0] = domain;
+    match postcard::to_slice(record, &mut buf[1..]) {
+        Ok(encoded) => {
+            let len = encoded.len() + 1;
+            hasher.update(&buf[..len]);
+        }
+        Err(_) => {
+            hasher.update([domain]);
+            hasher.update(postcard::to_allocvec(record).unwrap_or_default());
+        }
+    }
     let full = hasher.finalize();
     let mut out = [0; DIGEST_LEN];
     out.copy_from_slice(&full[..DIGEST_LEN]);
@@ -238,11 +248,28 @@ impl EchoDigest {
         self.sorted.binary_search(&digest(ENTRY, entry)).is_ok()
     }
 
-    /// Forgets `entries`: reported back, they are not expected again.
-    pub fn forget<'a>(&mut self, entries: impl IntoIterator<Item = &'a SinkEntry>) {
-        let mut gone: Vec<[u8; 16]> = entries.into_iter().map(|e| digest(ENTRY, e)).collect();
-        gone.sort_unstable();
-        self.sorted.retain(|d| gone.binary_search(d).is_err());
+    /// The digests of `entries` when every one of them is held, once each (an entry
+    /// reported twice may have changed and changed back); `None` otherwise. What
+    /// [`forget`](Self::forget) takes.
+    pub fn all_held<'a>(
+        &self,
+        entries: impl IntoIterator<Item = &'a SinkEntry>,
+    ) -> Option<HeldEchoes> {
+        let mut held: Vec<[u8; 16]> = Vec::new();
+        for entry in entries {
+            let d = digest(ENTRY, entry);
+            self.sorted.binary_search(&d).ok()?;
+            held.push(d);
+        }
+        held.sort_unstable();
+        let len = held.len();
+        held.dedup();
+        (held.len() == len).then_some(HeldEchoes(held))
+    }
+
+    /// Forgets what was reported back: those items are not expected again.
+    pub fn forget(&mut self, held: &HeldEchoes) {
+        self.sorted.retain(|d| held.0.binary_search(d).is_err());
     }
 
     /// How many items it covers.
@@ -253,6 +280,22 @@ impl EchoDigest {
     /// Whether it covers none.
     pub fn is_empty(&self) -> bool {
         self.sorted.is_empty()
+    }
+}
+
+/// Echoes reported back, from [`EchoDigest::all_held`].
+#[derive(Debug)]
+pub struct HeldEchoes(Vec<[u8; 16]>);
+
+impl HeldEchoes {
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
@@ -356,7 +399,10 @@ mod tests {
         let mut echoes = EchoDigest::of([&a, &b]);
         assert!(echoes.holds(&a) && echoes.holds(&b));
         assert!(!echoes.holds(&entry("a", "renamed.pdf")), "changed since");
-        echoes.forget([&a]);
+        assert!(echoes.all_held([&a, &entry("a", "renamed.pdf")]).is_none());
+        assert!(echoes.all_held([&a, &a]).is_none(), "reported twice");
+        let held = echoes.all_held([&a]).expect("held");
+        echoes.forget(&held);
         assert!(!echoes.holds(&a) && echoes.holds(&b));
         assert_eq!(echoes.len(), 1);
     }

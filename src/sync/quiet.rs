@@ -23,12 +23,11 @@ use crate::model::{BankAccount, ScanUpdate, SinkChange, SinkEntry};
 use crate::plan::{RequestedSettings, resolve_state_settings};
 use crate::source::{ReceiptQuery, ReceiptStream, SourceEvent, Watermark};
 use crate::state::{
-    CatalogDigest, EchoDigest, RunSummary, STATE_VERSION, SettledKey, StateChange, StateSettings,
-    SyncState,
+    CatalogDigest, EchoDigest, HeldEchoes, RunSummary, STATE_VERSION, SettledKey, StateChange,
+    StateSettings, SyncState,
 };
 use chrono::Utc;
 use futures::{StreamExt, future, stream};
-use std::collections::HashSet;
 
 /// What a pass read while finding out whether the day is quiet; the whole pass uses it
 /// instead of asking again.
@@ -110,23 +109,18 @@ async fn probe(mut listing: ReceiptStream, catalog: &CatalogDigest, transactions
     }
 }
 
-/// The entries `changes` report when every one is an item the last pass wrote,
-/// exactly as the state holds it, mentioned once: changes that change nothing, as
+/// What `changes` report when every one is an item the last pass wrote, exactly as
+/// the state holds it, mentioned once: changes that change nothing, as
 /// [`StateChange::archive_scanned`] would find. `None` otherwise.
-fn echoes_only<'a>(changes: &'a [SinkChange], echoes: &EchoDigest) -> Option<Vec<&'a SinkEntry>> {
-    let mut ids = HashSet::with_capacity(changes.len());
-    let mut echoed = Vec::with_capacity(changes.len());
-    for change in changes {
-        let SinkChange::Upsert(entry) = change else {
-            return None;
-        };
-        // Mentioned twice, an item may have changed and changed back.
-        if !echoes.holds(entry) || !ids.insert(&entry.id) {
-            return None;
-        }
-        echoed.push(entry);
-    }
-    Some(echoed)
+fn echoes_only(changes: &[SinkChange], echoes: &EchoDigest) -> Option<HeldEchoes> {
+    let entries: Option<Vec<&SinkEntry>> = changes
+        .iter()
+        .map(|change| match change {
+            SinkChange::Upsert(entry) => Some(entry),
+            SinkChange::Removed(_) => None,
+        })
+        .collect();
+    echoes.all_held(entries?)
 }
 
 impl Syncer {
@@ -252,7 +246,7 @@ impl Syncer {
             .on_event(&SyncEvent::SourceRead { receipts: 0 });
         let mut settled = settled;
         // Reported back: not to be expected again.
-        settled.echoes.forget(echoed);
+        settled.echoes.forget(&echoed);
         let mut changes = Vec::new();
         for (account, probed) in accounts.iter().zip(&probes) {
             if let Some(watermark) = probed.last_watermark()
