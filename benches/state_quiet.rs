@@ -91,7 +91,8 @@ fn reset_peak() {
 
 /// With `STATE_QUIET_PERF_CTL` naming the control fifo of `perf record --control
 /// fifo:<path> -D -1`, profiles one phase only: `STATE_QUIET_PERF_PHASE`, `quiet` (the
-/// default), `load` or `export`.
+/// steady quiet day, the default), `first` (the quiet day after the export), `one_new`
+/// (the day with one new receipt), `after_new`, `load` or `export`.
 fn perf_control(phase: &str, command: &str) {
     let chosen = std::env::var("STATE_QUIET_PERF_PHASE").unwrap_or_else(|_| "quiet".into());
     if chosen != phase {
@@ -195,16 +196,16 @@ async fn child(count: usize, dir: &Path) -> serde_json::Value {
 
     // The first quiet day after the export also takes in the export's own uploads, which
     // the archive's change feed reports back once; the second is every later day's cost.
-    let first = day(&source, &sink, &state_dir, 0).await;
-    let steady = day(&source, &sink, &state_dir, 0).await;
+    let first = day("first", &source, &sink, &state_dir, 0).await;
+    let steady = day("quiet", &source, &sink, &state_dir, 0).await;
     // A day with one new receipt loads the whole state (the summary says something
     // changed); the day after it is quiet again.
     let account = AccountId::new("acc-0");
     let day_of = NaiveDate::from_ymd_opt(2025, 6, 15).expect("a day");
     let receipt = InMemorySource::receipt("new-1", &account, day_of, "New shop", -999);
     source.add_receipt(receipt, b"new-1".to_vec());
-    let one_new = day(&source, &sink, &state_dir, 1).await;
-    let after_new = day(&source, &sink, &state_dir, 0).await;
+    let one_new = day("one_new", &source, &sink, &state_dir, 1).await;
+    let after_new = day("after_new", &source, &sink, &state_dir, 0).await;
     serde_json::json!({
         "receipts": count,
         "first_export_secs": export_secs,
@@ -253,6 +254,7 @@ impl QuietDay {
 /// A sync that uploads `uploads` receipts (none: a quiet day), from a fresh store as a
 /// new process would start it.
 async fn day(
+    phase: &str,
     source: &Arc<InMemorySource>,
     sink: &Arc<InMemorySink>,
     state_dir: &Path,
@@ -265,12 +267,12 @@ async fn day(
     let store = JsonFileStateStore::new(state_dir);
     let from_summary = store.load_settled().await.expect("summary").is_some();
     reset_peak();
-    perf_control("quiet", "enable");
+    perf_control(phase, "enable");
     let (started, cpu) = (Instant::now(), cpu_secs());
     let report = syncer(source, sink, &store).run().await.expect("quiet day");
     let secs = started.elapsed().as_secs_f64();
     let cpu_secs = cpu_secs() - cpu;
-    perf_control("quiet", "disable");
+    perf_control(phase, "disable");
     let (_, peak_rss) = rss();
     assert_eq!(report.count("upload"), uploads, "{report}");
     QuietDay {

@@ -255,21 +255,29 @@ impl EchoDigest {
         &self,
         entries: impl IntoIterator<Item = &'a SinkEntry>,
     ) -> Option<HeldEchoes> {
-        let mut held: Vec<[u8; 16]> = Vec::new();
-        for entry in entries {
-            let d = digest(ENTRY, entry);
-            self.sorted.binary_search(&d).ok()?;
-            held.push(d);
-        }
+        let mut held: Vec<[u8; 16]> = entries.into_iter().map(|e| digest(ENTRY, e)).collect();
         held.sort_unstable();
-        let len = held.len();
-        held.dedup();
-        (held.len() == len).then_some(HeldEchoes(held))
+        if held.windows(2).any(|pair| pair[0] == pair[1]) {
+            return None;
+        }
+        // Both sorted: one walk of each (a million lookups one by one miss the cache).
+        let mut echoes = self.sorted.iter();
+        for wanted in &held {
+            echoes
+                .by_ref()
+                .find(|echo| *echo >= wanted)
+                .filter(|echo| *echo == wanted)?;
+        }
+        Some(HeldEchoes(held))
     }
 
     /// Forgets what was reported back: those items are not expected again.
     pub fn forget(&mut self, held: &HeldEchoes) {
-        self.sorted.retain(|d| held.0.binary_search(d).is_err());
+        let mut gone = held.0.iter().peekable();
+        self.sorted.retain(|echo| {
+            while gone.next_if(|g| *g < echo).is_some() {}
+            gone.peek() != Some(&echo)
+        });
     }
 
     /// How many items it covers.
@@ -405,6 +413,38 @@ mod tests {
         echoes.forget(&held);
         assert!(!echoes.holds(&a) && echoes.holds(&b));
         assert_eq!(echoes.len(), 1);
+    }
+
+    proptest::proptest! {
+        /// `all_held` and `forget` are set membership and difference, whatever the
+        /// order and repeats of what is reported.
+        #[test]
+        fn echoes_behave_as_a_set(
+            written in proptest::collection::btree_set(0u8..40, 0..30),
+            reported in proptest::collection::vec(0u8..40, 0..30),
+        ) {
+            use crate::model::{EntryKind, SinkItemId};
+            let entry = |n: u8| SinkEntry {
+                id: SinkItemId::new(format!("item-{n}")),
+                parent: None,
+                name: format!("{n}.pdf"),
+                kind: EntryKind::File { size: u64::from(n) },
+            };
+            let written_entries: Vec<SinkEntry> = written.iter().map(|&n| entry(n)).collect();
+            let mut echoes = EchoDigest::of(&written_entries);
+            let reported_entries: Vec<SinkEntry> = reported.iter().map(|&n| entry(n)).collect();
+            let distinct: std::collections::BTreeSet<u8> = reported.iter().copied().collect();
+            let expect_held = distinct.len() == reported.len() && distinct.is_subset(&written);
+            let held = echoes.all_held(&reported_entries);
+            proptest::prop_assert_eq!(held.is_some(), expect_held);
+            if let Some(held) = held {
+                echoes.forget(&held);
+                for n in 0..40u8 {
+                    let expected = written.contains(&n) && !distinct.contains(&n);
+                    proptest::prop_assert_eq!(echoes.holds(&entry(n)), expected);
+                }
+            }
+        }
     }
 
     #[test]
