@@ -7,7 +7,9 @@
 
 use receipt_sync::auth::SecretString;
 use receipt_sync::auth::microsoft::{FileTokenStore, MicrosoftTokens, TokenStore};
-use receipt_sync::state::{JsonFileStateStore, StateChange, StateStore, SyncState};
+use receipt_sync::state::{
+    JsonFileStateStore, Settled, SettledKey, StateChange, StateHead, StateStore, SyncState,
+};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -70,10 +72,25 @@ async fn child_checks_modes_under_umask_000() {
         .record(&[StateChange::ReceiptsSeen(Vec::new())])
         .await
         .unwrap();
+    let settled = Settled {
+        head: StateHead::default(),
+        key: SettledKey::of(&"modes"),
+        skipped: Default::default(),
+        catalog: Default::default(),
+        echoes: Default::default(),
+    };
+    store.save_settled(&settled).await.unwrap();
     assert_mode(&dir.join("new"), 0o700);
     assert_mode(&dir.join("new").join("state"), 0o700);
-    for file in [store.state_path(), store.journal_path(), store.lock_path()] {
-        assert_mode(&file, 0o600);
+    let files = [
+        store.state_path(),
+        store.journal_path(),
+        store.lock_path(),
+        store.settled_path(),
+        store.catalog_path(),
+    ];
+    for file in &files {
+        assert_mode(file, 0o600);
     }
     drop(lock);
 
@@ -81,15 +98,17 @@ async fn child_checks_modes_under_umask_000() {
     // narrowed by what a sync does first: lock, then load.
     let state_dir = dir.join("new").join("state");
     widen(&state_dir, 0o777);
-    for file in [store.state_path(), store.journal_path(), store.lock_path()] {
-        widen(&file, 0o666);
+    for file in &files {
+        widen(file, 0o666);
     }
     let reopened = JsonFileStateStore::new(&state_dir);
     let _lock = reopened.lock().await.unwrap();
+    let summary = reopened.load_settled().await.unwrap();
+    assert_eq!(summary, Some(settled), "the summary is read back");
     reopened.load().await.unwrap().expect("the state is there");
     assert_mode(&state_dir, 0o700);
-    for file in [store.state_path(), store.journal_path(), store.lock_path()] {
-        assert_mode(&file, 0o600);
+    for file in &files {
+        assert_mode(file, 0o600);
     }
 
     // The token store: a new folder 0700 (each one it creates), the file 0600, and a file
