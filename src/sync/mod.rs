@@ -2,7 +2,11 @@
 //! together.
 //!
 //! One pass ([`Syncer::run`]):
-//! 1. take the state's lock, load the state, and settle the placement settings: the
+//! 0. take the state's lock; when the store keeps a settled summary
+//!    ([`crate::state::Settled`]), find out from it alone whether anything changed, and
+//!    if nothing did, record the read positions and the run, and stop there (the
+//!    `quiet` module); otherwise go on with what was read, asking for none of it again;
+//! 1. load the state, and settle the placement settings: the
 //!    stored start date and layout, unless the config explicitly changes the start
 //!    date ([`crate::plan::settings`]); a change is recorded and reported;
 //! 2. list the bank accounts (those of the last pass, when the list cannot be read;
@@ -26,7 +30,8 @@
 //!    way), the pass stops with [`crate::Error::QuotaExceeded`] saying how much more
 //!    they need, and they stay pending for the next pass, neither failed nor tombstoned;
 //! 7. record the run's summary; the store folds its journal into a new saved state only
-//!    when the journal has grown large ([`crate::state::StateStore::checkpoint`]).
+//!    when the journal has grown large ([`crate::state::StateStore::checkpoint`]); a
+//!    complete pass whose resulting plan is empty keeps a new settled summary.
 //!
 //! # Spans
 //! A pass runs in a `tracing` span `sync_run` with the fields `label` (set with
