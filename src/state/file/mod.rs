@@ -370,6 +370,25 @@ const LEGACY_MARKER: &str = "{\"version\":2}";
 /// Writes `path` whole or not at all: a temporary file in `dir`, fsynced, renamed over
 /// it, and the folder fsynced.
 fn replace_file(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
+    write_by_rename(dir, path, bytes, Durability::Synced)
+}
+
+/// Writes `path` whole or not at all, without `fsync`: for the settled summary, a cache
+/// whose checksum tells a torn file.
+fn write_unsynced(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
+    write_by_rename(dir, path, bytes, Durability::Cache)
+}
+
+/// Whether a file written by rename must survive a crash.
+#[derive(PartialEq)]
+enum Durability {
+    /// The file and the rename are fsynced.
+    Synced,
+    /// A crash may lose the file or leave one that fails its checksum.
+    Cache,
+}
+
+fn write_by_rename(dir: &Path, path: &Path, bytes: &[u8], durability: Durability) -> Result<()> {
     let name = path.file_name().map_or_else(
         || "state".into(),
         |name| name.to_string_lossy().into_owned(),
@@ -383,30 +402,17 @@ fn replace_file(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(|e| write_error("create temporary file in", dir, e))?;
     // On an error `tmp` is dropped, which removes it: the old file stays as it was.
     tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
+        .and_then(|()| match durability {
+            Durability::Synced => tmp.as_file().sync_all(),
+            Durability::Cache => Ok(()),
+        })
         .map_err(|e| write_error("write", path, e))?;
     tmp.persist(path)
         .map_err(|e| write_error("replace", path, e.error))?;
-    sync_dir(dir)
-}
-
-/// Writes `path` whole or not at all (a temporary file renamed over it), without
-/// `fsync`: for the settled summary, a cache whose checksum tells a torn file.
-fn write_unsynced(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path.file_name().map_or_else(
-        || "state".into(),
-        |name| name.to_string_lossy().into_owned(),
-    );
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| write_error("create temporary file in", dir, e))?;
-    tmp.write_all(bytes)
-        .map_err(|e| write_error("write", path, e))?;
-    tmp.persist(path)
-        .map_err(|e| write_error("replace", path, e.error))?;
-    Ok(())
+    match durability {
+        Durability::Synced => sync_dir(dir),
+        Durability::Cache => Ok(()),
+    }
 }
 
 /// The first `len` bytes of a file (fewer if it is shorter), or `None` if it does not
