@@ -119,6 +119,16 @@ impl World {
         }
     }
 
+    /// A world keeping its summary, whose bank has `count` receipts of one account and
+    /// month.
+    fn with_receipts(count: usize, account: u8, month: u8) -> Self {
+        let mut world = Self::new(false);
+        for _ in 0..count {
+            world.act(&Step::NewReceipt { account, month });
+        }
+        world
+    }
+
     fn pick<T: Clone>(items: &[T], at: u8) -> Option<T> {
         (!items.is_empty()).then(|| items[usize::from(at) % items.len()].clone())
     }
@@ -286,6 +296,20 @@ async fn history(steps: Vec<Step>) {
     }
 }
 
+/// The file's inode (0 where there are none): a file replaced by rename gets a new one.
+fn inode(path: &std::path::Path) -> u64 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).map_or(0, |m| m.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        0
+    }
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -310,13 +334,7 @@ proptest! {
 /// the export's writes back then.
 #[tokio::test]
 async fn the_day_after_an_export_reads_no_state() {
-    let mut world = World::new(false);
-    for _ in 0..20 {
-        world.act(&Step::NewReceipt {
-            account: 0,
-            month: 2,
-        });
-    }
+    let mut world = World::with_receipts(20, 0, 2);
     let config = SyncConfig::default();
     let first = world.syncer(config.clone()).run().await.unwrap();
     assert_eq!(first.count("upload"), 20);
@@ -332,8 +350,32 @@ async fn the_day_after_an_export_reads_no_state() {
     assert_eq!(world.store.loads.load(Ordering::SeqCst), loads);
     let settled = world.store.load_settled().await.unwrap().expect("settled");
     assert!(settled.echoes.is_empty(), "reported back once");
+    // A quiet day writes its journal lines and a small summary, nothing else: the base
+    // file and the catalog are neither changed nor written again (a file replaced by
+    // rename gets a new inode).
+    let store = &world.store.inner;
+    let file = |path: std::path::PathBuf| {
+        let bytes = std::fs::read(&path).unwrap_or_default();
+        (bytes, inode(&path))
+    };
+    let (base, catalog) = (file(store.state_path()), file(store.catalog_path()));
+    let journal = file(store.journal_path()).0.len();
     world.syncer(config.clone()).run().await.unwrap();
     assert_eq!(world.store.loads.load(Ordering::SeqCst), loads);
+    assert!(
+        file(store.state_path()) == base,
+        "the base file is left alone"
+    );
+    assert!(
+        file(store.catalog_path()) == catalog,
+        "the catalog is left alone"
+    );
+    let appended = file(store.journal_path()).0.len() - journal;
+    let summary = file(store.settled_path()).0.len();
+    assert!(
+        appended < 2048 && summary < 4096,
+        "{appended} B journaled, summary {summary} B"
+    );
     assert!(
         world.store.load_settled().await.unwrap().is_some(),
         "and the next day too"
@@ -433,13 +475,7 @@ async fn on_onedrive_the_deletion_rules_hold_around_quiet_days() {
 /// ends as it would have; a later pass keeps a new summary.
 #[tokio::test]
 async fn a_damaged_or_missing_summary_is_no_summary() {
-    let mut world = World::new(false);
-    for _ in 0..6 {
-        world.act(&Step::NewReceipt {
-            account: 1,
-            month: 1,
-        });
-    }
+    let world = World::with_receipts(6, 1, 1);
     let config = SyncConfig::default();
     world.syncer(config.clone()).run().await.unwrap();
     let files = [

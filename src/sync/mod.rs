@@ -423,9 +423,8 @@ impl Syncer {
             report.stopped = Some(Error::Cancelled);
         } else {
             let layout = self.layout_for(settings.layout);
-            let options = PlanOptions::default()
-                .with_start_date(settings.start_date)
-                .with_include_declined(self.config.include_declined)
+            let options = self
+                .plan_options(&settings)
                 .with_settings_change(report.settings_change.clone());
             let plan = phase_span("plan").in_scope(|| plan(&state, &layout, &options));
             report.planned = plan.counts();
@@ -458,13 +457,7 @@ impl Syncer {
                 if report.stopped.is_none() && !self.cancel.is_cancelled() {
                     // The indexes name the files just archived: planned from the state
                     // the receipts' actions left.
-                    let indexes = plan_indexes(
-                        &state,
-                        &layout,
-                        settings.start_date,
-                        self.config.include_declined,
-                        &self.config.index,
-                    );
+                    let indexes = self.plan_indexes(&state, &layout, &settings);
                     if !self.writes_no_index(&indexes) {
                         planned_nothing = None;
                     }
@@ -522,6 +515,29 @@ impl Syncer {
         Ok(report)
     }
 
+    /// The options a plan of this pass is made with (a settings change aside).
+    fn plan_options(&self, settings: &StateSettings) -> PlanOptions {
+        PlanOptions::default()
+            .with_start_date(settings.start_date)
+            .with_include_declined(self.config.include_declined)
+    }
+
+    /// The accountant's indexes `state` calls for.
+    fn plan_indexes(
+        &self,
+        state: &SyncState,
+        layout: &Layout,
+        settings: &StateSettings,
+    ) -> crate::plan::IndexPlan {
+        plan_indexes(
+            state,
+            layout,
+            settings.start_date,
+            self.config.include_declined,
+            &self.config.index,
+        )
+    }
+
     /// Whether an index plan writes nothing (a sink that cannot replace a file leaves an
     /// index as written).
     fn writes_no_index(&self, indexes: &crate::plan::IndexPlan) -> bool {
@@ -547,17 +563,8 @@ impl Syncer {
             Some(skipped) => skipped,
             None => {
                 let layout = self.layout_for(settings.layout);
-                let options = PlanOptions::default()
-                    .with_start_date(settings.start_date)
-                    .with_include_declined(self.config.include_declined);
-                let next = plan(state, &layout, &options);
-                let indexes = plan_indexes(
-                    state,
-                    &layout,
-                    settings.start_date,
-                    self.config.include_declined,
-                    &self.config.index,
-                );
+                let next = plan(state, &layout, &self.plan_options(settings));
+                let indexes = self.plan_indexes(state, &layout, settings);
                 if !next.is_noop() || !self.writes_no_index(&indexes) {
                     return;
                 }

@@ -21,7 +21,7 @@ use super::{Syncer, read};
 use crate::error::Result;
 use crate::model::{BankAccount, ScanUpdate, SinkChange, SinkEntry};
 use crate::plan::{RequestedSettings, resolve_state_settings};
-use crate::source::{ReceiptQuery, ReceiptStream, SourceEvent, Watermark};
+use crate::source::{ReceiptStream, SourceEvent, Watermark};
 use crate::state::{
     CatalogDigest, EchoDigest, HeldEchoes, RunSummary, STATE_VERSION, SettledKey, StateChange,
     StateSettings, SyncState,
@@ -204,12 +204,13 @@ impl Syncer {
 
         let keep_transactions = self.config.index.enabled;
         let probes = future::join_all(accounts.iter().map(|account| {
-            let query = ReceiptQuery::all()
-                .since(head.watermarks.get(&account.id).cloned())
-                .start_date(settings.start_date)
-                .include_declined(self.config.include_declined);
-            let span = tracing::info_span!("sync_account", account = %account.id);
-            let listing = read::in_span(span, self.source.receipts(&account.id, &query));
+            let listing = read::listing(
+                self.source.as_ref(),
+                &account.id,
+                head.watermarks.get(&account.id).cloned(),
+                settings.start_date,
+                self.config.include_declined,
+            );
             probe(listing, &settled.catalog, keep_transactions)
         }))
         .await;

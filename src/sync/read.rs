@@ -27,7 +27,9 @@ use super::events::{AccountFailure, Failure, SyncReport};
 use super::execute::Recorder;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{AccountId, BankAccount, Receipt};
-use crate::source::{BankTransaction, ReceiptQuery, ReceiptSource, ReceiptStream, SourceEvent};
+use crate::source::{
+    BankTransaction, ReceiptQuery, ReceiptSource, ReceiptStream, SourceEvent, Watermark,
+};
 use crate::state::{StateChange, SyncState};
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use futures::StreamExt;
@@ -86,11 +88,22 @@ fn tagged(index: usize, events: ReceiptStream) -> BoxStream<'static, Tagged> {
         .boxed()
 }
 
-/// `events`, each polled inside `span`.
-pub(super) fn in_span(span: tracing::Span, events: ReceiptStream) -> ReceiptStream {
+/// One account's listing from `since` (whole when `None`), each request of it followed
+/// in the account's `sync_account` span.
+pub(super) fn listing(
+    source: &dyn ReceiptSource,
+    account: &AccountId,
+    since: Option<Watermark>,
+    start_date: Option<NaiveDate>,
+    include_declined: bool,
+) -> ReceiptStream {
+    let query = ReceiptQuery::all()
+        .since(since)
+        .start_date(start_date)
+        .include_declined(include_declined);
     InSpan {
-        span,
-        inner: events,
+        span: tracing::info_span!("sync_account", account = %account),
+        inner: source.receipts(account, &query),
     }
     .boxed()
 }
@@ -166,12 +179,13 @@ impl SourceReader<'_> {
                     } else {
                         state.watermarks.get(&account.id).cloned()
                     };
-                    let query = ReceiptQuery::all()
-                        .since(since)
-                        .start_date(self.start_date)
-                        .include_declined(self.include_declined);
-                    let span = tracing::info_span!("sync_account", account = %account.id);
-                    in_span(span, self.source.receipts(&account.id, &query))
+                    listing(
+                        self.source,
+                        &account.id,
+                        since,
+                        self.start_date,
+                        self.include_declined,
+                    )
                 }
             };
             streams.push(tagged(index, events));
